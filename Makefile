@@ -1,0 +1,43 @@
+# Parrhesia: `make demo` starts a demo instance, `make test` runs the whole suite.
+# Both create .venv and install what they need on a fresh machine with Python 3.11+.
+
+PYTHON   ?= python3
+VENV     := .venv
+BIN      := $(VENV)/bin
+STAMP    := $(VENV)/.parrhesia-installed
+INSTANCE ?= demo-instance
+PORT     ?= 8080
+PLUGINS  := $(wildcard plugins/*/pyproject.toml)
+
+.PHONY: demo test bandit browser bench clean
+
+$(STAMP): pyproject.toml $(PLUGINS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/parrhesia demo --instance $(INSTANCE) --port $(PORT)
+
+# The browser tests drive Debian's chromium with its chromedriver (no browser download).
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		echo "Installing chromium and chromium-driver for the browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+bandit: $(STAMP)
+	$(BIN)/bandit -q -r core plugins -c pyproject.toml
+
+test: $(STAMP) browser bandit
+	$(BIN)/pytest
+
+# Benchmarks print figures; they are not tests. The ingest benchmark compares with age.
+bench: $(STAMP)
+	@command -v age >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq age >/dev/null; }
+	$(BIN)/python tests/benchmarks/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) $(INSTANCE) .pytest_cache

@@ -1,0 +1,25 @@
+"""Parrhesia: secure, anonymous reporting of corruption and organised crime.
+
+The import package is small on purpose: the application factory lives in
+:mod:`parrhesia.app`, the storage in :mod:`parrhesia.db` and :mod:`parrhesia.blobs`,
+the cryptography in :mod:`parrhesia.crypto`, the source interface in
+:mod:`parrhesia.source` and the recipients' API in :mod:`parrhesia.api`.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("parrhesia")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0"
+
+__all__ = ["__version__", "create_app"]
+
+
+def __getattr__(name: str) -> object:
+    # Imported lazily so that `import parrhesia.crypto` does not pull in Flask.
+    if name == "create_app":
+        from parrhesia.app import create_app
+
+        return create_app
+    raise AttributeError(name)

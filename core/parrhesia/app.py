@@ -1,0 +1,112 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, render_template, request, session
+from flask_babel import Babel, get_locale
+from werkzeug.exceptions import HTTPException
+
+from parrhesia import db, security
+from parrhesia.instance import open_instance
+from parrhesia.logs import configure_logging
+
+__all__ = ["create_app", "INSTANCE_ENV"]
+
+INSTANCE_ENV = "PARRHESIA_INSTANCE"
+_PACKAGE = Path(__file__).resolve().parent
+_REPO_THEMES = _PACKAGE.parents[1] / "themes"
+
+
+def create_app(
+    instance_path: str | os.PathLike[str] | None = None,
+    test_config: Mapping[str, Any] | None = None,
+) -> Flask:
+    """Build an app for one instance folder (argument, or ``$PARRHESIA_INSTANCE``)."""
+    configure_logging()
+    path = instance_path or os.environ.get(INSTANCE_ENV)
+    if not path:
+        raise RuntimeError(f"No instance folder: pass one or set {INSTANCE_ENV}.")
+    instance = open_instance(path)
+    config = instance.config
+
+    theme = (config.themes_dir or _REPO_THEMES) / config.theme
+    app = Flask(
+        "parrhesia",
+        instance_path=str(config.path),
+        template_folder=str(theme / "templates"),
+        static_folder=str(theme / "static"),
+    )
+    app.config.update(
+        SECRET_KEY=instance.secret_key,
+        MAX_CONTENT_LENGTH=None,  # the upload parser enforces the per-submission limit
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        MAX_SUBMISSION_BYTES=config.max_submission_bytes,
+        BABEL_TRANSLATION_DIRECTORIES=str(_PACKAGE / "translations"),
+        BABEL_DEFAULT_LOCALE=config.languages[0],
+        LANGUAGES=config.languages,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["parrhesia.instance"] = instance
+
+    security.init_app(
+        app,
+        cookie_secure=config.cookie_secure,
+        session_minutes=int(config.session_lifetime.total_seconds() // 60),
+    )
+    db.init_app(app, instance.engine)
+    Babel(app, locale_selector=_select_locale)
+    instance.blobs.remove_stale_temporaries()
+
+    from parrhesia.api import bp as api_bp
+    from parrhesia.source import bp as source_bp
+
+    app.register_blueprint(source_bp)
+    app.register_blueprint(api_bp)
+    security.csrf.exempt(api_bp)
+
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {"instance_name": config.name, "languages": config.languages, "get_locale": get_locale}
+
+    return app
+
+
+def _select_locale() -> str | None:
+    from flask import current_app
+
+    languages = current_app.config["LANGUAGES"]
+    chosen = request.args.get("lang")
+    if chosen in languages:
+        session["lang"] = chosen
+        return chosen
+    if session.get("lang") in languages:
+        return str(session["lang"])
+    return request.accept_languages.best_match(languages)
+
+
+def _http_error(error: HTTPException) -> Any:
+    if request.path.startswith("/api/"):
+        return {"error": error.name, "message": error.description}, error.code
+    return render_template("error.html", error=error), error.code
+
+
+def _unexpected_error(error: Exception) -> Any:
+    # Logged by type and code location only: an exception message could carry content.
+    from flask import current_app
+
+    frames = traceback.extract_tb(error.__traceback__)
+    where = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames[-6:]))
+    current_app.logger.error("unexpected %s at %s", type(error).__name__, where)
+    if request.path.startswith("/api/"):
+        return {"error": "Internal Server Error", "message": "The server could not complete the request."}, 500
+    return render_template("error.html", error=None), 500

@@ -1,0 +1,23 @@
+"""The ``parrhesia`` command line: instance set-up, keys, recipients, demo and desk."""
+
+from __future__ import annotations
+
+import click
+
+from parrhesia import __version__
+from parrhesia.cli.desk import desk
+from parrhesia.cli.instance import demo, init, serve
+from parrhesia.cli.keys import keys
+from parrhesia.cli.recipients import recipients
+
+__all__ = ["main"]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="parrhesia")
+def main() -> None:
+    """Parrhesia: secure, anonymous reporting of corruption and organised crime."""
+
+
+for command in (init, serve, demo, keys, recipients, desk):
+    main.add_command(command)

@@ -1,0 +1,79 @@
+"""``parrhesia init``, ``serve`` and ``demo``."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from parrhesia.cli.common import instance_option, load_instance
+from parrhesia.config import ConfigError
+from parrhesia.instance import init_instance
+from parrhesia.migrate import SchemaError
+
+__all__ = ["init", "serve", "demo"]
+
+
+@click.command()
+@instance_option
+@click.option("--name", default="Parrhesia", show_default=True, help="The instance's public name.")
+def init(instance_dir: Path, name: str) -> None:
+    """Create an instance folder, or bring an existing one's database up to date."""
+    try:
+        instance = init_instance(instance_dir, name=name)
+    except (ConfigError, SchemaError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Instance ready in {instance.config.path}")
+    click.echo(f"Configuration: {instance.config.path / 'parrhesia.toml'}")
+    instance.dispose()
+
+
+@click.command()
+@instance_option
+@click.option("--bind", default="127.0.0.1:8080", show_default=True, help="Address for gunicorn to listen on.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="Log request lines (never addresses or user agents).")
+def serve(instance_dir: Path, bind: str, workers: int, threads: int, access_log: bool) -> None:
+    """Serve an instance in production with gunicorn."""
+    from parrhesia.server import serve as run
+
+    load_instance(instance_dir).dispose()
+    run(str(instance_dir.resolve()), bind, workers=workers, threads=threads, access_log=access_log)
+
+
+@click.command()
+@instance_option
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+def demo(instance_dir: Path, port: int) -> None:
+    """Create (if missing) and serve a demo instance on 127.0.0.1."""
+    from parrhesia.demo import ensure_demo_instance
+    from parrhesia.server import serve as run
+
+    instance, files = ensure_demo_instance(instance_dir)
+    root = instance.config.path
+    instance.dispose()
+    url = f"http://127.0.0.1:{port}"
+    exe = shlex.quote(sys.argv[0]) if sys.argv and sys.argv[0].endswith("parrhesia") else "parrhesia"
+    pulled = shlex.quote(str(root / "demo" / "pulled"))
+    key, pw, token = (shlex.quote(str(p)) for p in (files.key, files.passphrase, files.token))
+    click.echo(f"""
+Parrhesia demo instance: {root}
+
+  Source interface:  {url}/
+  Recipient API:     {url}/api/v1/reports
+
+1. Open {url}/ (JavaScript off works), submit a report, and keep the codename.
+2. Pull and decrypt it as the demo recipient:
+     {exe} desk pull --server {url} --token "$(cat {token})" \\
+         --key {key} --passphrase-file {pw} --out {pulled}
+3. Reply, then log in with the codename at {url}/login to read it:
+     {exe} desk reply --server {url} --token "$(cat {token})" \\
+         --report REPORT_ID --message "Thank you, we are looking into it."
+
+Demo only: the demo recipient key is publicly known. Press Ctrl+C to stop.
+""")
+    run(str(root), f"127.0.0.1:{port}", workers=1, threads=8, access_log=False)

@@ -1,0 +1,46 @@
+"""``parrhesia keys``: recipient keys, made and kept on the recipient's machine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from parrhesia.crypto import encode_public_key, fingerprint, generate_recipient_key, wrap_private_key
+from parrhesia.cli.common import read_passphrase
+
+__all__ = ["keys", "write_private_file"]
+
+
+@click.group()
+def keys() -> None:
+    """Generate and inspect recipient keys."""
+
+
+@keys.command("generate")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the passphrase-protected private key file.")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Read the passphrase from this file's first line instead of prompting.")
+def generate(out: Path, passphrase_file: Path | None) -> None:
+    """Make a keypair on this machine; print the public key and its fingerprint."""
+    if out.exists():
+        raise click.ClickException(f"{out} already exists; refusing to overwrite a key.")
+    passphrase = read_passphrase(passphrase_file, confirm=True)
+    secret = generate_recipient_key()
+    write_private_file(out, wrap_private_key(secret, passphrase))
+    public = bytes(secret.public_key)
+    click.echo(f"Private key (passphrase-protected): {out}")
+    click.echo(f"Public key:  {encode_public_key(public)}")
+    click.echo(f"Fingerprint: {fingerprint(public)}")
+    click.echo("Give the public key to your instance's operator, and compare the fingerprint")
+    click.echo("with them over another channel (in person or by phone) before reports are sent.")
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write a file readable only by its owner; refuse to overwrite."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)

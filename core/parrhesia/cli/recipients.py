@@ -1,0 +1,81 @@
+"""``parrhesia recipients``: register the people at a body who can read its reports."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from parrhesia.cli.common import instance_option, load_instance
+from parrhesia.crypto import decode_public_key, fingerprint, read_public_key_from_keyfile
+from parrhesia.crypto.errors import KeyFileError
+from parrhesia.models import Recipient
+from parrhesia.reports import today, token_hash
+
+__all__ = ["recipients", "add_recipient"]
+
+
+@click.group()
+def recipients() -> None:
+    """Manage recipients (public keys and API tokens)."""
+
+
+def add_recipient(db: Session, *, body_id: str, name: str, public_key: bytes, token: str | None = None) -> str:
+    """Register a recipient; return the API token (shown once, stored only hashed)."""
+    token = token or secrets.token_urlsafe(32)
+    db.add(
+        Recipient(
+            body_id=body_id,
+            name=name,
+            public_key=public_key,
+            token_hash=token_hash(token),
+            active=True,
+            created_on=today(),
+        )
+    )
+    db.commit()
+    return token
+
+
+@recipients.command("add")
+@instance_option
+@click.option("--body", "body_id", required=True, help="Id of the recipient's body.")
+@click.option("--name", required=True, help="The recipient's name or role, as shown to sources.")
+@click.option("--public-key", help="The recipient's public key (prh1pk_…).")
+@click.option("--public-key-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Read the public key from a key file instead (only the public half is read).")
+def add(instance_dir: Path, body_id: str, name: str, public_key: str | None, public_key_file: Path | None) -> None:
+    """Register a recipient and print their API token."""
+    instance = load_instance(instance_dir)
+    if instance.config.body(body_id) is None:
+        known = ", ".join(b.id for b in instance.config.bodies)
+        raise click.ClickException(f"No body {body_id!r} in this instance (known: {known}).")
+    if (public_key is None) == (public_key_file is None):
+        raise click.ClickException("Give exactly one of --public-key or --public-key-file.")
+    try:
+        if public_key is not None:
+            key = decode_public_key(public_key)
+        else:
+            assert public_key_file is not None  # nosec B101 - checked above
+            key = read_public_key_from_keyfile(public_key_file.read_bytes())
+    except (ValueError, KeyFileError) as exc:
+        raise click.ClickException(str(exc)) from None
+    with Session(instance.engine) as db:
+        token = add_recipient(db, body_id=body_id, name=name, public_key=key)
+    click.echo(f"Recipient {name!r} added to {body_id}; key fingerprint {fingerprint(key)}")
+    click.echo("API token (shown once; give it to the recipient over a safe channel):")
+    click.echo(token)
+
+
+@recipients.command("list")
+@instance_option
+def list_(instance_dir: Path) -> None:
+    """List recipients with their bodies and key fingerprints."""
+    instance = load_instance(instance_dir)
+    with Session(instance.engine) as db:
+        for r in db.scalars(select(Recipient).order_by(Recipient.body_id, Recipient.id)):
+            state = "active" if r.active else "inactive"
+            click.echo(f"{r.id}\t{r.body_id}\t{r.name}\t{fingerprint(r.public_key)}\t{state}")

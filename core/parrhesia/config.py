@@ -1,0 +1,199 @@
+"""The instance folder and its TOML configuration.
+
+An instance folder holds everything one deployment owns::
+
+    parrhesia.toml     configuration (this module reads it)
+    secrets/           the Flask secret key and the codename pepper (mode 0600)
+    parrhesia.db       the SQLite database, unless database_url points elsewhere
+    blobs/             ciphertext of every message, attachment and reply
+
+Configuration errors are reported as :class:`ConfigError` with one clear sentence, so
+that a mistyped file stops start-up instead of changing behaviour silently.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "BodyConfig",
+    "ConfigError",
+    "InstanceConfig",
+    "CONFIG_FILE",
+    "load_config",
+    "read_secret",
+    "ensure_secret",
+    "DEFAULT_MAX_SUBMISSION_BYTES",
+]
+
+CONFIG_FILE = "parrhesia.toml"
+DEFAULT_MAX_SUBMISSION_BYTES = 500 * 1000 * 1000
+DATABASE_URL_ENV = "PARRHESIA_DATABASE_URL"
+_BODY_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+class ConfigError(Exception):
+    """The instance folder or its configuration cannot be used as it is."""
+
+
+@dataclass(frozen=True)
+class BodyConfig:
+    """A receiving body declared in the instance configuration."""
+
+    id: str
+    name: str
+    kind: str = "agency"
+    jurisdiction: str | None = None
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    """The validated configuration of one instance."""
+
+    path: Path
+    name: str
+    database_url: str
+    max_submission_bytes: int = DEFAULT_MAX_SUBMISSION_BYTES
+    session_lifetime: timedelta = timedelta(minutes=60)
+    cookie_secure: bool = False
+    theme: str = "default"
+    themes_dir: Path | None = None
+    languages: tuple[str, ...] = ("en",)
+    bodies: tuple[BodyConfig, ...] = ()
+    route: tuple[str, ...] = ()
+    plugins: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.path / "blobs"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.path / "secrets"
+
+    def body(self, body_id: str) -> BodyConfig | None:
+        return next((b for b in self.bodies if b.id == body_id), None)
+
+
+def default_database_url(instance_path: Path) -> str:
+    return f"sqlite:///{(instance_path / 'parrhesia.db').resolve()}"
+
+
+def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
+    """Read and validate ``parrhesia.toml`` from an instance folder."""
+    path = Path(instance_path).resolve()
+    config_file = path / CONFIG_FILE
+    if not config_file.is_file():
+        raise ConfigError(
+            f"{config_file} does not exist: run `parrhesia init --instance {path}` first."
+        )
+    try:
+        data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config_file} is not valid TOML: {exc}") from exc
+
+    instance = _table(data, "instance", config_file)
+    bodies = tuple(_body(entry, config_file) for entry in _list(data, "bodies", config_file))
+    ids = [b.id for b in bodies]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ConfigError(f"{config_file}: body ids must be unique, repeated: {duplicates}")
+    route = tuple(_strings(instance.get("route", ids), "instance.route", config_file))
+    unknown = [r for r in route if r not in ids]
+    if unknown:
+        raise ConfigError(f"{config_file}: instance.route names unknown bodies: {unknown}")
+
+    max_bytes = instance.get("max_submission_bytes", DEFAULT_MAX_SUBMISSION_BYTES)
+    if not isinstance(max_bytes, int) or max_bytes <= 0:
+        raise ConfigError(f"{config_file}: instance.max_submission_bytes must be a positive integer")
+    minutes = instance.get("session_minutes", 60)
+    if not isinstance(minutes, int) or not 1 <= minutes <= 24 * 60:
+        raise ConfigError(f"{config_file}: instance.session_minutes must be between 1 and 1440")
+    themes_dir = instance.get("themes_dir")
+    languages = tuple(_strings(instance.get("languages", ["en"]), "instance.languages", config_file))
+    if not languages:
+        raise ConfigError(f"{config_file}: instance.languages must name at least one language")
+
+    return InstanceConfig(
+        path=path,
+        name=str(instance.get("name", "Parrhesia")),
+        database_url=os.environ.get(DATABASE_URL_ENV)
+        or str(instance.get("database_url") or default_database_url(path)),
+        max_submission_bytes=max_bytes,
+        session_lifetime=timedelta(minutes=minutes),
+        cookie_secure=bool(instance.get("cookie_secure", False)),
+        theme=str(instance.get("theme", "default")),
+        themes_dir=(path / themes_dir).resolve() if themes_dir else None,
+        languages=languages,
+        bodies=bodies,
+        route=route,
+        plugins=tuple(_strings(data.get("plugins", {}).get("enabled", []), "plugins.enabled", config_file)),
+        raw=data,
+    )
+
+
+def read_secret(config: InstanceConfig, name: str) -> bytes:
+    """Read a secret created by ``parrhesia init``; a missing one is a ConfigError."""
+    secret_file = config.secrets_dir / name
+    try:
+        value = secret_file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{secret_file} is missing: run `parrhesia init` on this instance.") from None
+    if len(value) < 32:
+        raise ConfigError(f"{secret_file} is too short to be a secret.")
+    return value
+
+
+def ensure_secret(secrets_dir: Path, name: str) -> None:
+    """Create a 32-byte random secret readable only by its owner, if it does not exist."""
+    secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secret_file = secrets_dir / name
+    if secret_file.exists():
+        return
+    fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(32))
+
+
+def _table(data: dict[str, Any], key: str, source: Path) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: [{key}] must be a table")
+    return value
+
+
+def _list(data: dict[str, Any], key: str, source: Path) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise ConfigError(f"{source}: {key} must be an array of tables ([[{key}]])")
+    return value
+
+
+def _strings(value: Any, key: str, source: Path) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{source}: {key} must be a list of strings")
+    return value
+
+
+def _body(entry: Any, source: Path) -> BodyConfig:
+    if not isinstance(entry, dict) or "id" not in entry or "name" not in entry:
+        raise ConfigError(f"{source}: every [[bodies]] entry needs an id and a name")
+    body_id = str(entry["id"])
+    if not _BODY_ID.match(body_id):
+        raise ConfigError(
+            f"{source}: body id {body_id!r} must be lowercase letters, digits, '.', '_' or '-'"
+        )
+    return BodyConfig(
+        id=body_id,
+        name=str(entry["name"]),
+        kind=str(entry.get("kind", "agency")),
+        jurisdiction=entry.get("jurisdiction"),
+    )

@@ -1,0 +1,102 @@
+"""An instance: its configuration, secrets, database engine and blob store together.
+
+``init_instance`` creates an instance folder (idempotently); ``open_instance`` loads an
+existing one for the web app or the command line. The app keeps the opened instance in
+``app.extensions`` so that several apps can live in one process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomli_w
+from flask import current_app
+from sqlalchemy import Engine
+
+from parrhesia.blobs import BlobStore
+from parrhesia.config import CONFIG_FILE, InstanceConfig, ensure_secret, load_config, read_secret
+from parrhesia.db import make_engine
+from parrhesia.migrate import check_schema, upgrade
+
+__all__ = ["Instance", "init_instance", "open_instance", "current_instance"]
+
+SECRET_KEY_FILE = "secret_key"
+PEPPER_FILE = "pepper"
+
+DEFAULT_BODIES = [
+    {"id": "integrity-office", "name": "Integrity Office", "kind": "anti-corruption agency"},
+]
+
+
+@dataclass
+class Instance:
+    config: InstanceConfig
+    engine: Engine
+    blobs: BlobStore
+    pepper: bytes
+    secret_key: bytes
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def init_instance(
+    path: str | os.PathLike[str],
+    *,
+    name: str = "Parrhesia",
+    bodies: list[dict[str, str]] | None = None,
+    database_url: str | None = None,
+) -> Instance:
+    """Create or upgrade an instance folder: config, secrets, blob store, schema."""
+    root = Path(path).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    config_file = root / CONFIG_FILE
+    if not config_file.exists():
+        document: dict[str, object] = {
+            "instance": {
+                "name": name,
+                "max_submission_bytes": 500 * 1000 * 1000,
+                "session_minutes": 60,
+                "languages": ["en", "fr"],
+                **({"database_url": database_url} if database_url else {}),
+            },
+            "bodies": bodies if bodies is not None else DEFAULT_BODIES,
+        }
+        config_file.write_text(tomli_w.dumps(document), encoding="utf-8")
+    for secret in (SECRET_KEY_FILE, PEPPER_FILE):
+        ensure_secret(root / "secrets", secret)
+    config = load_config(root)
+    engine = make_engine(config.database_url)
+    upgrade(engine)
+    return _assemble(config, engine)
+
+
+def open_instance(path: str | os.PathLike[str]) -> Instance:
+    """Open an initialised instance; raise ConfigError or SchemaError otherwise."""
+    config = load_config(path)
+    engine = make_engine(config.database_url)
+    try:
+        check_schema(engine)
+    except Exception:
+        engine.dispose()
+        raise
+    return _assemble(config, engine)
+
+
+def _assemble(config: InstanceConfig, engine: Engine) -> Instance:
+    blobs = BlobStore(config.blob_dir)
+    return Instance(
+        config=config,
+        engine=engine,
+        blobs=blobs,
+        pepper=read_secret(config, PEPPER_FILE),
+        secret_key=read_secret(config, SECRET_KEY_FILE),
+    )
+
+
+def current_instance() -> Instance:
+    """The instance of the current Flask application."""
+    instance: Instance = current_app.extensions["parrhesia.instance"]
+    return instance

@@ -1,0 +1,170 @@
+"""Reports: opening a case, adding to it, and who may read it.
+
+Every function here works on ciphertext and identifiers only. Keys are sealed to each
+active recipient of each body on the route (a recipient who joins later gains access
+to older reports only when an existing holder re-seals the key for them), and to the
+source's codename-derived key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+
+from nacl.public import PrivateKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from parrhesia.config import BodyConfig, InstanceConfig
+from parrhesia.crypto import SourceIdentity, seal_report_key
+from parrhesia.models import Part, Recipient, Report, ReportBody, SealedKey
+from parrhesia.upload import Submission
+
+__all__ = [
+    "today",
+    "new_report_id",
+    "token_hash",
+    "route_for",
+    "recipients_of",
+    "open_report",
+    "add_source_parts",
+    "add_reply",
+    "find_by_lookup",
+    "reports_for_recipient",
+    "report_for_recipient",
+]
+
+
+def today() -> date:
+    """The current date in UTC: the only precision at which source activity is kept."""
+    return datetime.now(UTC).date()
+
+
+def new_report_id() -> str:
+    return secrets.token_hex(16)
+
+
+def token_hash(token: bytes | str) -> bytes:
+    raw = token.encode("utf-8") if isinstance(token, str) else token
+    return hashlib.sha256(raw).digest()
+
+
+def route_for(config: InstanceConfig) -> list[BodyConfig]:
+    """The bodies a new report goes to (until jurisdiction plugins decide it)."""
+    return [body for body in config.bodies if body.id in config.route]
+
+
+def recipients_of(db: Session, body_ids: Iterable[str]) -> list[Recipient]:
+    ids = list(body_ids)
+    query = select(Recipient).where(Recipient.body_id.in_(ids), Recipient.active.is_(True))
+    return list(db.scalars(query.order_by(Recipient.body_id, Recipient.id)))
+
+
+def open_report(
+    db: Session,
+    *,
+    report_id: str,
+    report_key: PrivateKey,
+    source: SourceIdentity,
+    route: Sequence[BodyConfig],
+    submission: Submission,
+) -> Report:
+    """Store a first submission: the report, its route, sealed keys and parts.
+
+    Blobs are renamed into place before the transaction commits; if the commit fails
+    they are deleted again, so a report is either whole or absent.
+    """
+    day = today()
+    report = Report(
+        id=report_id,
+        lookup_id=source.lookup_id,
+        public_key=bytes(report_key.public_key),
+        status="received",
+        created_on=day,
+        updated_on=day,
+    )
+    report.bodies = [ReportBody(body_id=body.id, role="route") for body in route]
+    report.sealed_keys = [
+        SealedKey(holder="source", sealed=seal_report_key(report_key, bytes(source.private_key.public_key)))
+    ] + [
+        SealedKey(holder="recipient", recipient_id=r.id, sealed=seal_report_key(report_key, r.public_key))
+        for r in recipients_of(db, (body.id for body in route))
+    ]
+    db.add(report)
+    _store_parts(db, report, submission, author="source")
+    return report
+
+
+def add_source_parts(db: Session, report: Report, submission: Submission) -> None:
+    """Store a follow-up from the source."""
+    _store_parts(db, report, submission, author="source")
+
+
+def _store_parts(db: Session, report: Report, submission: Submission, *, author: str) -> None:
+    day = today()
+    for part in submission.parts:
+        db.add(
+            Part(
+                id=part.part_id,
+                report_id=report.id,
+                kind=part.kind,
+                author=author,
+                blob=part.blob.name,
+                size=part.ciphertext_size,
+                created_on=day,
+            )
+        )
+    report.updated_on = day
+    try:
+        db.flush()
+        submission.commit()
+        db.commit()
+    except BaseException:
+        db.rollback()
+        submission.discard()
+        raise
+
+
+def add_reply(db: Session, report: Report, recipient: Recipient, *, part_id: str, blob: str, size: int) -> Part:
+    """Record a reply whose ciphertext is already committed to the blob store."""
+    part = Part(
+        id=part_id,
+        report_id=report.id,
+        kind="reply",
+        author="recipient",
+        recipient_id=recipient.id,
+        blob=blob,
+        size=size,
+        created_on=today(),
+    )
+    db.add(part)
+    report.updated_on = today()
+    db.commit()
+    return part
+
+
+def find_by_lookup(db: Session, lookup_id: bytes) -> Report | None:
+    return db.scalar(select(Report).where(Report.lookup_id == lookup_id))
+
+
+def reports_for_recipient(db: Session, recipient: Recipient) -> list[Report]:
+    """Reports on the route of the recipient's body, newest first."""
+    query = (
+        select(Report)
+        .join(ReportBody, ReportBody.report_id == Report.id)
+        .where(ReportBody.body_id == recipient.body_id, ReportBody.role == "route")
+        .order_by(Report.created_on.desc(), Report.id)
+    )
+    return list(db.scalars(query))
+
+
+def report_for_recipient(db: Session, recipient: Recipient, report_id: str) -> Report | None:
+    """One report, only if it is routed to the recipient's body."""
+    query = (
+        select(Report)
+        .join(ReportBody, ReportBody.report_id == Report.id)
+        .where(Report.id == report_id, ReportBody.body_id == recipient.body_id, ReportBody.role == "route")
+    )
+    return db.scalar(query)

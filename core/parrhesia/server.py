@@ -1,0 +1,60 @@
+"""Production serving with gunicorn, configured for large streamed uploads.
+
+``gthread`` workers keep a heartbeat while a slow upload over Tor is still arriving (a
+sync worker would be killed by its timeout), and the access log format leaves out the
+remote address, user agent, referrer and time (see :mod:`parrhesia.logs`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from parrhesia.app import INSTANCE_ENV, create_app
+from parrhesia.logs import ACCESS_LOG_FORMAT
+
+__all__ = ["gunicorn_options", "serve"]
+
+
+def gunicorn_options(bind: str, *, workers: int = 2, threads: int = 4, access_log: bool = False) -> dict[str, Any]:
+    return {
+        "bind": bind,
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": 120,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+        "accesslog": "-" if access_log else None,
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "errorlog": "-",
+        "loglevel": "info",
+        # Gunicorn must not trust forwarding headers to learn an address it never logs.
+        "forwarded_allow_ips": "",
+        "proxy_allow_ips": "",
+        "control_socket_disable": True,
+    }
+
+
+class _Server(BaseApplication):  # type: ignore[misc]
+    def __init__(self, instance: str, options: dict[str, Any]) -> None:
+        self.instance = instance
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if key in self.cfg.settings and value is not None:
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return create_app(self.instance)
+
+
+def serve(instance: str, bind: str, **kwargs: Any) -> None:
+    """Serve an instance with gunicorn until interrupted."""
+    os.environ[INSTANCE_ENV] = instance
+    create_app(instance)  # fail here, with one clear error, before forking workers
+    _Server(instance, gunicorn_options(bind, **kwargs)).run()

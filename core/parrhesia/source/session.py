@@ -1,0 +1,93 @@
+"""A logged-in source, without the codename ever leaving the login request.
+
+At login (or first submission) the server opens the report key with the
+codename-derived key, then forgets both. It keeps, in a database row, the report key
+wrapped with a key derived from a random token, and gives the token to the browser in
+the signed session cookie. Neither the row nor the cookie opens anything alone; the row
+carries only the day it was made and is deleted at log-out or after a day.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import timedelta
+
+from flask import current_app, session
+from nacl.public import PrivateKey
+from sqlalchemy import delete
+
+from parrhesia.crypto import CryptoFormatError, unwrap_for_session, wrap_for_session
+from parrhesia.db import get_session
+from parrhesia.models import Report, SourceSession
+from parrhesia.reports import today, token_hash
+
+__all__ = ["start", "current", "end"]
+
+_TOKEN = "source"
+_SINCE = "since"
+
+
+def start(report: Report, report_key: PrivateKey) -> None:
+    """Log the source in to a report."""
+    db = get_session()
+    db.execute(delete(SourceSession).where(SourceSession.created_on < today() - timedelta(days=1)))
+    token = secrets.token_bytes(32)
+    db.add(
+        SourceSession(
+            token_hash=token_hash(token),
+            report_id=report.id,
+            wrapped_key=wrap_for_session(report_key, token),
+            created_on=today(),
+        )
+    )
+    db.commit()
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    session[_TOKEN] = token.hex()
+    # Kept only in the signed cookie, to enforce the session lifetime.
+    session[_SINCE] = int(time.time())
+    session.permanent = True
+
+
+def current() -> tuple[Report, PrivateKey] | None:
+    """The logged-in report and its key, or None."""
+    token_hex = session.get(_TOKEN)
+    since = session.get(_SINCE, 0)
+    if not isinstance(token_hex, str) or not isinstance(since, int):
+        return None
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    if time.time() - since > lifetime:
+        end()
+        return None
+    try:
+        token = bytes.fromhex(token_hex)
+    except ValueError:
+        return None
+    db = get_session()
+    row = db.get(SourceSession, token_hash(token))
+    if row is None:
+        return None
+    report = db.get(Report, row.report_id)
+    if report is None:
+        return None
+    try:
+        return report, unwrap_for_session(row.wrapped_key, token)
+    except CryptoFormatError:
+        return None
+
+
+def end() -> None:
+    """Log out: forget the server-side row and the cookie."""
+    token_hex = session.pop(_TOKEN, None)
+    session.pop(_SINCE, None)
+    if isinstance(token_hex, str):
+        try:
+            token = bytes.fromhex(token_hex)
+        except ValueError:
+            return
+        db = get_session()
+        db.execute(delete(SourceSession).where(SourceSession.token_hash == token_hash(token)))
+        db.commit()

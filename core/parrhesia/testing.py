@@ -1,0 +1,185 @@
+"""Pytest fixtures for Parrhesia and for plugin authors (installed as a pytest plugin).
+
+Every test gets its own instance folder and its own database: SQLite by default, and
+also PostgreSQL when ``PARRHESIA_TEST_DATABASE_URL`` is set (each test then runs once
+per backend, in a schema of its own that is dropped afterwards).
+
+Fixtures: ``database_url``, ``instance_dir``, ``app``, ``client``, ``recipient``
+(a registered recipient with key and token), ``submitted_report``.
+Helpers: :func:`csrf_token`, :func:`submit_report`, :func:`log_in`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from nacl.public import PrivateKey
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+__all__ = [
+    "TEST_DATABASE_ENV",
+    "TEST_BODIES",
+    "RegisteredRecipient",
+    "SubmittedReport",
+    "csrf_token",
+    "submit_report",
+    "log_in",
+]
+
+TEST_DATABASE_ENV = "PARRHESIA_TEST_DATABASE_URL"
+TEST_BODIES = [
+    {"id": "integrity-office", "name": "Integrity Office", "kind": "anti-corruption agency"},
+    {"id": "ombudsman", "name": "Ombudsman", "kind": "ombudsman"},
+]
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def _backends() -> list[str]:
+    import os
+
+    return ["sqlite", "postgresql"] if os.environ.get(TEST_DATABASE_ENV) else ["sqlite"]
+
+
+@pytest.fixture(params=_backends())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'parrhesia-test.db'}"
+        return
+    import os
+
+    from parrhesia.db import make_engine
+
+    base = os.environ[TEST_DATABASE_ENV]
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = make_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    options = urllib.parse.quote(f"-csearch_path={schema}")
+    try:
+        yield f"{base}{separator}options={options}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def instance_dir(tmp_path: Path, database_url: str) -> Iterator[Path]:
+    """An initialised instance folder with two test bodies on the route."""
+    from parrhesia.instance import init_instance
+
+    instance = init_instance(tmp_path / "instance", name="Test instance", bodies=TEST_BODIES, database_url=database_url)
+    instance.dispose()
+    yield instance.config.path
+
+
+@pytest.fixture
+def app(instance_dir: Path) -> Iterator[Flask]:
+    from parrhesia.app import create_app
+
+    application = create_app(instance_dir, {"TESTING": True})
+    yield application
+    application.extensions["parrhesia.instance"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@dataclass
+class RegisteredRecipient:
+    id: int
+    body_id: str
+    key: PrivateKey
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def recipient(app: Flask) -> RegisteredRecipient:
+    """A recipient of the first test body, with a fresh key and an API token."""
+    return add_test_recipient(app, TEST_BODIES[0]["id"])
+
+
+def add_test_recipient(app: Flask, body_id: str, name: str = "Case officer") -> RegisteredRecipient:
+    from parrhesia.cli.recipients import add_recipient
+    from parrhesia.crypto import generate_recipient_key
+    from parrhesia.models import Recipient
+
+    key = generate_recipient_key()
+    engine = app.extensions["parrhesia.instance"].engine
+    with Session(engine) as db:
+        token = add_recipient(db, body_id=body_id, name=name, public_key=bytes(key.public_key))
+        recipient_id = db.query(Recipient.id).filter(Recipient.public_key == bytes(key.public_key)).scalar()
+    return RegisteredRecipient(id=recipient_id, body_id=body_id, key=key, token=token)
+
+
+def csrf_token(html: str | bytes) -> str:
+    """The CSRF token of the first form in a page."""
+    page = html.decode() if isinstance(html, bytes) else html
+    match = _CSRF.search(page)
+    if match is None:
+        raise AssertionError("no csrf_token field in the page")
+    return match.group(1)
+
+
+def submit_report(
+    client: FlaskClient, message: str = "", files: list[tuple[str, bytes]] | None = None, **fields: str
+) -> tuple[Any, str | None]:
+    """Submit through the source form; return the response and the codename shown."""
+    import io
+
+    token = csrf_token(client.get("/submit").data)
+    data: dict[str, Any] = {"csrf_token": token, "message": message, **fields}
+    if files:
+        data["attachments"] = [(io.BytesIO(content), name) for name, content in files]
+    response = client.post("/submit", data=data, content_type="multipart/form-data")
+    match = re.search(r'id="codename"[^>]*>([^<]+)<', response.get_data(as_text=True))
+    return response, (match.group(1).strip() if match else None)
+
+
+def log_in(client: FlaskClient, codename: str) -> Any:
+    token = csrf_token(client.get("/login").data)
+    return client.post("/login", data={"csrf_token": token, "codename": codename})
+
+
+@dataclass
+class SubmittedReport:
+    id: str
+    codename: str
+    message: str
+
+
+@pytest.fixture
+def submitted_report(app: Flask, recipient: RegisteredRecipient) -> SubmittedReport:
+    """A report submitted through the source form, readable by ``recipient``."""
+    from parrhesia.crypto import derive_source_identity
+    from parrhesia.reports import find_by_lookup
+
+    message = f"Test report {secrets.token_hex(4)}"
+    response, codename = submit_report(app.test_client(), message)
+    assert response.status_code == 200 and codename, response.get_data(as_text=True)  # nosec B101 - test helper
+    instance = app.extensions["parrhesia.instance"]
+    with Session(instance.engine) as db:
+        report = find_by_lookup(db, derive_source_identity(codename, instance.pepper).lookup_id)
+        assert report is not None  # nosec B101 - test helper
+        report_id = report.id
+    return SubmittedReport(id=report_id, codename=codename, message=message)
+
+
