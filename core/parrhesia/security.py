@@ -102,7 +102,8 @@ def init_app(app: Flask, *, cookie_secure: bool, session_minutes: int) -> None:
         "WTF_CSRF_TIME_LIMIT": session_minutes * 60,
         "WTF_CSRF_SSL_STRICT": cookie_secure,
     }
-    for key, value in settings.items():
-        app.config.setdefault(key, value)
+    # Policy, not defaults: Flask ships its own values for these keys (a 31-day
+    # session, SameSite unset), so they are overwritten, never merely defaulted.
+    app.config.update(settings)
     csrf.init_app(app)
     app.after_request(_apply_headers)

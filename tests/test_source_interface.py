@@ -1,0 +1,152 @@
+"""The source interface: submission, codename, login, report page, follow-ups."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from parrhesia.crypto import CODENAME_WORDS, WORDLIST, fingerprint
+from parrhesia.models import Part, Report, SourceSession
+from parrhesia.testing import RegisteredRecipient, csrf_token, log_in, submit_report
+
+
+def _count(app: Flask, model: type) -> int:
+    with Session(app.extensions["parrhesia.instance"].engine) as db:
+        return int(db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_landing_page_names_the_bodies_and_their_key_fingerprints(client: FlaskClient, recipient: RegisteredRecipient) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert "Integrity Office" in page and "Ombudsman" in page
+    assert fingerprint(bytes(recipient.key.public_key)) in page
+    assert "has no registered key yet" in page  # the ombudsman has no recipient
+    assert "Tor Browser" in page
+
+
+def test_pages_use_no_script_and_no_outside_resource(client: FlaskClient) -> None:
+    for path in ("/", "/submit", "/login"):
+        page = client.get(path).get_data(as_text=True)
+        assert "<script" not in page.lower()
+        assert not re.search(r'(src|href)="(https?:)?//', page), path
+
+
+def test_first_submission_shows_a_codename_of_at_least_88_bits_once(client: FlaskClient) -> None:
+    response, codename = submit_report(client, "The mayor takes bribes.")
+    assert response.status_code == 200
+    assert codename is not None
+    words = codename.split()
+    assert len(words) == CODENAME_WORDS and all(w in WORDLIST for w in words)
+    assert response.headers["Cache-Control"] == "no-store"
+    # Shown once: the report page does not show it again.
+    assert codename not in client.get("/report").get_data(as_text=True)
+
+
+def test_codename_is_never_in_a_cookie(client: FlaskClient) -> None:
+    response, codename = submit_report(client, "cookie check")
+    assert codename
+    cookies = " ".join(response.headers.getlist("Set-Cookie"))
+    for word in codename.split():
+        assert word not in cookies
+    cookie = client.get_cookie("parrhesia")
+    assert cookie is not None
+    assert "HttpOnly" in cookies and "SameSite=Strict" in cookies and "Expires=" in cookies
+
+
+def test_source_logs_in_with_codename_and_reads_own_messages(app: Flask, client: FlaskClient) -> None:
+    _, codename = submit_report(client, "First message about the harbour contract.", [("ledger.csv", b"a,b\n")])
+    assert codename
+    other = app.test_client()
+    response = log_in(other, codename.upper().replace(" ", "  "))  # case and spacing do not matter
+    assert response.status_code == 303
+    page = other.get("/report").get_data(as_text=True)
+    assert "First message about the harbour contract." in page
+    assert "ledger.csv" in page
+
+
+def test_wrong_codename_gets_a_clear_error_and_no_session(app: Flask, client: FlaskClient) -> None:
+    submit_report(client, "x")
+    other = app.test_client()
+    response = log_in(other, "these are not the words you are looking for")
+    assert response.status_code == 403
+    assert "not recognised" in response.get_data(as_text=True)
+    assert other.get("/report").status_code == 303  # back to the login page
+
+
+def test_follow_up_message_and_file_are_added_to_the_report(app: Flask, client: FlaskClient) -> None:
+    submit_report(client, "first")
+    token = csrf_token(client.get("/report").data)
+    import io
+
+    response = client.post(
+        "/report",
+        data={"csrf_token": token, "message": "second", "attachments": [(io.BytesIO(b"pdf"), "minutes.pdf")]},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "second" in page and "minutes.pdf" in page and "Sent." in page
+    assert _count(app, Part) == 3
+
+
+def test_empty_submission_is_refused_and_stores_nothing(app: Flask, client: FlaskClient) -> None:
+    response, codename = submit_report(client, "")
+    assert response.status_code == 400
+    assert codename is None
+    assert "Write a message" in response.get_data(as_text=True)
+    assert _count(app, Report) == 0
+
+
+def test_submission_without_csrf_token_is_refused_and_stores_nothing(app: Flask, client: FlaskClient) -> None:
+    client.get("/submit")
+    response = client.post("/submit", data={"message": "forged"}, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "expired or was not sent from this site" in response.get_data(as_text=True)
+    assert _count(app, Report) == 0 and _count(app, Part) == 0
+
+
+def test_login_without_csrf_token_is_refused(client: FlaskClient) -> None:
+    response = client.post("/login", data={"codename": "a b c"})
+    assert response.status_code == 400
+
+
+def test_follow_up_after_logout_is_refused(app: Flask, client: FlaskClient) -> None:
+    submit_report(client, "first")
+    token = csrf_token(client.get("/report").data)
+    client.post("/logout", data={"csrf_token": token})
+    assert _count(app, SourceSession) == 0
+    response = client.post("/report", data={"csrf_token": token, "message": "late"}, content_type="multipart/form-data")
+    assert response.status_code == 403
+    assert _count(app, Part) == 1
+
+
+def test_logout_requires_post_with_csrf(client: FlaskClient) -> None:
+    submit_report(client, "first")
+    assert client.get("/logout").status_code == 405
+    assert client.post("/logout").status_code == 400
+    assert client.get("/report").status_code == 200
+
+
+def test_session_expires_after_its_lifetime(app: Flask, client: FlaskClient) -> None:
+    submit_report(client, "first")
+    with client.session_transaction() as session:
+        session["since"] = session["since"] - int(app.permanent_session_lifetime.total_seconds()) - 1
+    assert client.get("/report").status_code == 303
+
+
+def test_source_dates_are_days_only(app: Flask, client: FlaskClient) -> None:
+    submit_report(client, "timing")
+    with Session(app.extensions["parrhesia.instance"].engine) as db:
+        report = db.scalars(select(Report)).one()
+        assert type(report.created_on).__name__ == "date"
+        session_row = db.scalars(select(SourceSession)).one()
+        assert type(session_row.created_on).__name__ == "date"
+
+
+def test_unknown_page_gets_a_friendly_404(client: FlaskClient) -> None:
+    response = client.get("/nothing-here")
+    assert response.status_code == 404
+    assert "Back to the start page" in response.get_data(as_text=True)

@@ -1,0 +1,95 @@
+"""Storage: migrations applied by init and checked at start-up; atomic blobs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from parrhesia.blobs import BlobNameError, BlobStore
+from parrhesia.db import make_engine
+from parrhesia.instance import init_instance, open_instance
+from parrhesia.migrate import SchemaError, check_schema, current_revision, head_revision, upgrade
+
+
+def test_init_applies_migrations_to_the_head(instance_dir: Path, database_url: str) -> None:
+    engine = make_engine(database_url)
+    assert current_revision(engine) == head_revision()
+    check_schema(engine)
+    upgrade(engine)  # idempotent
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_start_up_refuses_a_database_without_the_schema(tmp_path: Path, database_url: str) -> None:
+    from parrhesia.app import create_app
+
+    instance = init_instance(tmp_path / "inst", database_url=database_url)
+    with instance.engine.begin() as connection:
+        connection.execute(text("DELETE FROM alembic_version"))
+    instance.dispose()
+    with pytest.raises(SchemaError, match="parrhesia init"):
+        create_app(tmp_path / "inst")
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    init_instance(tmp_path / "laptop").dispose()  # the default database: SQLite in the folder
+    instance = open_instance(tmp_path / "laptop")
+    assert instance.config.database_url.startswith("sqlite:///")
+    with instance.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    instance.dispose()
+
+
+def test_secrets_are_private_to_the_owner(instance_dir: Path) -> None:
+    for name in ("secret_key", "pepper"):
+        mode = (instance_dir / "secrets" / name).stat().st_mode & 0o777
+        assert mode == 0o600
+
+
+def test_blob_is_invisible_until_committed(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    pending = store.create("abcdefgh12345678")
+    pending.file.write(b"ciphertext")
+    assert not store.path_for("abcdefgh12345678").exists()
+    pending.commit()
+    assert store.path_for("abcdefgh12345678").read_bytes() == b"ciphertext"
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    with pytest.raises(RuntimeError):
+        with store.writing("abcdefgh12345678") as pending:
+            pending.file.write(b"half")
+            raise RuntimeError("crash")
+    assert not store.path_for("abcdefgh12345678").exists()
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_temporaries_left_by_a_crash_are_removed_at_start_up(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    pending = store.create("abcdefgh12345678")
+    pending.file.write(b"half")
+    pending.file.close()  # the process dies here
+    assert BlobStore(tmp_path / "blobs").remove_stale_temporaries() == 1
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["../etc/passwd", "a/b", "", "short", "x" * 65, "name with space"])
+def test_blob_names_cannot_escape_the_store(tmp_path: Path, name: str) -> None:
+    with pytest.raises(BlobNameError):
+        BlobStore(tmp_path / "blobs").path_for(name)
+
+
+def test_committed_blob_survives_in_place_and_is_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    store = BlobStore(tmp_path / "blobs")
+    with store.writing("abcdefgh12345678") as pending:
+        pending.file.write(b"data")
+    assert len(synced) >= 2  # the file, then its directory

@@ -1,0 +1,157 @@
+"""Uploads are parsed and encrypted as they stream in; bad ones store nothing."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from parrhesia.models import Part, Report
+from parrhesia.testing import csrf_token, submit_report
+
+
+def _stored(app: Flask) -> tuple[int, int, list[Path]]:
+    instance = app.extensions["parrhesia.instance"]
+    with Session(instance.engine) as db:
+        reports = db.scalar(select(func.count()).select_from(Report)) or 0
+        parts = db.scalar(select(func.count()).select_from(Part)) or 0
+    files = [p for p in instance.blobs.root.rglob("*") if p.is_file()]
+    return reports, parts, files
+
+
+def _multipart(boundary: str, fields: list[tuple[str, str | None, bytes]]) -> bytes:
+    body = b""
+    for name, filename, value in fields:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode()
+
+
+def test_large_attachment_is_encrypted_without_a_plaintext_spool(app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    def no_temp_files(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a temporary file was created during an upload")
+
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", no_temp_files)
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_temp_files)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_temp_files)
+    content = bytes(range(256)) * 8000  # 2 MB, well over Werkzeug's 500 KB spooling threshold
+    response, codename = submit_report(client, "see file", [("big.bin", content)])
+    assert response.status_code == 200 and codename
+    reports, parts, files = _stored(app)
+    assert (reports, parts, len(files)) == (1, 2, 2)
+    for blob in files:
+        assert content[:4096] not in blob.read_bytes()
+
+
+def test_several_attachments_in_one_submission(app: Flask, client: FlaskClient) -> None:
+    response, _ = submit_report(client, "three files", [("a.txt", b"a"), ("b.txt", b"b"), ("c.txt", b"c")])
+    assert response.status_code == 200
+    assert _stored(app)[:2] == (1, 4)
+
+
+@pytest.fixture
+def small_limit_app(instance_dir: Path) -> Flask:
+    config = instance_dir / "parrhesia.toml"
+    config.write_text(config.read_text().replace("max_submission_bytes = 500000000", "max_submission_bytes = 100000"))
+    from parrhesia.app import create_app
+
+    return create_app(instance_dir, {"TESTING": True})
+
+
+def _post_streamed(client: FlaskClient, body: bytes, boundary: str) -> object:
+    """Post without Content-Length, as a chunked upload arrives."""
+    return client.post(
+        "/submit",
+        input_stream=io.BytesIO(body),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def test_submission_over_the_limit_is_refused_while_streaming_and_stores_nothing(small_limit_app: Flask) -> None:
+    app = small_limit_app
+    client = app.test_client()
+    token = csrf_token(client.get("/submit").data)
+    boundary = "xyzBOUNDARY"
+    body = _multipart(boundary, [("csrf_token", None, token.encode()), ("attachments", "big.bin", b"x" * 300_000)])
+    # Without Content-Length (chunked), the limit can only be enforced while reading.
+    response = _post_streamed(client, body, boundary)
+    assert response.status_code == 413
+    assert "larger than this instance accepts" in response.get_data(as_text=True)
+    assert _stored(app) == (0, 0, [])
+    # With a Content-Length, it is refused before reading.
+    response = client.post("/submit", data=body, content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 413
+    assert _stored(app) == (0, 0, [])
+    # Under the limit, the same instance accepts it.
+    small = _multipart(boundary, [("csrf_token", None, token.encode()), ("attachments", "ok.bin", b"x" * 50_000)])
+    assert _post_streamed(client, small, boundary).status_code == 200
+    assert _stored(app)[:2] == (1, 1)
+
+
+def test_interrupted_upload_stores_nothing(app: Flask, client: FlaskClient) -> None:
+    token = csrf_token(client.get("/submit").data)
+    boundary = "cutBOUNDARY"
+    body = _multipart(boundary, [("csrf_token", None, token.encode()), ("attachments", "a.bin", b"y" * 200_000)])
+    truncated = body[: len(body) // 2]
+    response = _post_streamed(client, truncated, boundary)
+    assert response.status_code == 400
+    assert "interrupted" in response.get_data(as_text=True)
+    assert _stored(app) == (0, 0, [])
+
+
+def test_csrf_token_must_come_before_any_content(app: Flask, client: FlaskClient) -> None:
+    token = csrf_token(client.get("/submit").data)
+    boundary = "orderBOUNDARY"
+    body = _multipart(boundary, [("message", None, b"secret first"), ("csrf_token", None, token.encode())])
+    response = client.post("/submit", data=body, content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 400
+    assert _stored(app) == (0, 0, [])
+
+
+def test_wrong_csrf_token_is_refused(app: Flask, client: FlaskClient) -> None:
+    client.get("/submit")
+    boundary = "badBOUNDARY"
+    body = _multipart(boundary, [("csrf_token", None, b"forged"), ("message", None, b"x")])
+    response = client.post("/submit", data=body, content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 400
+    assert _stored(app) == (0, 0, [])
+
+
+def test_not_multipart_is_refused_clearly(app: Flask, client: FlaskClient) -> None:
+    response = client.post("/submit", data={"message": "x"})
+    assert response.status_code == 400
+    assert "not sent as expected" in response.get_data(as_text=True)
+
+
+def test_empty_file_inputs_are_ignored(app: Flask, client: FlaskClient) -> None:
+    token = csrf_token(client.get("/submit").data)
+    boundary = "emptyBOUNDARY"
+    body = _multipart(
+        boundary, [("csrf_token", None, token.encode()), ("message", None, b"only text"), ("attachments", "", b"")]
+    )
+    response = client.post("/submit", data=body, content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 200
+    assert _stored(app)[:2] == (1, 1)
+
+
+def test_database_failure_discards_the_blobs(app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.orm import Session as OrmSession
+
+    def broken_commit(self: OrmSession) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(OrmSession, "commit", broken_commit)
+    response, codename = submit_report(client, "will fail", [("a.txt", b"a")])
+    monkeypatch.undo()
+    assert response.status_code == 500
+    assert codename is None
+    assert "Nothing you sent was stored" in response.get_data(as_text=True)
+    assert _stored(app) == (0, 0, [])
