@@ -47,8 +47,8 @@ class DeskClient:
         if data is not None:
             request.add_header("Content-Type", "application/octet-stream")
         try:
-            # The scheme is checked to be http(s) in __init__.
-            return urllib.request.urlopen(request, timeout=_TIMEOUT)  # nosec B310  # noqa: S310
+            # B310 is a false positive: the scheme was checked to be http(s) in __init__.
+            return urllib.request.urlopen(request, timeout=_TIMEOUT)  # nosec B310
         except urllib.error.HTTPError as exc:
             raise DeskError(_explain(exc)) from None
         except (urllib.error.URLError, OSError) as exc:

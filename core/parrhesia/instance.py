@@ -22,7 +22,7 @@ from parrhesia.migrate import check_schema, upgrade
 
 __all__ = ["Instance", "init_instance", "open_instance", "current_instance"]
 
-SECRET_KEY_FILE = "secret_key"
+SIGNING_KEY_FILE = "secret_key"
 PEPPER_FILE = "pepper"
 
 DEFAULT_BODIES = [
@@ -65,7 +65,7 @@ def init_instance(
             "bodies": bodies if bodies is not None else DEFAULT_BODIES,
         }
         config_file.write_text(tomli_w.dumps(document), encoding="utf-8")
-    for secret in (SECRET_KEY_FILE, PEPPER_FILE):
+    for secret in (SIGNING_KEY_FILE, PEPPER_FILE):
         ensure_secret(root / "secrets", secret)
     config = load_config(root)
     engine = make_engine(config.database_url)
@@ -92,7 +92,7 @@ def _assemble(config: InstanceConfig, engine: Engine) -> Instance:
         engine=engine,
         blobs=blobs,
         pepper=read_secret(config, PEPPER_FILE),
-        secret_key=read_secret(config, SECRET_KEY_FILE),
+        secret_key=read_secret(config, SIGNING_KEY_FILE),
     )
 
 

@@ -35,7 +35,8 @@ def upgrade(engine: Engine) -> None:
 
 def head_revision() -> str:
     head = ScriptDirectory.from_config(_config()).get_current_head()
-    assert head is not None  # nosec B101 - the package always ships migrations
+    if head is None:
+        raise SchemaError("This installation of Parrhesia ships no migrations.")
     return head
 
 

@@ -183,29 +183,26 @@ class _Receiver:
             if event.data:
                 self.writer.write(event.data)
             if not event.more_data:
-                self._finish_part()
+                self._finish_part(self.writer, self.part)
         elif self.field_name is not None:
             self.field_value += event.data
             if len(self.field_value) > FIELD_LIMIT:
                 raise SubmissionRejected(_("A form field is too long."))
             if not event.more_data:
-                self._finish_field()
+                self._finish_field(self.field_name, self.field_value.decode("utf-8", errors="replace"))
 
-    def _finish_part(self) -> None:
-        assert self.writer is not None and self.part is not None  # nosec B101 - guarded by caller
-        self.part.plaintext_size = self.writer.plaintext_size
-        self.part.ciphertext_size = self.writer.close()
-        if self.part.plaintext_size == 0:
+    def _finish_part(self, writer: PartWriter, part: EncryptedPart) -> None:
+        part.plaintext_size = writer.plaintext_size
+        part.ciphertext_size = writer.close()
+        if part.plaintext_size == 0:
             # An empty message box: keep nothing, not even an empty ciphertext.
-            self.part.blob.discard()
-            self.submission.parts.remove(self.part)
+            part.blob.discard()
+            self.submission.parts.remove(part)
         self.writer = None
         self.part = None
 
-    def _finish_field(self) -> None:
-        name, value = self.field_name, self.field_value.decode("utf-8", errors="replace")
+    def _finish_field(self, name: str, value: str) -> None:
         self.field_name = None
-        assert name is not None  # nosec B101 - guarded by caller
         if name == "csrf_token":
             try:
                 validate_csrf(value)

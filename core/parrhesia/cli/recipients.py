@@ -56,11 +56,10 @@ def add(instance_dir: Path, body_id: str, name: str, public_key: str | None, pub
     if (public_key is None) == (public_key_file is None):
         raise click.ClickException("Give exactly one of --public-key or --public-key-file.")
     try:
-        if public_key is not None:
-            key = decode_public_key(public_key)
-        else:
-            assert public_key_file is not None  # nosec B101 - checked above
+        if public_key_file is not None:
             key = read_public_key_from_keyfile(public_key_file.read_bytes())
+        else:
+            key = decode_public_key(str(public_key))
     except (ValueError, KeyFileError) as exc:
         raise click.ClickException(str(exc)) from None
     with Session(instance.engine) as db:

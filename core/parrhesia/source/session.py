@@ -24,7 +24,7 @@ from parrhesia.reports import today, token_hash
 
 __all__ = ["start", "current", "end"]
 
-_TOKEN = "source"
+_FIELD = "source"
 _SINCE = "since"
 
 
@@ -46,7 +46,7 @@ def start(report: Report, report_key: PrivateKey) -> None:
     session.clear()
     if lang:
         session["lang"] = lang
-    session[_TOKEN] = token.hex()
+    session[_FIELD] = token.hex()
     # Kept only in the signed cookie, to enforce the session lifetime.
     session[_SINCE] = int(time.time())
     session.permanent = True
@@ -54,7 +54,7 @@ def start(report: Report, report_key: PrivateKey) -> None:
 
 def current() -> tuple[Report, PrivateKey] | None:
     """The logged-in report and its key, or None."""
-    token_hex = session.get(_TOKEN)
+    token_hex = session.get(_FIELD)
     since = session.get(_SINCE, 0)
     if not isinstance(token_hex, str) or not isinstance(since, int):
         return None
@@ -81,7 +81,7 @@ def current() -> tuple[Report, PrivateKey] | None:
 
 def end() -> None:
     """Log out: forget the server-side row and the cookie."""
-    token_hex = session.pop(_TOKEN, None)
+    token_hex = session.pop(_FIELD, None)
     session.pop(_SINCE, None)
     if isinstance(token_hex, str):
         try:
