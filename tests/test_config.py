@@ -27,7 +27,6 @@ def test_missing_config_names_the_command_to_run(tmp_path: Path) -> None:
         ('[[bodies]]\nid = "a"\n', "needs an id and a name"),
         ('[[bodies]]\nid = "A B"\nname = "x"\n', "must be lowercase"),
         ('[[bodies]]\nid = "a"\nname = "x"\n[[bodies]]\nid = "a"\nname = "y"\n', "unique"),
-        ('[instance]\nroute = ["nobody"]\n', "unknown bodies"),
         ("[instance]\nmax_submission_bytes = -1\n", "positive integer"),
         ("[instance]\nsession_minutes = 0\n", "between 1 and 1440"),
         ("[instance]\nlanguages = []\n", "at least one language"),

@@ -13,6 +13,7 @@ from flask_babel import Babel, get_locale
 from werkzeug.exceptions import HTTPException
 
 from parrhesia import db, security
+from parrhesia.host import load_host
 from parrhesia.instance import open_instance
 from parrhesia.logs import configure_logging
 
@@ -34,6 +35,11 @@ def create_app(
         raise RuntimeError(f"No instance folder: pass one or set {INSTANCE_ENV}.")
     instance = open_instance(path)
     config = instance.config
+    try:
+        host = load_host(config)
+    except Exception:
+        instance.dispose()
+        raise
 
     theme = (config.themes_dir or _REPO_THEMES) / config.theme
     app = Flask(
@@ -54,6 +60,7 @@ def create_app(
     if test_config:
         app.config.update(test_config)
     app.extensions["parrhesia.instance"] = instance
+    app.extensions["parrhesia.host"] = host
 
     security.init_app(
         app,
@@ -105,7 +112,8 @@ def _unexpected_error(error: Exception) -> Any:
     from flask import current_app
 
     frames = traceback.extract_tb(error.__traceback__)
-    where = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames[-6:]))
+    ours = [f for f in frames if f"{os.sep}parrhesia{os.sep}" in f.filename] or frames
+    where = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(ours[-6:]))
     current_app.logger.error("unexpected %s at %s", type(error).__name__, where)
     if request.path.startswith("/api/"):
         return {"error": "Internal Server Error", "message": "The server could not complete the request."}, 500

@@ -51,6 +51,7 @@ class BodyConfig:
     name: str
     kind: str = "agency"
     jurisdiction: str | None = None
+    parent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class InstanceConfig:
     languages: tuple[str, ...] = ("en",)
     bodies: tuple[BodyConfig, ...] = ()
     route: tuple[str, ...] = ()
+    last_resort: tuple[str, ...] = ()
     plugins: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -106,10 +108,10 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise ConfigError(f"{config_file}: body ids must be unique, repeated: {duplicates}")
+    # Bodies named here may come from plugins: they are checked against the merged
+    # directory when the plugins are loaded (parrhesia.host).
     route = tuple(_strings(instance.get("route", ids), "instance.route", config_file))
-    unknown = [r for r in route if r not in ids]
-    if unknown:
-        raise ConfigError(f"{config_file}: instance.route names unknown bodies: {unknown}")
+    last_resort = tuple(_strings(instance.get("last_resort", list(route)), "instance.last_resort", config_file))
 
     max_bytes = instance.get("max_submission_bytes", DEFAULT_MAX_SUBMISSION_BYTES)
     if not isinstance(max_bytes, int) or max_bytes <= 0:
@@ -135,6 +137,7 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
         languages=languages,
         bodies=bodies,
         route=route,
+        last_resort=last_resort,
         plugins=tuple(_strings(data.get("plugins", {}).get("enabled", []), "plugins.enabled", config_file)),
         raw=data,
     )
@@ -196,4 +199,5 @@ def _body(entry: Any, source: Path) -> BodyConfig:
         name=str(entry["name"]),
         kind=str(entry.get("kind", "agency")),
         jurisdiction=entry.get("jurisdiction"),
+        parent=entry.get("parent"),
     )

@@ -48,8 +48,15 @@ def init_instance(
     name: str = "Parrhesia",
     bodies: list[dict[str, str]] | None = None,
     database_url: str | None = None,
+    plugins: list[str] | None = None,
+    settings: dict[str, object] | None = None,
 ) -> Instance:
-    """Create or upgrade an instance folder: config, secrets, blob store, schema."""
+    """Create or upgrade an instance folder: config, secrets, blob store, schema.
+
+    ``settings`` adds keys to the ``[instance]`` table of a new configuration (e.g.
+    ``route``, ``last_resort``); ``plugins`` is the allowlist of enabled plugins.
+    An existing configuration is never rewritten.
+    """
     root = Path(path).resolve()
     root.mkdir(parents=True, exist_ok=True)
     config_file = root / CONFIG_FILE
@@ -61,8 +68,10 @@ def init_instance(
                 "session_minutes": 60,
                 "languages": ["en", "fr"],
                 **({"database_url": database_url} if database_url else {}),
+                **(settings or {}),
             },
             "bodies": bodies if bodies is not None else DEFAULT_BODIES,
+            "plugins": {"enabled": plugins or []},
         }
         config_file.write_text(tomli_w.dumps(document), encoding="utf-8")
     for secret in (SIGNING_KEY_FILE, PEPPER_FILE):

@@ -13,7 +13,18 @@ from datetime import date
 from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "Recipient", "Report", "ReportBody", "SealedKey", "Part", "SourceSession"]
+__all__ = [
+    "Base",
+    "Recipient",
+    "Report",
+    "ReportBody",
+    "ReportField",
+    "ReportClock",
+    "SealedKey",
+    "Part",
+    "SourceSession",
+    "PluginError",
+]
 
 
 class Base(DeclarativeBase):
@@ -47,9 +58,17 @@ class Report(Base):
     status: Mapped[str] = mapped_column(String(32), default="received")
     created_on: Mapped[date] = mapped_column(Date)
     updated_on: Mapped[date] = mapped_column(Date)
+    # True when a plugin failed during routing and the fallback route was used.
+    fallback_route: Mapped[bool] = mapped_column(Boolean, default=False)
 
     bodies: Mapped[list[ReportBody]] = relationship(
-        back_populates="report", cascade="all, delete-orphan"
+        back_populates="report", cascade="all, delete-orphan", order_by=lambda: [ReportBody.role, ReportBody.rank, ReportBody.body_id]
+    )
+    fields: Mapped[list[ReportField]] = relationship(
+        back_populates="report", cascade="all, delete-orphan", order_by=lambda: [ReportField.name, ReportField.value]
+    )
+    clocks: Mapped[list[ReportClock]] = relationship(
+        back_populates="report", cascade="all, delete-orphan", order_by=lambda: [ReportClock.due_on, ReportClock.clock_id]
     )
     sealed_keys: Mapped[list[SealedKey]] = relationship(
         back_populates="report", cascade="all, delete-orphan"
@@ -60,7 +79,11 @@ class Report(Base):
 
 
 class ReportBody(Base):
-    """A body's place in a report's routing: on the route, or another role later."""
+    """A body's place in a report's routing.
+
+    ``role`` is "route" (can read it), "escalation" (may receive it on escalation, in
+    ``rank`` order) or "excluded" (never receives it, for ``reason``).
+    """
 
     __tablename__ = "report_bodies"
 
@@ -68,8 +91,39 @@ class ReportBody(Base):
     body_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     role: Mapped[str] = mapped_column(String(16), primary_key=True, default="route")
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    rank: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     report: Mapped[Report] = relationship(back_populates="bodies")
+
+
+class ReportField(Base):
+    """A routing field the source chose (visible to the server by design)."""
+
+    __tablename__ = "report_fields"
+
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+    report: Mapped[Report] = relationship(back_populates="fields")
+
+
+class ReportClock(Base):
+    """A legal deadline attached to a report, with its due day and legal source."""
+
+    __tablename__ = "report_clocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    clock_id: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))
+    legal_source: Mapped[str] = mapped_column(String(200))
+    body_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    due_on: Mapped[date] = mapped_column(Date)
+    extendable_to_months: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="running")
+
+    report: Mapped[Report] = relationship(back_populates="clocks")
 
 
 class SealedKey(Base):
@@ -122,3 +176,20 @@ class SourceSession(Base):
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_on: Mapped[date] = mapped_column(Date)
+
+
+class PluginError(Base):
+    """A plugin that failed at run time: which one, in which hook, the error type.
+
+    Never a message or traceback (they could carry content); operators list these
+    with ``parrhesia plugins errors``.
+    """
+
+    __tablename__ = "plugin_errors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    occurred_on: Mapped[date] = mapped_column(Date)
+    plugin: Mapped[str] = mapped_column(String(100))
+    hook: Mapped[str] = mapped_column(String(100))
+    error: Mapped[str] = mapped_column(String(200))
+    report_id: Mapped[str | None] = mapped_column(ForeignKey("reports.id", ondelete="SET NULL"), nullable=True)

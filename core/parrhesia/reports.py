@@ -10,23 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 
 from nacl.public import PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia.config import BodyConfig, InstanceConfig
+from parrhesia.clocks import due_date
 from parrhesia.crypto import SourceIdentity, seal_report_key
-from parrhesia.models import Part, Recipient, Report, ReportBody, SealedKey
+from parrhesia.models import Part, PluginError, Recipient, Report, ReportBody, ReportClock, ReportField, SealedKey
+from parrhesia.plugins import PluginFailure
+from parrhesia.routing import RouteDecision
 from parrhesia.upload import Submission
 
 __all__ = [
     "today",
     "new_report_id",
     "token_hash",
-    "route_for",
+    "record_plugin_failures",
     "recipients_of",
     "open_report",
     "add_source_parts",
@@ -51,11 +53,6 @@ def token_hash(token: bytes | str) -> bytes:
     return hashlib.sha256(raw).digest()
 
 
-def route_for(config: InstanceConfig) -> list[BodyConfig]:
-    """The bodies a new report goes to (until jurisdiction plugins decide it)."""
-    return [body for body in config.bodies if body.id in config.route]
-
-
 def recipients_of(db: Session, body_ids: Iterable[str]) -> list[Recipient]:
     ids = list(body_ids)
     query = select(Recipient).where(Recipient.body_id.in_(ids), Recipient.active.is_(True))
@@ -68,11 +65,14 @@ def open_report(
     report_id: str,
     report_key: PrivateKey,
     source: SourceIdentity,
-    route: Sequence[BodyConfig],
+    decision: RouteDecision,
+    fields: Mapping[str, Sequence[str]],
     submission: Submission,
 ) -> Report:
-    """Store a first submission: the report, its route, sealed keys and parts.
+    """Store a first submission: the report, its routing, sealed keys and parts.
 
+    The report key is sealed to every recipient of the route and of the escalation
+    chain; the server gives escalation bodies access only when escalation triggers.
     Blobs are renamed into place before the transaction commits; if the commit fails
     they are deleted again, so a report is either whole or absent.
     """
@@ -84,17 +84,57 @@ def open_report(
         status="received",
         created_on=day,
         updated_on=day,
+        fallback_route=decision.fallback,
     )
-    report.bodies = [ReportBody(body_id=body.id, role="route") for body in route]
-    report.sealed_keys = [
-        SealedKey(holder="source", sealed=seal_report_key(report_key, bytes(source.private_key.public_key)))
-    ] + [
-        SealedKey(holder="recipient", recipient_id=r.id, sealed=seal_report_key(report_key, r.public_key))
-        for r in recipients_of(db, (body.id for body in route))
+    report.bodies = (
+        [ReportBody(body_id=b, role="route") for b in decision.route]
+        + [ReportBody(body_id=s.body_id, role="escalation", rank=s.rank, reason=s.reason or None) for s in decision.escalation]
+        + [ReportBody(body_id=e.body_id, role="excluded", reason=e.reason[:500]) for e in decision.excluded]
+    )
+    report.fields = [ReportField(name=name, value=value) for name, values in fields.items() for value in sorted(set(values))]
+    report.clocks = [
+        ReportClock(
+            clock_id=clock.id,
+            label=str(clock.label)[:200],
+            legal_source=clock.legal_source[:200],
+            body_id=clock.body_id,
+            due_on=due_date(day, clock),
+            extendable_to_months=clock.extendable_to_months,
+            state="running",
+        )
+        for clock in decision.clocks
     ]
-    db.add(report)
+    readers = [*decision.route, *(s.body_id for s in decision.escalation)]
+    try:
+        report.sealed_keys = [
+            SealedKey(holder="source", sealed=seal_report_key(report_key, bytes(source.private_key.public_key)))
+        ] + [
+            SealedKey(holder="recipient", recipient_id=r.id, sealed=seal_report_key(report_key, r.public_key))
+            for r in recipients_of(db, readers)
+        ]
+        db.add(report)
+        db.flush()  # the report row first: plugin errors refer to it
+        record_plugin_failures(db, decision.failures, report_id)
+    except BaseException:
+        db.rollback()
+        submission.discard()
+        raise
     _store_parts(db, report, submission, author="source")
     return report
+
+
+def record_plugin_failures(db: Session, failures: Iterable[PluginFailure], report_id: str | None) -> None:
+    """Keep a content-free record of plugin failures for operators (committed by the caller)."""
+    for failure in failures:
+        db.add(
+            PluginError(
+                occurred_on=today(),
+                plugin=failure.plugin[:100],
+                hook=failure.hook[:100],
+                error=failure.error[:200],
+                report_id=report_id,
+            )
+        )
 
 
 def add_source_parts(db: Session, report: Report, submission: Submission) -> None:

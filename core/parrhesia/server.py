@@ -11,9 +11,10 @@ import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from parrhesia.app import INSTANCE_ENV, create_app
-from parrhesia.logs import ACCESS_LOG_FORMAT
+from parrhesia.logs import ACCESS_LOG_FORMAT, RedactingFilter
 
 __all__ = ["gunicorn_options", "serve"]
 
@@ -35,7 +36,25 @@ def gunicorn_options(bind: str, *, workers: int = 2, threads: int = 4, access_lo
         "forwarded_allow_ips": "",
         "proxy_allow_ips": "",
         "control_socket_disable": True,
+        "logger_class": _RedactingLogger,
     }
+
+
+class _RedactingLogger(Logger):  # type: ignore[misc]
+    """Gunicorn's own logs under the logging policy: no addresses, no times of activity.
+
+    Gunicorn's loggers do not propagate to the root logger, so they need the redacting
+    filter themselves (its start-up lines name the bound address, and its error lines
+    can name a client's); the error log format leaves out the time.
+    """
+
+    error_fmt = "[%(process)d] [%(levelname)s] %(message)s"
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            if not any(isinstance(f, RedactingFilter) for f in log.filters):
+                log.addFilter(RedactingFilter())
 
 
 class _Server(BaseApplication):  # type: ignore[misc]

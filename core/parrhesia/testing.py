@@ -33,6 +33,7 @@ __all__ = [
     "SubmittedReport",
     "csrf_token",
     "submit_report",
+    "review_route",
     "log_in",
 ]
 
@@ -76,11 +77,32 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def instance_dir(tmp_path: Path, database_url: str) -> Iterator[Path]:
-    """An initialised instance folder with two test bodies on the route."""
+def instance_settings() -> dict[str, Any]:
+    """Override in a test module to configure the test instance::
+
+        @pytest.fixture
+        def instance_settings():
+            return {"plugins": ["demo"], "bodies": [], "instance": {"route": [], "last_resort": ["example-ombudsman"]}}
+
+    Keys: ``plugins`` (enabled plugin names), ``bodies`` (``[[bodies]]`` tables;
+    default :data:`TEST_BODIES`), ``instance`` (extra ``[instance]`` settings).
+    """
+    return {}
+
+
+@pytest.fixture
+def instance_dir(tmp_path: Path, database_url: str, instance_settings: dict[str, Any]) -> Iterator[Path]:
+    """An initialised instance folder (by default two test bodies on the route)."""
     from parrhesia.instance import init_instance
 
-    instance = init_instance(tmp_path / "instance", name="Test instance", bodies=TEST_BODIES, database_url=database_url)
+    instance = init_instance(
+        tmp_path / "instance",
+        name="Test instance",
+        bodies=instance_settings.get("bodies", TEST_BODIES),
+        database_url=database_url,
+        plugins=instance_settings.get("plugins"),
+        settings=instance_settings.get("instance"),
+    )
     instance.dispose()
     yield instance.config.path
 
@@ -139,14 +161,29 @@ def csrf_token(html: str | bytes) -> str:
     return match.group(1)
 
 
+def review_route(client: FlaskClient, **routing: str | list[str]) -> Any:
+    """Answer the routing questions (step 1); return the confirmation page (step 2)."""
+    token = csrf_token(client.get("/submit").data)
+    return client.post("/submit/review", data={"csrf_token": token, **routing})
+
+
 def submit_report(
-    client: FlaskClient, message: str = "", files: list[tuple[str, bytes]] | None = None, **fields: str
+    client: FlaskClient,
+    message: str = "",
+    files: list[tuple[str, bytes]] | None = None,
+    answers: dict[str, str] | None = None,
+    **routing: str | list[str],
 ) -> tuple[Any, str | None]:
-    """Submit through the source form; return the response and the codename shown."""
+    """Submit through the source forms, as a browser would: routing questions, review,
+    then message, content ``answers`` and files. Return the final response and the
+    codename shown (None if the submission was refused)."""
     import io
 
-    token = csrf_token(client.get("/submit").data)
-    data: dict[str, Any] = {"csrf_token": token, "message": message, **fields}
+    review = review_route(client, **routing)
+    if review.status_code != 200:
+        return review, None
+    token = csrf_token(review.data)
+    data: dict[str, Any] = {"csrf_token": token, **routing, **(answers or {}), "message": message}
     if files:
         data["attachments"] = [(io.BytesIO(content), name) for name, content in files]
     response = client.post("/submit", data=data, content_type="multipart/form-data")

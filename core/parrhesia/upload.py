@@ -14,6 +14,7 @@ is read. On any error every pending blob is discarded: nothing is stored.
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ __all__ = ["EncryptedPart", "Submission", "SubmissionRejected", "SubmissionTooLa
 
 READ_SIZE = 1024 * 1024
 FIELD_LIMIT = 4096  # bytes for a plain form field (CSRF token, routing choices)
+ANSWER_LIMIT = 64 * 1024  # bytes for one answer to a content question
 MAX_PARTS = 200
 ENCRYPTED_FIELDS = frozenset({"message"})
 
@@ -58,7 +60,7 @@ class EncryptedPart:
 class Submission:
     """What a submission form delivered: small plain fields and encrypted parts."""
 
-    fields: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, list[str]] = field(default_factory=dict)
     parts: list[EncryptedPart] = field(default_factory=list)
 
     def discard(self) -> None:
@@ -78,8 +80,14 @@ def receive_submission(
     report_id: str,
     report_public_key: bytes,
     limit: int,
+    content_fields: frozenset[str] = frozenset(),
 ) -> Submission:
-    """Parse and encrypt a multipart submission; raise SubmissionRejected or SubmissionTooLarge."""
+    """Parse and encrypt a multipart submission; raise SubmissionRejected or SubmissionTooLarge.
+
+    Fields named in ``content_fields`` (a questionnaire's content questions) are never
+    kept in ``fields``: their answers are encrypted together as one part of kind
+    "answers" (a JSON object), like the message.
+    """
     mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
     boundary = options.get("boundary", "")
     if mimetype != "multipart/form-data" or not boundary:
@@ -87,9 +95,10 @@ def receive_submission(
     if request.content_length is not None and request.content_length > limit:
         raise SubmissionTooLarge(_too_large(limit))
 
-    receiver = _Receiver(blobs, report_id, report_public_key)
+    receiver = _Receiver(blobs, report_id, report_public_key, content_fields)
     try:
         _run(receiver, request, boundary.encode("latin-1"), limit)
+        receiver.seal_answers()
     except BaseException:
         receiver.abort()
         raise
@@ -138,8 +147,12 @@ def _run(receiver: _Receiver, request: Request, boundary: bytes, limit: int) -> 
 class _Receiver:
     """State of one multipart stream: the current part and what has been collected."""
 
-    def __init__(self, blobs: BlobStore, report_id: str, report_public_key: bytes) -> None:
+    def __init__(
+        self, blobs: BlobStore, report_id: str, report_public_key: bytes, content_fields: frozenset[str]
+    ) -> None:
         self.blobs = blobs
+        self.content_fields = content_fields
+        self.answers: dict[str, str] = {}
         self.report_id = report_id
         self.report_public_key = report_public_key
         self.submission = Submission()
@@ -166,7 +179,7 @@ class _Receiver:
         elif isinstance(event, Data):
             self._data(event)
 
-    def _start_part(self, kind: str, meta: dict[str, object]) -> None:
+    def _start_part(self, kind: str, meta: dict[str, object]) -> tuple[PartWriter, EncryptedPart]:
         if not self.csrf_checked:
             raise SubmissionRejected(
                 _("The form expired or was not sent from this site. Nothing was stored; please reload the page.")
@@ -177,6 +190,7 @@ class _Receiver:
         self.submission.parts.append(self.part)
         self.writer = PartWriter(pending.file, self.report_public_key, self.report_id, part_id, meta)
         self.field_name = None
+        return self.writer, self.part
 
     def _data(self, event: Data) -> None:
         if self.writer is not None and self.part is not None:
@@ -186,7 +200,8 @@ class _Receiver:
                 self._finish_part(self.writer, self.part)
         elif self.field_name is not None:
             self.field_value += event.data
-            if len(self.field_value) > FIELD_LIMIT:
+            limit = ANSWER_LIMIT if self.field_name in self.content_fields else FIELD_LIMIT
+            if len(self.field_value) > limit:
                 raise SubmissionRejected(_("A form field is too long."))
             if not event.more_data:
                 self._finish_field(self.field_name, self.field_value.decode("utf-8", errors="replace"))
@@ -211,8 +226,24 @@ class _Receiver:
                     _("The form expired or was not sent from this site. Nothing was stored; please reload the page.")
                 ) from None
             self.csrf_checked = True
+        elif name in self.content_fields:
+            if not self.csrf_checked:
+                raise SubmissionRejected(
+                    _("The form expired or was not sent from this site. Nothing was stored; please reload the page.")
+                )
+            if value.strip():
+                self.answers[name] = value
         else:
-            self.submission.fields[name] = value
+            self.submission.fields.setdefault(name, []).append(value)
+
+    def seal_answers(self) -> None:
+        """Encrypt the content answers as one part; plaintext answers leave memory."""
+        if not self.answers:
+            return
+        writer, part = self._start_part("answers", {"kind": "answers", "content_type": "application/json"})
+        writer.write(json.dumps(self.answers, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        self.answers.clear()
+        self._finish_part(writer, part)
 
     def abort(self) -> None:
         self.writer = None

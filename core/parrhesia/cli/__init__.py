@@ -7,6 +7,7 @@ import click
 from parrhesia import __version__
 from parrhesia.cli.desk import desk
 from parrhesia.cli.instance import demo, init, serve
+from parrhesia.cli.jurisdiction import directory, plugins, route
 from parrhesia.cli.keys import keys
 from parrhesia.cli.recipients import recipients
 
@@ -19,5 +20,5 @@ def main() -> None:
     """Parrhesia: secure, anonymous reporting of corruption and organised crime."""
 
 
-for command in (init, serve, demo, keys, recipients, desk):
+for command in (init, serve, demo, keys, recipients, desk, plugins, directory, route):
     main.add_command(command)

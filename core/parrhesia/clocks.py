@@ -1,0 +1,59 @@
+"""Clocks: legal deadlines a jurisdiction attaches to a report.
+
+A plugin returns :class:`Clock` specifications; the core computes due dates from the
+day of submission (source activity is kept at day precision) and stores them with the
+report. Running them (missed clocks, escalation) is the clock engine's work.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from parrhesia.config import ConfigError
+
+__all__ = ["Clock", "ClockError", "due_date"]
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+class ClockError(ConfigError):
+    """A clock specification that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Clock:
+    """A deadline: ``days`` and/or ``months`` after submission (``hours`` for urgent paths).
+
+    ``body_id`` names the body that must act (None: every body on the route);
+    ``extendable_to_months`` is the longest the deadline may be extended to with a
+    recorded reason, where the law allows it (e.g. Directive 2019/1937 Art 11(2)(d)).
+    """
+
+    id: str
+    label: str
+    legal_source: str
+    days: int = 0
+    months: int = 0
+    hours: int = 0
+    body_id: str | None = None
+    extendable_to_months: int | None = None
+
+    def __post_init__(self) -> None:
+        if not _ID.match(self.id):
+            raise ClockError(f"clock id {self.id!r} must be lowercase letters, digits, '.', '_' or '-'")
+        if min(self.days, self.months, self.hours) < 0 or not (self.days or self.months or self.hours):
+            raise ClockError(f"clock {self.id!r} needs a positive duration")
+        if not self.legal_source:
+            raise ClockError(f"clock {self.id!r} must name its legal source")
+
+
+def due_date(start: date, clock: Clock) -> date:
+    """The day a clock falls due; hours round up to whole days (day precision)."""
+    year, month = divmod(start.month - 1 + clock.months, 12)
+    year, month = start.year + year, month + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    hours_as_days = -(-clock.hours // 24)
+    return date(year, month, day) + timedelta(days=clock.days + hours_as_days)

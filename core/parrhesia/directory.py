@@ -1,0 +1,240 @@
+"""The directory: bodies, their chain of command and their relations, as one graph.
+
+Jurisdiction plugins contribute bodies and relations (hook ``parrhesia_directory``);
+:func:`build_directory` merges them and refuses, at start-up, duplicate ids, dangling
+references and cycles in the chain of command. The merged :class:`Directory` answers
+the questions the conflict rule asks: who is above or below a body, and whom it
+appoints, funds or oversees.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from parrhesia.config import ConfigError
+
+__all__ = [
+    "BodyKind",
+    "RelationKind",
+    "Body",
+    "Relation",
+    "DirectoryContribution",
+    "Directory",
+    "DirectoryError",
+    "build_directory",
+]
+
+_BODY_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+class BodyKind(StrEnum):
+    HEAD_OF_GOVERNMENT = "head of government"
+    MINISTRY = "ministry"
+    POLICE = "police"
+    PROSECUTOR = "prosecutor"
+    COURT = "court"
+    ANTI_CORRUPTION_AGENCY = "anti-corruption agency"
+    OMBUDSMAN = "ombudsman"
+    AUDIT_INSTITUTION = "audit institution"
+    PARLIAMENT = "parliament"
+    REGULATOR = "regulator"
+    NGO = "ngo"
+    INTERNATIONAL = "international"
+    AGENCY = "agency"
+
+
+class RelationKind(StrEnum):
+    """``source`` <kind> ``target``: e.g. the ministry *oversees* the police."""
+
+    OVERSEES = "oversees"
+    APPOINTS = "appoints"
+    FUNDS = "funds"
+
+
+class DirectoryError(ConfigError):
+    """The merged directory is inconsistent; start-up stops with this message."""
+
+
+@dataclass(frozen=True)
+class Body:
+    """An institution that can receive reports, or be implicated in one."""
+
+    id: str
+    name: str
+    kind: BodyKind
+    jurisdiction: str
+    parent: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _BODY_ID.match(self.id):
+            raise DirectoryError(f"body id {self.id!r} must be lowercase letters, digits, '.', '_' or '-'")
+        try:
+            object.__setattr__(self, "kind", BodyKind(self.kind))
+        except ValueError:
+            kinds = ", ".join(k.value for k in BodyKind)
+            raise DirectoryError(f"body {self.id!r} has unknown kind {self.kind!r} (one of: {kinds})") from None
+
+
+@dataclass(frozen=True)
+class Relation:
+    source: str
+    kind: RelationKind
+    target: str
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "kind", RelationKind(self.kind))
+        except ValueError:
+            raise DirectoryError(
+                f"relation {self.source} -> {self.target} has unknown kind {self.kind!r}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class DirectoryContribution:
+    """What one plugin adds to the directory."""
+
+    bodies: tuple[Body, ...] = ()
+    relations: tuple[Relation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The merged, validated graph of bodies. Build it with :func:`build_directory`."""
+
+    bodies: Mapping[str, Body]
+    relations: tuple[Relation, ...]
+    _children: Mapping[str, tuple[str, ...]] = field(repr=False)
+    _controls: Mapping[str, tuple[tuple[str, RelationKind], ...]] = field(repr=False)
+
+    def __contains__(self, body_id: object) -> bool:
+        return body_id in self.bodies
+
+    def __len__(self) -> int:
+        return len(self.bodies)
+
+    def get(self, body_id: str) -> Body | None:
+        return self.bodies.get(body_id)
+
+    def jurisdictions(self) -> list[str]:
+        return sorted({b.jurisdiction for b in self.bodies.values()})
+
+    def in_jurisdiction(self, jurisdiction: str) -> list[Body]:
+        return [b for b in self.bodies.values() if b.jurisdiction == jurisdiction]
+
+    def of_kind(self, kind: BodyKind | str, jurisdiction: str | None = None) -> list[Body]:
+        return [
+            b
+            for b in self.bodies.values()
+            if b.kind == kind and (jurisdiction is None or b.jurisdiction == jurisdiction)
+        ]
+
+    def superiors(self, body_id: str) -> list[str]:
+        """Bodies above ``body_id`` in its chain of command, nearest first."""
+        chain = []
+        parent = self.bodies[body_id].parent
+        while parent is not None:
+            chain.append(parent)
+            parent = self.bodies[parent].parent
+        return chain
+
+    def subordinates(self, body_id: str) -> list[str]:
+        """Bodies below ``body_id`` in its chain of command (all levels)."""
+        found: list[str] = []
+        stack = list(self._children.get(body_id, ()))
+        while stack:
+            child = stack.pop()
+            found.append(child)
+            stack.extend(self._children.get(child, ()))
+        return found
+
+    def controlled_by(self, body_id: str) -> list[tuple[str, RelationKind]]:
+        """Bodies that ``body_id`` appoints, funds or oversees, with the relation."""
+        return list(self._controls.get(body_id, ()))
+
+    def conflicts_of(self, body_id: str) -> dict[str, str]:
+        """Every body in conflict when ``body_id`` is implicated, with the reason.
+
+        The core conflict rule: the body itself; every body above or below it in its
+        chain of command; every body it appoints, funds or oversees, and the bodies
+        below those.
+        """
+        body = self.bodies[body_id]
+        conflicts = {body_id: f"it is the body implicated ({body.name})"}
+        for superior in self.superiors(body_id):
+            conflicts.setdefault(superior, f"it is above {body.name} in its chain of command")
+        for subordinate in self.subordinates(body_id):
+            conflicts.setdefault(subordinate, f"it is below {body.name} in its chain of command")
+        for target, kind in self.controlled_by(body_id):
+            verb = {"oversees": "overseen", "appoints": "appointed", "funds": "funded"}[kind.value]
+            conflicts.setdefault(target, f"it is {verb} by {body.name}")
+            for below in self.subordinates(target):
+                conflicts.setdefault(below, f"it is below a body {verb} by {body.name}")
+        return conflicts
+
+
+def build_directory(contributions: Iterable[tuple[str, DirectoryContribution]]) -> Directory:
+    """Merge plugin contributions (``(plugin name, contribution)``) and validate them."""
+    bodies: dict[str, Body] = {}
+    origin: dict[str, str] = {}
+    relations: list[Relation] = []
+    for plugin, contribution in contributions:
+        if not isinstance(contribution, DirectoryContribution):
+            raise DirectoryError(f"plugin {plugin!r} returned {type(contribution).__name__}, not a DirectoryContribution")
+        for body in contribution.bodies:
+            if body.id in bodies:
+                raise DirectoryError(
+                    f"body id {body.id!r} is defined twice (by {origin[body.id]!r} and {plugin!r})"
+                )
+            bodies[body.id] = body
+            origin[body.id] = plugin
+        relations.extend(contribution.relations)
+
+    for body in bodies.values():
+        if body.parent is not None and body.parent not in bodies:
+            raise DirectoryError(f"body {body.id!r} names an unknown parent {body.parent!r}")
+    for relation in relations:
+        for end in (relation.source, relation.target):
+            if end not in bodies:
+                raise DirectoryError(
+                    f"relation {relation.source} {relation.kind.value} {relation.target} names an unknown body {end!r}"
+                )
+        if relation.source == relation.target:
+            raise DirectoryError(f"body {relation.source!r} cannot {relation.kind.value} itself")
+    _refuse_cycles(bodies)
+
+    children: dict[str, list[str]] = defaultdict(list)
+    for body in bodies.values():
+        if body.parent is not None:
+            children[body.parent].append(body.id)
+    controls: dict[str, list[tuple[str, RelationKind]]] = defaultdict(list)
+    for relation in relations:
+        controls[relation.source].append((relation.target, relation.kind))
+    return Directory(
+        bodies=MappingProxyType(bodies),
+        relations=tuple(relations),
+        _children=MappingProxyType({k: tuple(v) for k, v in children.items()}),
+        _controls=MappingProxyType({k: tuple(v) for k, v in controls.items()}),
+    )
+
+
+def _refuse_cycles(bodies: Mapping[str, Body]) -> None:
+    """A chain of command is a forest: following parents must always end."""
+    settled: set[str] = set()
+    for start in bodies:
+        path: list[str] = []
+        on_path: set[str] = set()
+        current: str | None = start
+        while current is not None and current not in settled:
+            if current in on_path:
+                cycle = path[path.index(current) :] + [current]
+                raise DirectoryError("the chain of command has a cycle: " + " -> ".join(cycle))
+            path.append(current)
+            on_path.add(current)
+            current = bodies[current].parent
+        settled.update(path)

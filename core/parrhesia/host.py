@@ -1,0 +1,107 @@
+"""The plugin host of one app: plugins, merged directory, intake and catalogues.
+
+Built once per app by :func:`load_host` (start-up does all validation, so a broken
+plugin or an inconsistent directory stops the instance before it takes a report) and
+kept in ``app.extensions``; the command line builds one the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pluggy
+from flask import current_app
+
+from parrhesia.config import ConfigError, InstanceConfig
+from parrhesia.directory import Directory, DirectoryContribution, build_directory
+from parrhesia.events import Event
+from parrhesia.intake import IntakeField, merge_fields
+from parrhesia.plugins import PluginFailure, PluginLoadError, call_each, make_plugin_manager
+from parrhesia.protection import ProtectionMeasure
+from parrhesia.routing import RouteDecision, RoutingRequest, decide
+
+__all__ = ["PluginHost", "load_host", "current_host"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PluginHost:
+    config: InstanceConfig
+    manager: pluggy.PluginManager
+    directory: Directory
+    intake_fields: tuple[IntakeField, ...]
+    measures: tuple[ProtectionMeasure, ...]
+
+    @property
+    def routing_fields(self) -> tuple[IntakeField, ...]:
+        return tuple(f for f in self.intake_fields if f.routing)
+
+    @property
+    def content_fields(self) -> tuple[IntakeField, ...]:
+        return tuple(f for f in self.intake_fields if not f.routing)
+
+    def decide(self, request: RoutingRequest) -> RouteDecision:
+        return decide(self.manager, self.directory, self.config, request)
+
+    def emit(self, event: Event) -> list[PluginFailure]:
+        """Tell plugins about an event; failures are logged (no content) and returned."""
+        _, failures = call_each(self.manager, "parrhesia_event", event=event)
+        for failure in failures:
+            log.error("plugin %s failed in %s: %s", failure.plugin, failure.hook, failure.error)
+        return failures
+
+
+def load_host(config: InstanceConfig) -> PluginHost:
+    """Load and validate the enabled plugins; raise a ConfigError naming the culprit."""
+    manager = make_plugin_manager(config.plugins)
+    contributions, failures = call_each(manager, "parrhesia_directory", config=config)
+    _refuse(failures, "contributing to the directory")
+    directory = build_directory(
+        (plugin, c if c is not None else DirectoryContribution()) for plugin, c in contributions
+    )
+    for setting, body_ids in (("instance.route", config.route), ("instance.last_resort", config.last_resort)):
+        unknown = [b for b in body_ids if b not in directory]
+        if unknown:
+            raise ConfigError(f"{setting} names bodies that are not in the directory: {unknown}")
+    if not config.last_resort:
+        raise ConfigError(
+            "No recipient of last resort: set instance.last_resort to one or more body ids "
+            "(a report must always reach someone independent)."
+        )
+
+    fields, failures = call_each(manager, "parrhesia_intake_fields", directory=directory, config=config)
+    _refuse(failures, "defining intake fields")
+    intake = merge_fields(_items(fields, IntakeField, "parrhesia_intake_fields"))
+
+    measures, failures = call_each(manager, "parrhesia_protection_measures", directory=directory, config=config)
+    _refuse(failures, "listing protection measures")
+    return PluginHost(
+        config=config,
+        manager=manager,
+        directory=directory,
+        intake_fields=tuple(intake),
+        measures=tuple(_items(measures, ProtectionMeasure, "parrhesia_protection_measures")),
+    )
+
+
+def current_host() -> PluginHost:
+    host: PluginHost = current_app.extensions["parrhesia.host"]
+    return host
+
+
+def _refuse(failures: list[PluginFailure], doing: str) -> None:
+    if failures:
+        first = failures[0]
+        detail = f": {first.detail}" if first.detail else ""
+        raise PluginLoadError(f"plugin {first.plugin!r} failed while {doing}: {first.error}{detail}")
+
+
+def _items(results: list[tuple[str, object]], kind: type, hook: str) -> list:  # type: ignore[type-arg]
+    items = []
+    for plugin, value in results:
+        if not isinstance(value, list | tuple) or not all(isinstance(v, kind) for v in value):
+            raise PluginLoadError(f"plugin {plugin!r}: {hook} must return a list of {kind.__name__}")
+        items.extend(value)
+    return items

@@ -1,0 +1,39 @@
+"""Everything a jurisdiction plugin needs, in one import::
+
+    from parrhesia.plugin import hookimpl, Body, Relation, DirectoryContribution, ...
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from parrhesia.clocks import Clock
+from parrhesia.directory import Body, BodyKind, Directory, DirectoryContribution, Relation, RelationKind
+from parrhesia.events import Event, EventName
+from parrhesia.hookspecs import PROJECT_NAME
+from parrhesia.intake import Choice, FieldKind, IntakeField, SourceNotice
+from parrhesia.protection import ProtectionMeasure
+from parrhesia.routing import EscalationStep, Exclusion, RoutingRequest
+
+__all__ = [
+    "hookimpl",
+    "Body",
+    "BodyKind",
+    "Choice",
+    "Clock",
+    "Directory",
+    "DirectoryContribution",
+    "EscalationStep",
+    "Event",
+    "EventName",
+    "Exclusion",
+    "FieldKind",
+    "IntakeField",
+    "ProtectionMeasure",
+    "Relation",
+    "RelationKind",
+    "RoutingRequest",
+    "SourceNotice",
+]
+
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

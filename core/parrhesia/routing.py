@@ -1,0 +1,208 @@
+"""Routing: which bodies read a report, which are excluded and why, and who is next.
+
+The server decides, never the browser. Plugins propose bodies, exclusions, escalation
+steps, clocks and notices; :func:`decide` merges them and applies the core conflict
+rule over the directory (:meth:`Directory.conflicts_of`) plus the source's own
+exclusions. The route is never empty: when nothing independent is proposed, or a
+routing plugin fails, the instance's recipient of last resort is added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from parrhesia.clocks import Clock
+from parrhesia.config import InstanceConfig
+from parrhesia.directory import Directory
+from parrhesia.intake import SourceNotice
+from parrhesia.plugins import PluginFailure, call_each
+
+__all__ = [
+    "URGENCY_NORMAL",
+    "URGENCY_IMMINENT",
+    "RoutingRequest",
+    "Exclusion",
+    "EscalationStep",
+    "RouteDecision",
+    "RoutingError",
+    "decide",
+]
+
+URGENCY_NORMAL = "normal"
+URGENCY_IMMINENT = "imminent"
+
+
+class RoutingError(Exception):
+    """No body can safely receive the report (an instance configuration problem)."""
+
+
+@dataclass(frozen=True)
+class RoutingRequest:
+    """The routing fields a source chose: all the server knows about a report."""
+
+    jurisdiction: str | None = None
+    implicated: str | None = None
+    subject: str | None = None
+    urgency: str = URGENCY_NORMAL
+    excluded_by_source: tuple[str, ...] = ()
+    fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, tuple[str, ...]]) -> RoutingRequest:
+        def one(name: str) -> str | None:
+            values = fields.get(name, ())
+            return values[0] if values and values[0] else None
+
+        return cls(
+            jurisdiction=one("jurisdiction"),
+            implicated=one("implicated"),
+            subject=one("subject"),
+            urgency=one("urgency") or URGENCY_NORMAL,
+            excluded_by_source=tuple(v for v in fields.get("exclude", ()) if v),
+            fields=dict(fields),
+        )
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    body_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    body_id: str
+    rank: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    route: tuple[str, ...]
+    excluded: tuple[Exclusion, ...]
+    escalation: tuple[EscalationStep, ...]
+    clocks: tuple[Clock, ...]
+    notices: tuple[SourceNotice, ...]
+    fallback: bool
+    failures: tuple[PluginFailure, ...]
+
+    def as_dict(self, directory: Directory) -> dict[str, Any]:
+        def name(body_id: str) -> str:
+            body = directory.get(body_id)
+            return body.name if body else body_id
+
+        return {
+            "route": [{"id": b, "name": name(b)} for b in self.route],
+            "excluded": [{"id": e.body_id, "name": name(e.body_id), "reason": e.reason} for e in self.excluded],
+            "escalation": [
+                {"id": s.body_id, "name": name(s.body_id), "rank": s.rank, "reason": s.reason} for s in self.escalation
+            ],
+            "clocks": [
+                {"id": c.id, "label": c.label, "days": c.days, "months": c.months, "hours": c.hours,
+                 "legal_source": c.legal_source, "body": c.body_id}
+                for c in self.clocks
+            ],
+            "fallback": self.fallback,
+            "plugin_failures": [{"plugin": f.plugin, "hook": f.hook, "error": f.error} for f in self.failures],
+        }
+
+
+def decide(
+    manager: pluggy.PluginManager, directory: Directory, config: InstanceConfig, request: RoutingRequest
+) -> RouteDecision:
+    """Route one report: merge the plugins' answers and apply the conflict rule."""
+    failures: list[PluginFailure] = []
+    common = {"request": request, "directory": directory, "config": config}
+
+    excluded: dict[str, str] = {}
+    if request.implicated and request.implicated in directory:
+        excluded.update(directory.conflicts_of(request.implicated))
+    for body_id in request.excluded_by_source:
+        if body_id in directory:
+            excluded.setdefault(body_id, "you asked that it not receive this report")
+    results, failed = call_each(manager, "parrhesia_conflicts", **common)
+    failures += failed
+    for plugin, exclusions in results:
+        for exclusion in _list_of(exclusions, Exclusion, plugin, "parrhesia_conflicts", failures):
+            if exclusion.body_id in directory:
+                excluded.setdefault(exclusion.body_id, exclusion.reason)
+
+    proposed: set[str] = set()
+    results, route_failures = call_each(manager, "parrhesia_route", **common)
+    failures += route_failures
+    for plugin, body_ids in results:
+        for body_id in _list_of(body_ids, str, plugin, "parrhesia_route", failures):
+            if body_id in directory:
+                proposed.add(body_id)
+            else:
+                failures.append(PluginFailure(plugin, "parrhesia_route", "UnknownBody"))
+    route = sorted(b for b in proposed if b not in excluded)
+    fallback = bool(route_failures) or not route
+    if fallback:
+        for body_id in _last_resort(config, directory, excluded):
+            if body_id not in route:
+                route.append(body_id)
+    if not route:
+        raise RoutingError(
+            "No body outside the conflict can receive this report: configure another "
+            "recipient of last resort (instance.last_resort)."
+        )
+    route_tuple = tuple(route)
+
+    steps: dict[str, EscalationStep] = {}
+    results, failed = call_each(manager, "parrhesia_escalation", route=route_tuple, **common)
+    failures += failed
+    for plugin, proposed_steps in results:
+        for step in _list_of(proposed_steps, EscalationStep, plugin, "parrhesia_escalation", failures):
+            if step.body_id not in directory or step.body_id in excluded or step.body_id in route_tuple:
+                continue
+            if step.body_id not in steps or step.rank < steps[step.body_id].rank:
+                steps[step.body_id] = step
+    escalation = tuple(sorted(steps.values(), key=lambda s: (s.rank, s.body_id)))
+
+    clocks: dict[str, Clock] = {}
+    results, failed = call_each(manager, "parrhesia_clocks", route=route_tuple, **common)
+    failures += failed
+    for plugin, proposed_clocks in results:
+        for clock in _list_of(proposed_clocks, Clock, plugin, "parrhesia_clocks", failures):
+            clocks.setdefault(clock.id, clock)
+
+    notices: dict[str, SourceNotice] = {}
+    results, failed = call_each(manager, "parrhesia_source_notices", **common)
+    failures += failed
+    for plugin, proposed_notices in results:
+        for notice in _list_of(proposed_notices, SourceNotice, plugin, "parrhesia_source_notices", failures):
+            notices.setdefault(notice.id, notice)
+
+    return RouteDecision(
+        route=route_tuple,
+        excluded=tuple(Exclusion(b, r) for b, r in sorted(excluded.items())),
+        escalation=escalation,
+        clocks=tuple(clocks.values()),
+        notices=tuple(notices.values()),
+        fallback=fallback,
+        failures=tuple(failures),
+    )
+
+
+def _last_resort(config: InstanceConfig, directory: Directory, excluded: Mapping[str, str]) -> list[str]:
+    """The first recipient of last resort that is not in conflict (never one that is)."""
+    for body_id in config.last_resort:
+        if body_id in directory and body_id not in excluded:
+            return [body_id]
+    return []
+
+
+def _list_of(value: Any, kind: type, plugin: str, hook: str, failures: list[PluginFailure]) -> list[Any]:
+    """The items of a plugin's answer that have the right type; record the rest."""
+    if not isinstance(value, list | tuple):
+        failures.append(PluginFailure(plugin, hook, f"returned {type(value).__name__}, not a list"))
+        return []
+    good = [item for item in value if isinstance(item, kind)]
+    if len(good) != len(value):
+        failures.append(PluginFailure(plugin, hook, f"returned items that are not {kind.__name__}"))
+    return good

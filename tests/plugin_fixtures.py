@@ -1,0 +1,32 @@
+"""Registering the test plugins in tests/fixture_plugins as real entry points."""
+
+from __future__ import annotations
+
+from importlib.metadata import EntryPoint
+from pathlib import Path
+
+import pytest
+
+FIXTURE_PLUGINS = {
+    "testland": "extra_bodies_plugin",
+    "raising": "raising_plugin",
+    "import-error": "import_error_plugin",
+    "bad-hook": "bad_hook_plugin",
+}
+
+
+@pytest.fixture(autouse=True)
+def fixture_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the fixture plugins installed (not enabled) for this test, via EntryPoint.load()."""
+    import parrhesia.plugins as plugins
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "fixture_plugins"))
+    real = plugins.installed_plugins
+
+    def installed() -> dict[str, EntryPoint]:
+        found = real()
+        for name, module in FIXTURE_PLUGINS.items():
+            found[name] = EntryPoint(name=name, value=module, group=plugins.ENTRY_POINT_GROUP)
+        return found
+
+    monkeypatch.setattr(plugins, "installed_plugins", installed)

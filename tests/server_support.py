@@ -1,0 +1,446 @@
+"""Helpers for tests against a real ``parrhesia serve`` (gunicorn) process.
+
+A :class:`ServedInstance` runs the command line exactly as an operator would, on a free
+loopback port, with ``TMPDIR`` pointed at a folder of the test's own and everything the
+server prints captured in a log file, so that tests can search all of it afterwards.
+:class:`WebClient` is a small cookie-keeping HTTP client built on the standard library
+(``urllib`` and ``http.client``), able to stream a multipart body from a generator.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import http.cookiejar
+import os
+import re
+import secrets
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "Attachment",
+    "ServedInstance",
+    "WebClient",
+    "Response",
+    "CODENAME",
+    "parrhesia_command",
+    "run_parrhesia",
+    "set_instance_option",
+    "multipart_body",
+    "multipart_length",
+    "peak_rss_bytes",
+    "session_cookie_payload",
+    "files_containing",
+]
+
+CODENAME = re.compile(r'id="codename"[^>]*>([^<]+)<')
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 30.0
+
+
+def parrhesia_command() -> list[str]:
+    """The installed ``parrhesia`` console script next to this Python."""
+    script = Path(sys.executable).parent / "parrhesia"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("parrhesia")
+    if found is None:
+        raise AssertionError("the parrhesia console script is not installed next to this Python")
+    return [found]
+
+
+def run_parrhesia(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``parrhesia ARGS`` and return the finished process (never raises on failure)."""
+    return subprocess.run(  # noqa: S603 - our own console script
+        [*parrhesia_command(), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def set_instance_option(instance_dir: Path, key: str, value: int | str) -> None:
+    """Set a scalar option under ``[instance]`` in parrhesia.toml (before serving)."""
+    import tomllib
+
+    import tomli_w
+
+    config_file = instance_dir / "parrhesia.toml"
+    document = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    document.setdefault("instance", {})[key] = value
+    config_file.write_text(tomli_w.dumps(document), encoding="utf-8")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class ServedInstance:
+    """A ``parrhesia serve`` process for one instance folder."""
+
+    instance_dir: Path
+    work_dir: Path
+    workers: int = 1
+    threads: int = 4
+    access_log: bool = True
+    process: subprocess.Popen[bytes] | None = None
+    port: int = 0
+
+    @property
+    def tmpdir(self) -> Path:
+        return self.work_dir / "server-tmp"
+
+    @property
+    def log_path(self) -> Path:
+        return self.work_dir / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+    def start(self) -> ServedInstance:
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(3):  # a free port can be taken between probing and binding
+            self.port = _free_port()
+            args = [
+                "serve", "--instance", str(self.instance_dir), "--bind", f"127.0.0.1:{self.port}",
+                "--workers", str(self.workers), "--threads", str(self.threads),
+                "--access-log" if self.access_log else "--no-access-log",
+            ]
+            env = {**os.environ, "TMPDIR": str(self.tmpdir), "PYTHONUNBUFFERED": "1"}
+            env.pop("PARRHESIA_DATABASE_URL", None)  # the instance's own configuration decides
+            with open(self.log_path, "ab") as log:
+                self.process = subprocess.Popen(  # noqa: S603 - our own console script
+                    [*parrhesia_command(), *args], stdout=log, stderr=subprocess.STDOUT, env=env,
+                    start_new_session=True,
+                )
+            if self._wait_until_answering():
+                return self
+            self.stop()
+            if "Address already in use" not in self.log() or attempt == 2:
+                break
+        raise AssertionError(f"parrhesia serve did not start; its log:\n{self.log()}")
+
+    def _wait_until_answering(self) -> bool:
+        assert self.process is not None
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                    if sock.recv(16).startswith(b"HTTP/1."):
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM to the gunicorn master), killing only after a timeout."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def worker_pids(self) -> list[int]:
+        """The gunicorn workers: children of the master process."""
+        assert self.process is not None
+        master = self.process.pid
+        children: list[int] = []
+        for task in Path(f"/proc/{master}/task").iterdir():
+            text = (task / "children").read_text()
+            children += [int(pid) for pid in text.split()]
+        return children
+
+    def __enter__(self) -> ServedInstance:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """A process's peak resident set size (VmHWM) in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for process {pid}")
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    url: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def header_values(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes | Iterable[bytes]
+    size: int | None = None  # needed when content is an iterable
+    content_type: str = "application/octet-stream"
+
+    @property
+    def length(self) -> int:
+        if isinstance(self.content, bytes):
+            return len(self.content)
+        if self.size is None:
+            raise ValueError("a streamed attachment needs its size")
+        return self.size
+
+
+def _field_head(boundary: str, name: str, filename: str | None, content_type: str | None) -> bytes:
+    disposition = f'form-data; name="{name}"'
+    if filename is not None:
+        quoted = filename.replace("\\", "\\\\").replace('"', "%22")
+        disposition += f'; filename="{quoted}"'
+    head = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+    if content_type:
+        head += f"Content-Type: {content_type}\r\n"
+    return (head + "\r\n").encode("utf-8")
+
+
+def multipart_body(boundary: str, fields: list[tuple[str, str]], files: list[Attachment]) -> Iterator[bytes]:
+    """A multipart/form-data body in pieces, fields first (the CSRF token must lead)."""
+    for name, value in fields:
+        yield _field_head(boundary, name, None, None) + value.encode("utf-8") + b"\r\n"
+    for attachment in files:
+        yield _field_head(boundary, "attachments", attachment.filename, attachment.content_type)
+        if isinstance(attachment.content, bytes):
+            yield attachment.content
+        else:
+            yield from attachment.content
+        yield b"\r\n"
+    yield f"--{boundary}--\r\n".encode()
+
+
+def multipart_length(boundary: str, fields: list[tuple[str, str]], files: list[Attachment]) -> int:
+    """The exact length of :func:`multipart_body` without generating any content."""
+    total = sum(len(_field_head(boundary, n, None, None)) + len(v.encode("utf-8")) + 2 for n, v in fields)
+    for a in files:
+        total += len(_field_head(boundary, "attachments", a.filename, a.content_type)) + a.length + 2
+    return total + len(f"--{boundary}--\r\n".encode())
+
+
+class WebClient:
+    """A browser-like client: one cookie jar, every Set-Cookie header remembered."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.jar = http.cookiejar.CookieJar()
+        self.set_cookies: list[str] = []
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoErrors())
+
+    def _record(self, headers: list[tuple[str, str]]) -> None:
+        self.set_cookies += [v for k, v in headers if k.lower() == "set-cookie"]
+
+    def get(self, path: str) -> Response:
+        return self.request("GET", path)
+
+    def request(self, method: str, path: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> Response:
+        req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers or {})
+        with self.opener.open(req, timeout=120) as raw:
+            response = Response(raw.status, list(raw.headers.items()), raw.read(), raw.url)
+        self._record(response.headers)
+        return response
+
+    def post_form(self, path: str, fields: dict[str, str]) -> Response:
+        data = urllib.parse.urlencode(fields).encode()
+        return self.request("POST", path, data, {"Content-Type": "application/x-www-form-urlencoded"})
+
+    def csrf_token(self, path: str) -> str:
+        match = _CSRF.search(self.get(path).text)
+        if match is None:
+            raise AssertionError(f"no csrf_token field on {path}")
+        return match.group(1)
+
+    def _cookie_header(self, url: str) -> str:
+        probe = urllib.request.Request(url)
+        self.jar.add_cookie_header(probe)
+        return probe.get_header("Cookie") or ""
+
+    def post_multipart(
+        self,
+        path: str,
+        fields: list[tuple[str, str]],
+        files: list[Attachment] = (),  # type: ignore[assignment]
+        *,
+        chunked: bool = False,
+        pause_after: int | None = None,
+        on_pause: object = None,
+    ) -> Response:
+        """POST a streamed multipart body with http.client.
+
+        With ``chunked`` the body goes without Content-Length, so any size limit can only
+        be enforced while streaming. With ``pause_after`` the callable ``on_pause`` runs
+        once that many body bytes are sent, while the request is still open. Sending stops
+        as soon as the server answers early (e.g. 413), as a browser would.
+        """
+        boundary = "----parrhesia" + secrets.token_hex(12)
+        files = list(files)
+        url = self.base_url + path
+        parsed = urllib.parse.urlsplit(url)
+        connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=300)
+        connection.putrequest("POST", parsed.path)
+        connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+        if chunked:
+            connection.putheader("Transfer-Encoding", "chunked")
+        else:
+            connection.putheader("Content-Length", str(multipart_length(boundary, fields, files)))
+        cookie = self._cookie_header(url)
+        if cookie:
+            connection.putheader("Cookie", cookie)
+        connection.endheaders()
+        sock = connection.sock
+        sent = 0
+        paused = pause_after is None
+        try:
+            for piece in _pieces(multipart_body(boundary, fields, files), 256 * 1024):
+                if select.select([sock], [], [], 0)[0]:
+                    break  # the server has answered before reading everything
+                if not paused and sent + len(piece) > pause_after:  # type: ignore[operator]
+                    cut = pause_after - sent  # type: ignore[operator]
+                    _send(sock, piece[:cut], chunked)
+                    sent += cut
+                    piece = piece[cut:]
+                    on_pause()  # type: ignore[operator]
+                    paused = True
+                _send(sock, piece, chunked)
+                sent += len(piece)
+            else:
+                if chunked:
+                    sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server refused the rest; its answer is still to be read
+        raw = connection.getresponse()
+        response = Response(raw.status, raw.getheaders(), raw.read(), url)
+        connection.close()
+        self._record(response.headers)
+        self._store_cookies(response, url)
+        return response
+
+    def _store_cookies(self, response: Response, url: str) -> None:
+        class _Info:
+            def __init__(self, headers: list[tuple[str, str]]) -> None:
+                self.headers = headers
+
+            def get_all(self, name: str, default: list[str]) -> list[str]:
+                return [v for k, v in self.headers if k.lower() == name.lower()] or default
+
+        class _Raw:
+            def __init__(self, headers: list[tuple[str, str]]) -> None:
+                self._info = _Info(headers)
+
+            def info(self) -> _Info:
+                return self._info
+
+        self.jar.extract_cookies(_Raw(response.headers), urllib.request.Request(url))  # type: ignore[arg-type]
+
+    def submit(self, message: str, files: list[Attachment] = (), **kwargs: object) -> tuple[Response, str | None]:  # type: ignore[assignment]
+        """Submit through the source form as a browser would; return the codename shown."""
+        token = self.csrf_token("/submit")
+        response = self.post_multipart("/submit", [("csrf_token", token), ("message", message)], files, **kwargs)  # type: ignore[arg-type]
+        match = CODENAME.search(response.text)
+        return response, (match.group(1).strip() if match else None)
+
+    def log_in(self, codename: str) -> Response:
+        token = self.csrf_token("/login")
+        return self.post_form("/login", {"csrf_token": token, "codename": codename})
+
+
+class _NoErrors(urllib.request.HTTPErrorProcessor):
+    """Follow redirects, but hand 4xx/5xx responses back like any other instead of raising."""
+
+    def http_response(self, request, response):  # type: ignore[no-untyped-def]
+        if response.status >= 400:
+            return response
+        return super().http_response(request, response)
+
+    https_response = http_response
+
+
+def _send(sock: socket.socket, data: bytes, chunked: bool) -> None:
+    if not data:
+        return
+    if chunked:
+        sock.sendall(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+    else:
+        sock.sendall(data)
+
+
+def _pieces(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Re-cut a stream of byte strings into pieces of at most ``size`` bytes."""
+    for chunk in chunks:
+        view = memoryview(chunk)
+        for start in range(0, len(view), size):
+            yield bytes(view[start:start + size])
+
+
+def session_cookie_payload(set_cookie: str) -> bytes:
+    """The decoded payload of a Flask (itsdangerous) session cookie, for inspection."""
+    value = set_cookie.split(";", 1)[0].split("=", 1)[1].strip('"')
+    compressed = value.startswith(".")
+    payload = value.lstrip(".").split(".", 1)[0]
+    data = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    return zlib.decompress(data) if compressed else data
+
+
+def files_containing(needles: Iterable[bytes], roots: Iterable[Path]) -> list[tuple[Path, bytes]]:
+    """Every (file, needle) where a needle occurs in a file under the roots (recursively)."""
+    needles = [n for n in needles if n]
+    overlap = max(len(n) for n in needles) - 1
+    found: list[tuple[Path, bytes]] = []
+    for root in roots:
+        paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in paths:
+            try:
+                handle = open(path, "rb")  # noqa: SIM115
+            except (FileNotFoundError, PermissionError):
+                continue  # removed while we looked (e.g. a blob renamed into place)
+            with handle:
+                tail = b""
+                hits: set[bytes] = set()
+                while block := handle.read(4 * 1024 * 1024):
+                    window = tail + block
+                    hits.update(n for n in needles if n in window)
+                    tail = window[-overlap:] if overlap else b""
+            found += [(path, n) for n in sorted(hits)]
+    return found
+

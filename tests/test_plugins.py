@@ -1,0 +1,307 @@
+"""The plugin manager, the directory, the conflict rule and fault isolation."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from parrhesia.config import ConfigError
+from parrhesia.directory import Body, DirectoryContribution, DirectoryError, Relation, build_directory
+from parrhesia.events import EventName
+from parrhesia.host import current_host, load_host
+from parrhesia.intake import Choice, IntakeError, IntakeField, merge_fields
+from parrhesia.models import PluginError, Report, ReportClock, ReportField
+from parrhesia.plugins import PluginLoadError, make_plugin_manager
+from parrhesia.routing import RoutingRequest
+from parrhesia.testing import add_test_recipient, review_route, submit_report
+
+from plugin_fixtures import fixture_entry_points  # noqa: F401 - autouse fixture
+
+TESTLAND = {
+    "plugins": ["testland"],
+    "bodies": [{"id": "last-resort", "name": "Commissioner of Last Resort", "kind": "ombudsman"}],
+    "instance": {"route": [], "last_resort": ["last-resort"]},
+}
+
+
+@pytest.fixture
+def instance_settings() -> dict[str, Any]:
+    return TESTLAND
+
+
+def _write_config(tmp_path: Path, plugins: list[str]) -> Path:
+    from parrhesia.instance import init_instance
+
+    init_instance(tmp_path / "i", bodies=TESTLAND["bodies"], plugins=plugins, settings=TESTLAND["instance"]).dispose()
+    return tmp_path / "i"
+
+
+# --- loading -----------------------------------------------------------------
+
+
+def test_installed_plugin_is_not_enabled_until_configured() -> None:
+    manager = make_plugin_manager([])
+    assert manager.get_plugin("testland") is None
+    assert make_plugin_manager(["testland"]).get_plugin("testland") is not None
+
+
+def test_plugin_manager_is_built_per_app(app: Flask, tmp_path: Path) -> None:
+    other = make_plugin_manager([])
+    assert other is not current_host.__globals__.get("manager")
+    with app.app_context():
+        assert current_host().manager.get_plugin("testland") is not None
+    assert other.get_plugin("testland") is None
+
+
+@pytest.mark.parametrize(
+    ("plugin", "message"),
+    [
+        ("not-installed", "plugin 'not-installed' is enabled in parrhesia.toml but not installed"),
+        ("import-error", "plugin 'import-error' failed to load: ImportError: a dependency of this plugin is missing"),
+        ("bad-hook", "plugin 'bad-hook' is not valid"),
+    ],
+)
+def test_configured_plugin_that_fails_stops_start_up_with_one_clear_error(
+    tmp_path: Path, plugin: str, message: str
+) -> None:
+    from parrhesia.app import create_app
+
+    folder = _write_config(tmp_path, ["testland", plugin])
+    with pytest.raises(PluginLoadError, match=message):
+        create_app(folder)
+
+
+def test_plugins_list_shows_name_version_hooks_and_enabled(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from parrhesia.cli import main
+
+    folder = _write_config(tmp_path, ["testland"])
+    result = CliRunner().invoke(main, ["plugins", "list", "--instance", str(folder)])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("testland"))
+    assert "enabled" in line and "parrhesia_route" in line
+    raising = next(line for line in result.output.splitlines() if line.startswith("raising"))
+    assert "disabled" in raising
+    assert any(line.startswith("parrhesia.default_plugins.core_intake") for line in result.output.splitlines())
+
+
+# --- the directory ----------------------------------------------------------------
+
+
+def _body(body_id: str, parent: str | None = None, kind: str = "ministry") -> Body:
+    return Body(body_id, body_id.title(), kind, "x", parent=parent)
+
+
+def test_directory_refuses_duplicate_ids_naming_both_plugins() -> None:
+    with pytest.raises(DirectoryError, match="'a' is defined twice \\(by 'one' and 'two'\\)"):
+        build_directory([("one", DirectoryContribution((_body("a"),))), ("two", DirectoryContribution((_body("a"),)))])
+
+
+def test_directory_refuses_dangling_parent_and_relation() -> None:
+    with pytest.raises(DirectoryError, match="unknown parent 'ghost'"):
+        build_directory([("p", DirectoryContribution((_body("a", parent="ghost"),)))])
+    with pytest.raises(DirectoryError, match="unknown body 'ghost'"):
+        build_directory([("p", DirectoryContribution((_body("a"),), (Relation("a", "funds", "ghost"),)))])
+
+
+def test_directory_refuses_a_cycle_in_the_chain_of_command() -> None:
+    bodies = (_body("a", parent="c"), _body("b", parent="a"), _body("c", parent="b"))
+    with pytest.raises(DirectoryError, match="cycle"):
+        build_directory([("p", DirectoryContribution(bodies))])
+
+
+def test_directory_refuses_unknown_kinds() -> None:
+    with pytest.raises(DirectoryError, match="unknown kind 'castle'"):
+        _body("a", kind="castle")
+    with pytest.raises(DirectoryError, match="unknown kind"):
+        Relation("a", "owns", "b")
+
+
+def test_start_up_refuses_route_or_last_resort_outside_the_directory(tmp_path: Path) -> None:
+    from parrhesia.config import load_config
+    from parrhesia.instance import init_instance
+
+    init_instance(tmp_path / "i", bodies=TESTLAND["bodies"], settings={"route": ["nobody"]}).dispose()
+    with pytest.raises(ConfigError, match="instance.route names bodies that are not in the directory"):
+        load_host(load_config(tmp_path / "i"))
+    init_instance(tmp_path / "j", bodies=[], settings={"last_resort": []}).dispose()
+    with pytest.raises(ConfigError, match="No recipient of last resort"):
+        load_host(load_config(tmp_path / "j"))
+
+
+# --- intake -------------------------------------------------------------------
+
+
+def test_intake_fields_merge_by_name_with_choices_united() -> None:
+    a = IntakeField("subject", "Subject", "choice", routing=True, choices=(Choice("x", "X"),))
+    b = IntakeField("subject", "Other label", "choice", routing=True, choices=(Choice("y", "Y"), Choice("x", "X2")))
+    (merged,) = merge_fields([a, b])
+    assert merged.label == "Subject"
+    assert [c.value for c in merged.choices] == ["x", "y"]
+
+
+def test_free_text_can_never_be_a_routing_field() -> None:
+    with pytest.raises(IntakeError, match="must be a choice"):
+        IntakeField("name", "Your name", "text", routing=True)
+
+
+# --- the core conflict rule and routing -------------------------------------------------
+
+
+def _decide(app: Flask, **fields: Any) -> Any:
+    with app.app_context():
+        host = current_host()
+        answers = {k: tuple(v) if isinstance(v, list) else (v,) for k, v in fields.items()}
+        return host.decide(RoutingRequest.from_fields(answers))
+
+
+def test_implicated_ministry_never_receives_report_nor_the_police_it_oversees(app: Flask) -> None:
+    decision = _decide(app, implicated="t-interior", subject="police")
+    assert decision.route == ("t-aca",)
+    excluded = {e.body_id: e.reason for e in decision.excluded}
+    assert "implicated" in excluded["t-interior"]
+    assert "above" in excluded["t-gov"]
+    assert "overseen" in excluded["t-police"]
+    assert "below a body overseen" in excluded["t-police-north"]
+    assert excluded["t-audit"] == "the audit office declared a conflict"  # from the plugin's conflicts hook
+
+
+def test_escalation_chain_is_ordered_by_rank_and_skips_route_and_conflicts(app: Flask) -> None:
+    decision = _decide(app, implicated="t-gov")
+    assert [s.body_id for s in decision.escalation] == ["t-ombuds"]  # t-aca is on the route, t-audit is funded by t-gov
+    decision = _decide(app)
+    assert [s.body_id for s in decision.escalation] == ["t-ombuds", "t-audit"]
+
+
+def test_clocks_and_notices_come_with_the_decision(app: Flask) -> None:
+    decision = _decide(app)
+    assert [(c.id, c.days, c.legal_source) for c in decision.clocks] == [("acknowledge", 7, "Test Act s.1")]
+    assert [n.id for n in decision.notices] == ["rights"]
+
+
+def test_source_can_exclude_further_bodies(app: Flask) -> None:
+    decision = _decide(app, exclude=["t-aca"])
+    assert "t-aca" not in decision.route
+    assert decision.route == ("last-resort",)  # nothing independent left: the last resort
+    assert decision.fallback
+
+
+def test_route_is_never_empty_the_last_resort_receives_it(app: Flask) -> None:
+    decision = _decide(app, implicated="t-aca")
+    assert decision.route == ("last-resort",)
+    assert decision.fallback
+
+
+# --- fault isolation ----------------------------------------------------------
+
+
+@pytest.fixture
+def raising_app(tmp_path: Path, database_url: str) -> Flask:
+    from parrhesia.app import create_app
+    from parrhesia.instance import init_instance
+
+    init_instance(
+        tmp_path / "r", bodies=TESTLAND["bodies"], plugins=["testland", "raising"],
+        settings=TESTLAND["instance"], database_url=database_url,
+    ).dispose()
+    return create_app(tmp_path / "r", {"TESTING": True})
+
+
+def test_a_plugin_that_raises_never_loses_a_report(raising_app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    from raising_plugin import CANARY  # type: ignore[import-not-found]
+
+    caplog.set_level(logging.INFO)
+    response, codename = submit_report(raising_app.test_client(), "the report must land", subject="police")
+    assert response.status_code == 200 and codename
+    with Session(raising_app.extensions["parrhesia.instance"].engine) as db:
+        report = db.scalars(select(Report)).one()
+        route = [b.body_id for b in report.bodies if b.role == "route"]
+        # The working plugin's proposal and the last resort: someone independent reads it.
+        assert "t-aca" in route and "last-resort" in route
+        assert report.fallback_route
+        errors = {(e.plugin, e.hook, e.error) for e in db.scalars(select(PluginError))}
+    assert ("raising", "parrhesia_route", "RuntimeError") in errors
+    assert ("raising", "parrhesia_clocks", "KeyError") in errors
+    assert ("raising", "parrhesia_event", "RuntimeError") in errors
+    assert "raising" in caplog.text and "parrhesia_route" in caplog.text
+    assert CANARY not in caplog.text  # the error is logged without its message
+    assert "the report must land" not in caplog.text
+
+
+# --- storage and the confirmation step ---------------------------------------------
+
+
+def test_confirmation_step_shows_who_will_and_will_not_read_it(client: FlaskClient, app: Flask) -> None:
+    recipient = add_test_recipient(app, "t-aca")
+    page = review_route(client, implicated="t-interior", subject="police").get_data(as_text=True)
+    readers = page.split("These may receive it on escalation")[0]
+    assert "Anti-Corruption Agency" in readers
+    assert "Ministry of the Interior" not in readers.split("Who will be able to read your report")[1]
+    from parrhesia.crypto import fingerprint
+
+    assert fingerprint(bytes(recipient.key.public_key)) in page
+    assert "Ombudsman" in page.split("These may receive it on escalation")[1].split("These will never receive it")[0]
+    never = page.split("These will never receive it")[1]
+    assert "Police" in never and "overseen by Ministry of the Interior" in never
+    assert "Acknowledge receipt" in page and "Test Act s.1" in page
+    assert "Your rights" in page
+    assert "The server sees your answers" in client.get("/submit").get_data(as_text=True)
+
+
+def test_invalid_routing_answer_gets_a_clear_error(client: FlaskClient) -> None:
+    response = review_route(client, implicated="no-such-body")
+    assert response.status_code == 400
+    assert "Please check your answer to" in response.get_data(as_text=True)
+
+
+def test_route_exclusions_clocks_and_fields_are_stored_with_the_report(app: Flask, client: FlaskClient) -> None:
+    response, codename = submit_report(client, "about the police", answers={"when": "last spring"}, implicated="t-interior", subject="police")
+    assert response.status_code == 200 and codename
+    with Session(app.extensions["parrhesia.instance"].engine) as db:
+        report = db.scalars(select(Report)).one()
+        roles = {(b.role, b.body_id) for b in report.bodies}
+        assert ("route", "t-aca") in roles and ("excluded", "t-police") in roles and ("escalation", "t-ombuds") in roles
+        fields = {(f.name, f.value) for f in db.scalars(select(ReportField))}
+        assert fields == {("implicated", "t-interior"), ("subject", "police")}
+        clock = db.scalars(select(ReportClock)).one()
+        assert (clock.due_on - report.created_on).days == 7
+        assert "last spring" not in str([(f.name, f.value) for f in db.scalars(select(ReportField))])
+        kinds = [p.kind for p in report.parts]
+        assert kinds == ["answers", "message"] or sorted(kinds) == ["answers", "message"]
+    page = client.get("/report").get_data(as_text=True)
+    assert "Anti-Corruption Agency" in page and "overseen by Ministry of the Interior" in page
+
+
+def test_recipients_of_escalation_bodies_hold_a_sealed_key_but_no_access(app: Flask, client: FlaskClient) -> None:
+    ombudsman = add_test_recipient(app, "t-ombuds")
+    aca = add_test_recipient(app, "t-aca")
+    submit_report(client, "x", implicated="t-interior")
+    with Session(app.extensions["parrhesia.instance"].engine) as db:
+        from parrhesia.models import SealedKey
+
+        holders = {k.recipient_id for k in db.scalars(select(SealedKey)) if k.holder == "recipient"}
+    assert {ombudsman.id, aca.id} <= holders
+    assert client.get("/api/v1/reports", headers=ombudsman.headers).json == {"reports": []}
+    assert len(client.get("/api/v1/reports", headers=aca.headers).json["reports"]) == 1
+
+
+def test_events_carry_no_content(app: Flask, client: FlaskClient) -> None:
+    import extra_bodies_plugin  # type: ignore[import-not-found]
+
+    extra_bodies_plugin.EVENTS.clear()
+    submit_report(client, "secret words", subject="police")
+    names = [e.name for e in extra_bodies_plugin.EVENTS]
+    assert names[:2] == [EventName.REPORT_RECEIVED, EventName.REPORT_ROUTED]
+    for event in extra_bodies_plugin.EVENTS:
+        assert "secret words" not in repr(event)
+        assert set(vars(event)) == {"name", "report_id", "body_ids"}
+
+

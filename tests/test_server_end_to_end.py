@@ -1,0 +1,196 @@
+"""The whole flow against a real gunicorn server, driven through the command line.
+
+Source submits over HTTP → codename → recipient pulls and decrypts on their machine with
+``parrhesia desk pull`` → replies with ``parrhesia desk reply`` → the source logs in with
+the codename and reads the reply. Bad input against the served app stores nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from parrhesia.db import make_engine
+from parrhesia.config import load_config
+from parrhesia.models import Part, Report
+from server_support import (
+    Attachment,
+    ServedInstance,
+    WebClient,
+    run_parrhesia,
+    session_cookie_payload,
+    set_instance_option,
+)
+
+pytestmark = pytest.mark.server
+
+PASSPHRASE = "correct horse battery staple for the integrity office"
+
+
+@pytest.fixture
+def recipient_files(tmp_path: Path, instance_dir: Path) -> Iterator[tuple[Path, Path, str]]:
+    """A key made with ``parrhesia keys generate`` and registered with ``recipients add``."""
+    desk = tmp_path / "recipient-machine"
+    desk.mkdir()
+    passphrase_file = desk / "passphrase"
+    passphrase_file.write_text(PASSPHRASE + "\n", encoding="utf-8")
+    key_file = desk / "recipient.key"
+    generated = run_parrhesia("keys", "generate", "--out", str(key_file), "--passphrase-file", str(passphrase_file))
+    assert generated.returncode == 0, generated.stderr
+    added = run_parrhesia(
+        "recipients", "add", "--instance", str(instance_dir), "--body", "integrity-office",
+        "--name", "Case officer", "--public-key-file", str(key_file),
+    )
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip().splitlines()[-1]
+    yield key_file, passphrase_file, token
+
+
+@pytest.fixture
+def served(instance_dir: Path, tmp_path: Path, recipient_files: tuple[Path, Path, str]) -> Iterator[ServedInstance]:
+    with ServedInstance(instance_dir, tmp_path / "server") as server:
+        yield server
+
+
+def _pull(server: ServedInstance, token: str, key: Path, passphrase: Path, out: Path) -> tuple[int, str, str]:
+    done = run_parrhesia(
+        "desk", "pull", "--server", server.url, "--token", token, "--key", str(key),
+        "--passphrase-file", str(passphrase), "--out", str(out),
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")}
+
+
+def test_report_travels_from_source_to_recipient_and_the_reply_back(
+    served: ServedInstance, recipient_files: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    key_file, passphrase_file, token = recipient_files
+    message = f"The tender for the bridge was rigged; minutes attached. {secrets.token_hex(4)}"
+    minutes = os.urandom(700_000)  # over Werkzeug's spooling threshold
+    ledger = "date;amount;payee\n2024-03-01;120000;Müller Bau GmbH\n".encode()
+    source = WebClient(served.url)
+    response, codename = source.submit(
+        message,
+        [
+            Attachment("Procurement minutes 2024 (draft).pdf", minutes, content_type="application/pdf"),
+            Attachment("Kassenbuch-März.csv", ledger, content_type="text/csv"),
+        ],
+    )
+    assert response.status == 200, response.text
+    assert codename, "no codename shown after submitting"
+
+    out = tmp_path / "pulled"
+    code, stdout, stderr = _pull(served, token, key_file, passphrase_file, out)
+    assert code == 0, stderr
+    folders = [p for p in out.iterdir() if p.is_dir()]
+    assert len(folders) == 1, f"expected one report folder, found {folders}"
+    report_id = folders[0].name
+    files = _files(folders[0])
+    assert files.pop("Procurement minutes 2024 (draft).pdf") == minutes
+    assert files.pop("Kassenbuch-März.csv") == ledger
+    assert [content.decode("utf-8") for content in files.values()] == [message], f"left over: {sorted(files)}"
+    assert "3 new file(s)" in stdout
+
+    code, stdout, stderr = _pull(served, token, key_file, passphrase_file, out)
+    assert code == 0, stderr
+    assert "0 new file(s)" in stdout
+    assert len(_files(folders[0])) == 3
+
+    reply_text = f"Thank you. We have opened a case and will write again. {secrets.token_hex(4)}"
+    replied = run_parrhesia(
+        "desk", "reply", "--server", served.url, "--token", token, "--report", report_id, "--message", reply_text
+    )
+    assert replied.returncode == 0, replied.stderr
+
+    returning = WebClient(served.url)  # a fresh cookie jar: nothing from the first visit
+    page = returning.log_in(codename)
+    assert page.status == 200 and page.url.endswith("/report"), page.text
+    assert reply_text in page.text
+    assert message in page.text
+
+
+def test_pull_with_a_wrong_passphrase_fails_clearly_and_writes_nothing(
+    served: ServedInstance, recipient_files: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    key_file, _, token = recipient_files
+    response, codename = WebClient(served.url).submit("a report the recipient cannot open without the passphrase")
+    assert response.status == 200 and codename
+    wrong = tmp_path / "wrong-passphrase"
+    wrong.write_text("not the passphrase\n", encoding="utf-8")
+    out = tmp_path / "pulled"
+
+    code, stdout, stderr = _pull(served, token, key_file, wrong, out)
+
+    assert code != 0
+    assert "passphrase" in (stdout + stderr).lower(), stdout + stderr
+    assert "Traceback" not in stderr
+    assert not out.exists() or not any(out.rglob("*"))
+
+
+# --- bad input against the served app -------------------------------------------------
+
+
+def _stored(instance_dir: Path) -> tuple[int, int, list[Path]]:
+    config = load_config(instance_dir)
+    engine = make_engine(config.database_url)
+    try:
+        with Session(engine) as db:
+            reports = db.scalar(select(func.count()).select_from(Report)) or 0
+            parts = db.scalar(select(func.count()).select_from(Part)) or 0
+    finally:
+        engine.dispose()
+    blobs = config.blob_dir
+    return reports, parts, sorted(p for p in blobs.rglob("*") if p != blobs / ".tmp")
+
+
+@pytest.fixture
+def small_limit_server(instance_dir: Path, tmp_path: Path) -> Iterator[ServedInstance]:
+    set_instance_option(instance_dir, "max_submission_bytes", 200_000)
+    with ServedInstance(instance_dir, tmp_path / "server") as server:
+        yield server
+
+
+def test_bad_input_gets_clear_errors_and_stores_nothing(small_limit_server: ServedInstance, instance_dir: Path) -> None:
+    served = small_limit_server
+    source = WebClient(served.url)
+    big = Attachment("too-big.bin", os.urandom(600_000))
+
+    declared, _ = source.submit("over the limit, declared up front", [big])
+    assert declared.status == 413
+    assert "larger than this instance accepts" in declared.text and "Nothing was stored" in declared.text
+    assert declared.header_values("Content-Security-Policy"), "the error page lacks the app's headers"
+
+    # Without Content-Length the limit can only be enforced on bytes as they arrive,
+    # after the message and part of the file were already encrypted into pending blobs.
+    streamed, _ = source.submit("over the limit, found out while streaming", [big], chunked=True)
+    assert streamed.status == 413
+    assert "larger than this instance accepts" in streamed.text
+
+    token = source.csrf_token("/submit")
+    fields = [("message", "no token at all")]
+    missing = source.post_multipart("/submit", fields, [Attachment("a.txt", b"a")])
+    assert missing.status == 400
+    assert "expired or was not sent from this site" in missing.text
+    forged = source.post_multipart("/submit", [("csrf_token", token[::-1]), *fields], [Attachment("a.txt", b"a")])
+    assert forged.status == 400
+    assert "expired or was not sent from this site" in forged.text
+
+    assert _stored(instance_dir) == (0, 0, []), "a refused submission left something behind"
+    assert not any((instance_dir / "blobs" / ".tmp").iterdir())
+
+    stranger = WebClient(served.url)
+    login = stranger.log_in("abacus abbey abdomen ability ablaze able aboard")
+    assert login.status == 403
+    assert "codename was not recognised" in login.text
+    sessions = [session_cookie_payload(c) for c in stranger.set_cookies if c.startswith("parrhesia=")]
+    assert not any(b'"source"' in payload for payload in sessions), "a wrong codename started a session"
+    assert stranger.get("/report").url.endswith("/login")
