@@ -305,3 +305,63 @@ def test_events_carry_no_content(app: Flask, client: FlaskClient) -> None:
         assert set(vars(event)) == {"name", "report_id", "body_ids"}
 
 
+
+
+# --- the operators' commands ------------------------------------------------------
+
+
+def test_directory_command_prints_bodies_and_relations_as_json(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from parrhesia.cli import main
+
+    folder = _write_config(tmp_path, ["testland"])
+    result = CliRunner().invoke(main, ["directory", "--instance", str(folder), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    interior = next(b for b in data["bodies"] if b["id"] == "t-interior")
+    assert interior == {"id": "t-interior", "name": "Ministry of the Interior", "kind": "ministry",
+                        "jurisdiction": "testland", "parent": "t-gov"}
+    assert {"source": "t-interior", "kind": "oversees", "target": "t-police"} in data["relations"]
+    tree = CliRunner().invoke(main, ["directory", "--instance", str(folder)])
+    assert "  t-interior  Ministry of the Interior" in tree.output
+
+
+def test_route_command_dry_runs_routing(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from parrhesia.cli import main
+
+    folder = _write_config(tmp_path, ["testland"])
+    result = CliRunner().invoke(
+        main, ["route", "--instance", str(folder), "--field", "implicated=t-interior", "--field", "subject=police", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert [b["id"] for b in data["route"]] == ["t-aca"]
+    assert {"t-interior", "t-police", "t-gov"} <= {b["id"] for b in data["excluded"]}
+    assert all(b["reason"] for b in data["excluded"])
+    assert [b["id"] for b in data["escalation"]] == ["t-ombuds"]
+    text = CliRunner().invoke(main, ["route", "--instance", str(folder), "--field", "implicated=t-interior"])
+    assert "route:" in text.output and "excluded:" in text.output and "escalation:" in text.output
+    bad = CliRunner().invoke(main, ["route", "--instance", str(folder), "--field", "implicated=nobody"])
+    assert bad.exit_code != 0 and "invalid answer" in bad.output
+    unknown = CliRunner().invoke(main, ["route", "--instance", str(folder), "--field", "colour=red"])
+    assert unknown.exit_code != 0 and "not routing fields" in unknown.output
+
+
+def test_plugin_errors_command_lists_failures_without_content(raising_app: Flask, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from parrhesia.cli import main
+
+    submit_report(raising_app.test_client(), "the report must land")
+    folder = raising_app.extensions["parrhesia.instance"].config.path
+    result = CliRunner().invoke(main, ["plugins", "errors", "--instance", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "raising\tparrhesia_route\tRuntimeError" in result.output
+    assert "the report must land" not in result.output and "canary" not in result.output

@@ -24,6 +24,7 @@ from parrhesia.crypto import decode_public_key, decrypt_part_to_path, encrypt_by
 __all__ = ["DeskError", "DeskClient", "PullResult", "pull", "reply"]
 
 MANIFEST = ".parrhesia-pulled.json"
+_SUFFIX = {"answers": ".json"}  # answers to content questions are a JSON object
 _TIMEOUT = 60
 
 
@@ -110,7 +111,7 @@ def pull(client: DeskClient, key: PrivateKey, out: Path, *, progress: ProgressFa
         for number, part in enumerate(report["parts"], start=1):
             if part["id"] in manifest:
                 continue
-            name = None if part["kind"] == "attachment" else f"{number:03d}-{part['kind']}.txt"
+            name = None if part["kind"] == "attachment" else f"{number:03d}-{part['kind']}{_SUFFIX.get(part['kind'], '.txt')}"
             on_bytes = progress(f"{report['id'][:8]} {part['kind']}", int(part["size"])) if progress else None
             with client.open_part(report["id"], part["id"]) as stream:
                 source = _Counting(stream, on_bytes) if on_bytes else stream

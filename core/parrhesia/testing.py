@@ -4,9 +4,11 @@ Every test gets its own instance folder and its own database: SQLite by default,
 also PostgreSQL when ``PARRHESIA_TEST_DATABASE_URL`` is set (each test then runs once
 per backend, in a schema of its own that is dropped afterwards).
 
-Fixtures: ``database_url``, ``instance_dir``, ``app``, ``client``, ``recipient``
-(a registered recipient with key and token), ``submitted_report``.
-Helpers: :func:`csrf_token`, :func:`submit_report`, :func:`log_in`.
+Fixtures: ``instance_settings`` (override it to enable plugins), ``database_url``,
+``instance_dir``, ``app``, ``client``, ``directory``, ``host``, ``recipient`` (a
+registered recipient with key and token), ``submitted_report``.
+Helpers: :func:`csrf_token`, :func:`review_route`, :func:`submit_report`,
+:func:`log_in`, :func:`add_test_recipient`.
 """
 
 from __future__ import annotations
@@ -119,6 +121,18 @@ def app(instance_dir: Path) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def directory(app: Flask) -> Any:
+    """The app's merged directory of bodies (a :class:`parrhesia.directory.Directory`)."""
+    return app.extensions["parrhesia.host"].directory
+
+
+@pytest.fixture
+def host(app: Flask) -> Any:
+    """The app's plugin host: ``host.decide(RoutingRequest.from_fields({...}))`` dry-runs routing."""
+    return app.extensions["parrhesia.host"]
 
 
 @dataclass

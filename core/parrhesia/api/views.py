@@ -71,6 +71,14 @@ def _describe(report: Report) -> dict[str, Any]:
         "public_key": encode_public_key(report.public_key),
         "sealed_key": base64.b64encode(sealed.sealed).decode() if sealed else None,
         "route": [b.body_id for b in report.bodies if b.role == "route"],
+        "escalation": [b.body_id for b in report.bodies if b.role == "escalation"],
+        "fallback_route": report.fallback_route,
+        "fields": {name: [f.value for f in report.fields if f.name == name] for name in sorted({f.name for f in report.fields})},
+        "clocks": [
+            {"id": c.clock_id, "label": c.label, "legal_source": c.legal_source, "due_on": c.due_on.isoformat(),
+             "body": c.body_id, "state": c.state}
+            for c in report.clocks
+        ],
         "parts": [
             {
                 "id": part.id,
