@@ -170,7 +170,7 @@ def test_implicated_ministry_never_receives_report_nor_the_police_it_oversees(ap
     assert "implicated" in excluded["t-interior"]
     assert "above" in excluded["t-gov"]
     assert "overseen" in excluded["t-police"]
-    assert "below a body overseen" in excluded["t-police-north"]
+    assert excluded["t-police-north"] == "it is below Police in its chain of command, which Ministry of the Interior controls"
     assert excluded["t-audit"] == "the audit office declared a conflict"  # from the plugin's conflicts hook
 
 
@@ -365,3 +365,12 @@ def test_plugin_errors_command_lists_failures_without_content(raising_app: Flask
     assert result.exit_code == 0, result.output
     assert "raising\tparrhesia_route\tRuntimeError" in result.output
     assert "the report must land" not in result.output and "canary" not in result.output
+
+
+def test_bodies_controlled_through_a_subordinate_are_in_conflict_too(app: Flask) -> None:
+    decision = _decide(app, implicated="t-gov")
+    excluded = {e.body_id: e.reason for e in decision.excluded}
+    assert excluded["t-interior"] == "it is below Government in its chain of command"
+    assert excluded["t-police"] == "it is overseen by Ministry of the Interior, which Government controls"
+    assert excluded["t-audit"] == "it is funded by Government"
+    assert "t-police" not in decision.route and "t-police-north" in excluded

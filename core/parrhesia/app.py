@@ -13,6 +13,7 @@ from flask_babel import Babel, get_locale
 from werkzeug.exceptions import HTTPException
 
 from parrhesia import db, security
+from parrhesia.config import ConfigError
 from parrhesia.host import load_host
 from parrhesia.instance import open_instance
 from parrhesia.logs import configure_logging
@@ -59,6 +60,7 @@ def create_app(
     )
     if test_config:
         app.config.update(test_config)
+    _check_languages(config.languages)
     app.extensions["parrhesia.instance"] = instance
     app.extensions["parrhesia.host"] = host
 
@@ -118,3 +120,13 @@ def _unexpected_error(error: Exception) -> Any:
     if request.path.startswith("/api/"):
         return {"error": "Internal Server Error", "message": "The server could not complete the request."}, 500
     return render_template("error.html", error=None), 500
+
+
+def _check_languages(languages: tuple[str, ...]) -> None:
+    """Every configured language but English needs a catalogue, or it would silently be English."""
+    missing = [
+        code for code in languages
+        if code != "en" and not (_PACKAGE / "translations" / code / "LC_MESSAGES" / "messages.mo").is_file()
+    ]
+    if missing:
+        raise ConfigError(f"instance.languages names languages without a translation: {missing}")

@@ -29,6 +29,7 @@ __all__ = [
     "build_directory",
 ]
 
+_PASSIVE = {"oversees": "overseen", "appoints": "appointed", "funds": "funded"}
 _BODY_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -160,21 +161,33 @@ class Directory:
     def conflicts_of(self, body_id: str) -> dict[str, str]:
         """Every body in conflict when ``body_id`` is implicated, with the reason.
 
-        The core conflict rule: the body itself; every body above or below it in its
-        chain of command; every body it appoints, funds or oversees, and the bodies
-        below those.
+        The core conflict rule: the body itself; every body above it in its chain of
+        command; and its whole sphere of control — every body reachable from it by
+        going down a chain of command or along an appoints, funds or oversees
+        relation, at any depth (a ministry below an implicated government controls
+        the police it oversees, and so does the government).
         """
         body = self.bodies[body_id]
         conflicts = {body_id: f"it is the body implicated ({body.name})"}
         for superior in self.superiors(body_id):
             conflicts.setdefault(superior, f"it is above {body.name} in its chain of command")
-        for subordinate in self.subordinates(body_id):
-            conflicts.setdefault(subordinate, f"it is below {body.name} in its chain of command")
-        for target, kind in self.controlled_by(body_id):
-            verb = {"oversees": "overseen", "appoints": "appointed", "funds": "funded"}[kind.value]
-            conflicts.setdefault(target, f"it is {verb} by {body.name}")
-            for below in self.subordinates(target):
-                conflicts.setdefault(below, f"it is below a body {verb} by {body.name}")
+        queue = [body_id]
+        while queue:
+            current = queue.pop(0)
+            via = self.bodies[current].name
+            steps = [(child, None) for child in self._children.get(current, ())]
+            steps += list(self._controls.get(current, ()))
+            for target, kind in steps:
+                if target in conflicts:
+                    continue
+                if kind is None:
+                    reason = f"it is below {via} in its chain of command"
+                else:
+                    reason = f"it is {_PASSIVE[kind]} by {via}"
+                if current != body_id:
+                    reason += f", which {body.name} controls"
+                conflicts[target] = reason
+                queue.append(target)
         return conflicts
 
 

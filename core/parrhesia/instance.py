@@ -58,7 +58,8 @@ def init_instance(
     An existing configuration is never rewritten.
     """
     root = Path(path).resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    # The folder holds the database, secrets and perhaps a database password.
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     config_file = root / CONFIG_FILE
     if not config_file.exists():
         document: dict[str, object] = {
@@ -66,7 +67,7 @@ def init_instance(
                 "name": name,
                 "max_submission_bytes": 500 * 1000 * 1000,
                 "session_minutes": 60,
-                "languages": ["en", "fr"],
+                "languages": ["en", "fr", "es"],
                 **({"database_url": database_url} if database_url else {}),
                 **(settings or {}),
             },

@@ -75,5 +75,6 @@ class _Server(BaseApplication):  # type: ignore[misc]
 def serve(instance: str, bind: str, **kwargs: Any) -> None:
     """Serve an instance with gunicorn until interrupted."""
     os.environ[INSTANCE_ENV] = instance
-    create_app(instance)  # fail here, with one clear error, before forking workers
+    # Fail here, with one clear error, before forking workers; the workers build their own.
+    create_app(instance).extensions["parrhesia.instance"].dispose()
     _Server(instance, gunicorn_options(bind, **kwargs)).run()

@@ -69,6 +69,22 @@ def add(instance_dir: Path, body_id: str, name: str, public_key: str | None, pub
     click.echo(token)
 
 
+@recipients.command("deactivate")
+@instance_option
+@click.option("--id", "recipient_id", required=True, type=int, help="The recipient's id (see `recipients list`).")
+def deactivate(instance_dir: Path, recipient_id: int) -> None:
+    """Revoke a recipient: their token stops working and new reports are not sealed to them."""
+    instance = load_instance(instance_dir)
+    with Session(instance.engine) as db:
+        recipient = db.get(Recipient, recipient_id)
+        if recipient is None:
+            raise click.ClickException(f"No recipient with id {recipient_id}.")
+        recipient.active = False
+        db.commit()
+        click.echo(f"Recipient {recipient.name!r} ({recipient.body_id}) deactivated.")
+    instance.dispose()
+
+
 @recipients.command("list")
 @instance_option
 def list_(instance_dir: Path) -> None:
