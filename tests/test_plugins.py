@@ -176,9 +176,10 @@ def test_implicated_ministry_never_receives_report_nor_the_police_it_oversees(ap
 
 def test_escalation_chain_is_ordered_by_rank_and_skips_route_and_conflicts(app: Flask) -> None:
     decision = _decide(app, implicated="t-gov")
-    assert [s.body_id for s in decision.escalation] == ["t-ombuds"]  # t-aca is on the route, t-audit is funded by t-gov
+    # t-aca is on the route, t-audit is funded by t-gov; the last resort closes the chain.
+    assert [s.body_id for s in decision.escalation] == ["t-ombuds", "last-resort"]
     decision = _decide(app)
-    assert [s.body_id for s in decision.escalation] == ["t-ombuds", "t-audit"]
+    assert [s.body_id for s in decision.escalation] == ["t-ombuds", "t-audit", "last-resort"]
 
 
 def test_clocks_and_notices_come_with_the_decision(app: Flask) -> None:
@@ -345,7 +346,7 @@ def test_route_command_dry_runs_routing(tmp_path: Path) -> None:
     assert [b["id"] for b in data["route"]] == ["t-aca"]
     assert {"t-interior", "t-police", "t-gov"} <= {b["id"] for b in data["excluded"]}
     assert all(b["reason"] for b in data["excluded"])
-    assert [b["id"] for b in data["escalation"]] == ["t-ombuds"]
+    assert [b["id"] for b in data["escalation"]] == ["t-ombuds", "last-resort"]
     text = CliRunner().invoke(main, ["route", "--instance", str(folder), "--field", "implicated=t-interior"])
     assert "route:" in text.output and "excluded:" in text.output and "escalation:" in text.output
     bad = CliRunner().invoke(main, ["route", "--instance", str(folder), "--field", "implicated=nobody"])

@@ -14,8 +14,9 @@ from datetime import date, timedelta
 
 from parrhesia.config import ConfigError
 
-__all__ = ["Clock", "ClockError", "due_date"]
+__all__ = ["MET_BY", "Clock", "ClockError", "due_date"]
 
+MET_BY = ("acknowledge", "feedback")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -40,6 +41,7 @@ class Clock:
     hours: int = 0
     body_id: str | None = None
     extendable_to_months: int | None = None
+    met_by: str | None = None  # the desk action that meets it: "acknowledge" or "feedback"
 
     def __post_init__(self) -> None:
         if not _ID.match(self.id):
@@ -48,6 +50,8 @@ class Clock:
             raise ClockError(f"clock {self.id!r} needs a positive duration")
         if not self.legal_source:
             raise ClockError(f"clock {self.id!r} must name its legal source")
+        if self.met_by not in (None, *MET_BY):
+            raise ClockError(f"clock {self.id!r}: met_by must be one of {MET_BY}")
 
 
 def due_date(start: date, clock: Clock) -> date:

@@ -8,9 +8,9 @@ activity, or codename is ever a column.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
@@ -24,6 +24,10 @@ __all__ = [
     "Part",
     "SourceSession",
     "PluginError",
+    "Operator",
+    "DeskSession",
+    "AuditEntry",
+    "ReportRead",
 ]
 
 
@@ -44,6 +48,70 @@ class Recipient(Base):
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_on: Mapped[date] = mapped_column(Date)
+    # Desk log-in (optional: a recipient may use only the API and the command line).
+    login_name: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    role: Mapped[str] = mapped_column(String(16), default="recipient")  # or "body_admin"
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The passphrase-wrapped key file, kept for the recipient's convenience only: the
+    # server never holds the passphrase.
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class Operator(Base):
+    """Runs the instance and its plugins; can read no report."""
+
+    __tablename__ = "operators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login_name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    totp_secret: Mapped[str] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    created_on: Mapped[date] = mapped_column(Date)
+
+
+class DeskSession(Base):
+    """A server-side desk session; the cookie holds only a random token."""
+
+    __tablename__ = "desk_sessions"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    account: Mapped[str] = mapped_column(String(40))  # "recipient:<id>" or "operator:<id>"
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AuditEntry(Base):
+    """One hash-chained audit record (see parrhesia.audit); no content, no address."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(40))
+    # No foreign keys: the record of a report outlives the report.
+    report_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    body_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ReportRead(Base):
+    """How far a recipient has read a report (the unread marker)."""
+
+    __tablename__ = "report_reads"
+
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"), primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True)
+    seen_seq: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Report(Base):
@@ -121,7 +189,8 @@ class ReportClock(Base):
     body_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     due_on: Mapped[date] = mapped_column(Date)
     extendable_to_months: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    state: Mapped[str] = mapped_column(String(16), default="running")
+    state: Mapped[str] = mapped_column(String(16), default="running")  # running, met, missed, paused
+    met_by: Mapped[str | None] = mapped_column(String(32), nullable=True)  # "acknowledge" or "feedback"
 
     report: Mapped[Report] = relationship(back_populates="clocks")
 
@@ -133,7 +202,10 @@ class SealedKey(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
-    holder: Mapped[str] = mapped_column(String(16))  # "source" or "recipient"
+    holder: Mapped[str] = mapped_column(String(16))  # "source", "recipient" or "note"
+    # For a note: the part whose own key this is (notes are sealed to a body's
+    # recipients only, never to the report key the source holds).
+    part_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     recipient_id: Mapped[int | None] = mapped_column(
         ForeignKey("recipients.id", ondelete="CASCADE"), nullable=True, index=True
     )
@@ -151,13 +223,14 @@ class Part(Base):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(32), unique=True)
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "message", "attachment" or "reply"
+    kind: Mapped[str] = mapped_column(String(16))  # "message", "attachment", "answers", "reply" or "note"
     author: Mapped[str] = mapped_column(String(16))  # "source" or "recipient"
     recipient_id: Mapped[int | None] = mapped_column(
         ForeignKey("recipients.id", ondelete="SET NULL"), nullable=True
     )
     blob: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
+    body_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a note's body
     created_on: Mapped[date] = mapped_column(Date)
 
     report: Mapped[Report] = relationship(back_populates="parts")

@@ -100,6 +100,7 @@ def open_report(
             body_id=clock.body_id,
             due_on=due_date(day, clock),
             extendable_to_months=clock.extendable_to_months,
+            met_by=clock.met_by,
             state="running",
         )
         for clock in decision.clocks

@@ -32,6 +32,7 @@ __all__ = [
     "decide",
 ]
 
+LAST_RESORT_RANK = 1000
 URGENCY_NORMAL = "normal"
 URGENCY_IMMINENT = "imminent"
 
@@ -162,6 +163,11 @@ def decide(
                 continue
             if step.body_id not in steps or step.rank < steps[step.body_id].rank:
                 steps[step.body_id] = step
+    # The recipients of last resort close every chain: their keys are sealed at
+    # submission too, so a report can always move on to them.
+    for body_id in config.last_resort:
+        if body_id in directory and body_id not in excluded and body_id not in route_tuple and body_id not in steps:
+            steps[body_id] = EscalationStep(body_id, LAST_RESORT_RANK, "recipient of last resort")
     escalation = tuple(sorted(steps.values(), key=lambda s: (s.rank, s.body_id)))
 
     clocks: dict[str, Clock] = {}

@@ -9,6 +9,8 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from parrhesia import audit
+from parrhesia.accounts import hash_password, new_totp_secret
 from parrhesia.cli.common import instance_option, load_instance
 from parrhesia.crypto import decode_public_key, fingerprint, read_public_key_from_keyfile
 from parrhesia.crypto.errors import KeyFileError
@@ -23,19 +25,42 @@ def recipients() -> None:
     """Manage recipients (public keys and API tokens)."""
 
 
-def add_recipient(db: Session, *, body_id: str, name: str, public_key: bytes, token: str | None = None) -> str:
-    """Register a recipient; return the API token (shown once, stored only hashed)."""
+def add_recipient(
+    db: Session,
+    *,
+    body_id: str,
+    name: str,
+    public_key: bytes,
+    token: str | None = None,
+    login_name: str | None = None,
+    password: str | None = None,
+    role: str = "recipient",
+) -> str:
+    """Register a recipient; return the API token (shown once, stored only hashed).
+
+    With a log-in name and password the recipient can also use the web desk; their
+    TOTP is enrolled at the first desk log-in (the QR code is shown then).
+    """
     token = token or secrets.token_urlsafe(32)
-    db.add(
-        Recipient(
-            body_id=body_id,
-            name=name,
-            public_key=public_key,
-            token_hash=token_hash(token),
-            active=True,
-            created_on=today(),
-        )
+    recipient = Recipient(
+        body_id=body_id,
+        name=name,
+        public_key=public_key,
+        token_hash=token_hash(token),
+        active=True,
+        created_on=today(),
+        role=role,
+        failed_logins=0,
     )
+    if login_name is not None:
+        if password is None:
+            raise ValueError("A desk log-in needs a password.")
+        recipient.login_name = login_name
+        recipient.password_hash = hash_password(password)
+        recipient.totp_secret = new_totp_secret()
+    db.add(recipient)
+    db.flush()
+    audit.record(db, "recipient.add", actor="cli", body_id=body_id, detail={"recipient": recipient.id, "role": role})
     db.commit()
     return token
 
@@ -47,7 +72,20 @@ def add_recipient(db: Session, *, body_id: str, name: str, public_key: bytes, to
 @click.option("--public-key", help="The recipient's public key (prh1pk_…).")
 @click.option("--public-key-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Read the public key from a key file instead (only the public half is read).")
-def add(instance_dir: Path, body_id: str, name: str, public_key: str | None, public_key_file: Path | None) -> None:
+@click.option("--login", "login_name", help="A log-in name for the web desk (TOTP is enrolled at first log-in).")
+@click.option("--password-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The desk password, from this file's first line (prompted for otherwise).")
+@click.option("--role", type=click.Choice(["recipient", "body_admin"]), default="recipient", show_default=True)
+def add(
+    instance_dir: Path,
+    body_id: str,
+    name: str,
+    public_key: str | None,
+    public_key_file: Path | None,
+    login_name: str | None,
+    password_file: Path | None,
+    role: str,
+) -> None:
     """Register a recipient and print their API token."""
     instance = load_instance(instance_dir)
     if instance.config.body(body_id) is None:
@@ -62,8 +100,16 @@ def add(instance_dir: Path, body_id: str, name: str, public_key: str | None, pub
             key = decode_public_key(str(public_key))
     except (ValueError, KeyFileError) as exc:
         raise click.ClickException(str(exc)) from None
+    password = None
+    if login_name is not None:
+        from parrhesia.cli.operators import read_password
+
+        password = read_password(password_file)
     with Session(instance.engine) as db:
-        token = add_recipient(db, body_id=body_id, name=name, public_key=key)
+        if login_name is not None and db.scalar(select(Recipient).where(Recipient.login_name == login_name)):
+            raise click.ClickException(f"The log-in name {login_name!r} is taken.")
+        token = add_recipient(db, body_id=body_id, name=name, public_key=key, login_name=login_name,
+                              password=password, role=role)
     click.echo(f"Recipient {name!r} added to {body_id}; key fingerprint {fingerprint(key)}")
     click.echo("API token (shown once; give it to the recipient over a safe channel):")
     click.echo(token)

@@ -1,0 +1,122 @@
+"""Desk accounts: Argon2id passwords, mandatory TOTP without reuse, throttled log-ins.
+
+Recipients and operators log in the same way; :class:`Account` is the common shape of
+both tables. A TOTP code is accepted once: the time step it belongs to is recorded and
+any code of that step or an earlier one is refused afterwards. After
+``MAX_FAILURES`` failed attempts an account is locked for ``LOCK_MINUTES``, and every
+attempt during the lock fails without checking anything.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import pyotp
+import segno
+from nacl.exceptions import InvalidkeyError
+from nacl.pwhash import argon2id
+
+__all__ = [
+    "MAX_FAILURES",
+    "LOCK_MINUTES",
+    "Account",
+    "LoginRefused",
+    "hash_password",
+    "new_totp_secret",
+    "provisioning_uri",
+    "qr_svg",
+    "check_login",
+    "utcnow",
+]
+
+MAX_FAILURES = 5
+LOCK_MINUTES = 15
+MIN_PASSWORD_LENGTH = 12
+_STEP = 30
+
+
+class Account(Protocol):
+    login_name: str | None
+    password_hash: str | None
+    totp_secret: str | None
+    totp_last_step: int | None
+    failed_logins: int
+    locked_until: datetime | None
+
+
+class LoginRefused(Exception):
+    """A refused log-in; the message never says which factor was wrong."""
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as stored in the database."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    return argon2id.str(password.encode("utf-8")).decode("ascii")
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def provisioning_uri(secret: str, login_name: str, issuer: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=login_name, issuer_name=issuer)
+
+
+def qr_svg(uri: str) -> str:
+    """An inline SVG QR code, rendered on the server (no script, no external image)."""
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(out, kind="svg", scale=4, xmldecl=False, svgns=True, title="TOTP")
+    return out.getvalue().decode("utf-8")
+
+
+def check_login(account: Account | None, password: str, code: str, *, now: datetime | None = None) -> None:
+    """Check password and TOTP; update the account's counters. Raise LoginRefused.
+
+    The caller commits the account afterwards, whether the log-in succeeded or not.
+    """
+    now = now or utcnow()
+    if account is None or account.password_hash is None or account.totp_secret is None:
+        # Spend the same effort as a real check, so timing does not reveal accounts.
+        argon2id.str(b"timing-equaliser", opslimit=argon2id.OPSLIMIT_MIN, memlimit=argon2id.MEMLIMIT_MIN)
+        raise LoginRefused("unknown account")
+    if account.locked_until is not None and account.locked_until > now:
+        raise LoginRefused("locked")
+    step = _valid_step(account.totp_secret, code, now)
+    password_ok = _password_matches(account.password_hash, password)
+    if not password_ok or step is None or (account.totp_last_step is not None and step <= account.totp_last_step):
+        account.failed_logins = (account.failed_logins or 0) + 1
+        if account.failed_logins >= MAX_FAILURES:
+            account.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+            account.failed_logins = 0
+        raise LoginRefused("wrong password or code")
+    account.totp_last_step = step
+    account.failed_logins = 0
+    account.locked_until = None
+
+
+def _password_matches(stored: str, password: str) -> bool:
+    try:
+        return bool(argon2id.verify(stored.encode("ascii"), password.encode("utf-8")))
+    except InvalidkeyError:
+        return False
+
+
+def _valid_step(secret: str, code: str, now: datetime) -> int | None:
+    """The time step of a valid code (current step ±1), or None."""
+    code = code.strip().replace(" ", "")
+    if not code.isdigit():
+        return None
+    totp = pyotp.TOTP(secret)
+    moment = now.replace(tzinfo=UTC)
+    for offset in (0, -1, 1):
+        at = moment + timedelta(seconds=offset * _STEP)
+        if pyotp.utils.strings_equal(totp.at(at), code):
+            return int(totp.timecode(at))
+    return None

@@ -1,0 +1,293 @@
+"""Casework: what recipients do with a report, shared by the web desk and the API.
+
+Every function checks that the report is routed to the recipient's body (a report of
+another body is "not found", never "forbidden", so its existence is not revealed),
+records the action in the audit log, and commits. Nothing here reads content: replies
+and notes arrive sealed (from a recipient's machine or browser) or are sealed here on
+receipt, in memory, when the desk is used without JavaScript.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from nacl.public import PrivateKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from parrhesia import audit
+from parrhesia.crypto import encrypt_bytes, seal_report_key
+from parrhesia.host import PluginHost
+from parrhesia.instance import Instance
+from parrhesia.models import Part, Recipient, Report, ReportBody, ReportRead, SealedKey
+from parrhesia.reports import recipients_of, today
+
+__all__ = [
+    "STATUSES",
+    "CaseworkError",
+    "ReportNotFound",
+    "actor_of",
+    "inbox",
+    "open_report",
+    "acknowledge",
+    "set_status",
+    "record_reply",
+    "seal_reply",
+    "add_note",
+    "recuse",
+    "transfer",
+    "InboxFilter",
+]
+
+STATUSES = ("received", "acknowledged", "assessing", "investigating", "referred", "closed")
+
+
+class CaseworkError(ValueError):
+    """An action that cannot be done, with a message for the recipient."""
+
+
+class ReportNotFound(CaseworkError):
+    """No such report for this recipient's body."""
+
+
+def actor_of(recipient: Recipient) -> str:
+    return f"recipient:{recipient.id}"
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    status: str | None = None
+    clock: str | None = None  # "overdue", "due-soon" (within 7 days) or None
+
+
+def inbox(db: Session, recipient: Recipient, wanted: InboxFilter = InboxFilter(), *, on: date | None = None) -> list[Report]:
+    """Reports on the route of the recipient's body, newest first, filtered."""
+    on = on or today()
+    query = (
+        select(Report)
+        .join(ReportBody, ReportBody.report_id == Report.id)
+        .where(ReportBody.body_id == recipient.body_id, ReportBody.role == "route")
+        .order_by(Report.created_on.desc(), Report.id)
+    )
+    if wanted.status:
+        query = query.where(Report.status == wanted.status)
+    reports = list(db.scalars(query))
+    if wanted.clock == "overdue":
+        reports = [r for r in reports if any(c.state == "running" and c.due_on < on for c in r.clocks)]
+    elif wanted.clock == "due-soon":
+        reports = [r for r in reports if any(c.state == "running" and on <= c.due_on <= on.fromordinal(on.toordinal() + 7) for c in r.clocks)]
+    return reports
+
+
+def unread(db: Session, recipient: Recipient, report: Report) -> bool:
+    seen = db.get(ReportRead, (recipient.id, report.id))
+    newest = max((p.seq for p in report.parts if p.author == "source"), default=0)
+    return newest > (seen.seen_seq if seen else 0)
+
+
+def open_report(db: Session, recipient: Recipient, report_id: str, *, audit_open: bool = True) -> Report:
+    """The report if it is routed to the recipient's body; records the access."""
+    report = db.scalar(
+        select(Report)
+        .join(ReportBody, ReportBody.report_id == Report.id)
+        .where(Report.id == report_id, ReportBody.body_id == recipient.body_id, ReportBody.role == "route")
+    )
+    if report is None:
+        raise ReportNotFound("No such report for your body.")
+    if audit_open:
+        newest = max((p.seq for p in report.parts), default=0)
+        seen = db.get(ReportRead, (recipient.id, report.id))
+        if seen is None:
+            db.add(ReportRead(recipient_id=recipient.id, report_id=report.id, seen_seq=newest))
+        else:
+            seen.seen_seq = newest
+        audit.record(db, "open", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id)
+        db.commit()
+    return report
+
+
+def _meet(report: Report, action: str, body_id: str) -> list[str]:
+    met = []
+    for clock in report.clocks:
+        if clock.state == "running" and clock.met_by == action and clock.body_id in (None, body_id):
+            clock.state = "met"
+            met.append(clock.clock_id)
+    return met
+
+
+def acknowledge(db: Session, recipient: Recipient, report: Report) -> None:
+    """Acknowledge receipt (meets the acknowledgement clock)."""
+    if report.status == "received":
+        report.status = "acknowledged"
+    met = _meet(report, "acknowledge", recipient.body_id)
+    report.updated_on = today()
+    audit.record(db, "acknowledge", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
+                 detail={"clocks_met": met})
+    db.commit()
+
+
+def set_status(db: Session, recipient: Recipient, report: Report, status: str, allowed: tuple[str, ...] = STATUSES) -> None:
+    if status not in allowed:
+        raise CaseworkError(f"Unknown status {status!r} (one of: {', '.join(allowed)}).")
+    previous, report.status = report.status, status
+    report.updated_on = today()
+    audit.record(db, "status", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
+                 detail={"from": previous, "to": status})
+    db.commit()
+
+
+def record_reply(
+    db: Session, recipient: Recipient, report: Report, *, part_id: str, blob: str, size: int, feedback: bool = False
+) -> Part:
+    """Record a reply whose ciphertext is already committed to the blob store."""
+    part = Part(id=part_id, report_id=report.id, kind="reply", author="recipient", recipient_id=recipient.id,
+                blob=blob, size=size, created_on=today())
+    db.add(part)
+    report.updated_on = today()
+    met = _meet(report, "feedback", recipient.body_id) if feedback else []
+    audit.record(db, "reply", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
+                 detail={"part": part_id, "feedback": feedback, "clocks_met": met})
+    db.commit()
+    return part
+
+
+def seal_reply(instance: Instance, db: Session, recipient: Recipient, report: Report, text: str, *, feedback: bool = False) -> Part:
+    """The no-JavaScript path: seal a reply on receipt, in memory, to the report key."""
+    if not text.strip():
+        raise CaseworkError("The reply is empty.")
+    part_id = secrets.token_hex(16)
+    blob = encrypt_bytes(text.encode("utf-8"), report.public_key, report.id, part_id, {"kind": "reply"})
+    with instance.blobs.writing(part_id) as pending:
+        pending.file.write(blob)
+    try:
+        return record_reply(db, recipient, report, part_id=part_id, blob=part_id, size=len(blob), feedback=feedback)
+    except BaseException:
+        instance.blobs.delete(part_id)
+        raise
+
+
+def add_note(instance: Instance, db: Session, recipient: Recipient, report: Report, text: str) -> Part:
+    """An internal note, sealed to the recipients of this body only (never the source).
+
+    The note gets its own keypair; its private key is sealed to each active recipient
+    of the body, so neither the source nor another body can open it.
+    """
+    if not text.strip():
+        raise CaseworkError("The note is empty.")
+    note_key = PrivateKey.generate()
+    part_id = secrets.token_hex(16)
+    blob = encrypt_bytes(text.encode("utf-8"), bytes(note_key.public_key), report.id, part_id, {"kind": "note"})
+    with instance.blobs.writing(part_id) as pending:
+        pending.file.write(blob)
+    try:
+        part = Part(id=part_id, report_id=report.id, kind="note", author="recipient", recipient_id=recipient.id,
+                    blob=part_id, size=len(blob), created_on=today(), body_id=recipient.body_id)
+        db.add(part)
+        for holder in recipients_of(db, [recipient.body_id]):
+            db.add(SealedKey(report_id=report.id, holder="note", part_id=part_id, recipient_id=holder.id,
+                             sealed=seal_report_key(note_key, holder.public_key)))
+        audit.record(db, "note", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
+                     detail={"part": part_id})
+        db.commit()
+    except BaseException:
+        db.rollback()
+        instance.blobs.delete(part_id)
+        raise
+    return part
+
+
+def recuse(host: PluginHost, db: Session, recipient: Recipient, report: Report, reason: str) -> list[str]:
+    """Declare a conflict of interest: this body loses access at once, and the report
+    goes to the next body of its escalation chain that is not in conflict (or to the
+    recipient of last resort). Returns the bodies that gained access."""
+    if not reason.strip():
+        raise CaseworkError("Give a reason for the recusal.")
+    body_id = recipient.body_id
+    _leave_route(db, report, body_id, "recused", reason)
+    gained = _next_readers(host, report, exclude={body_id})
+    audit.record(db, "recusal", actor=actor_of(recipient), report_id=report.id, body_id=body_id,
+                 detail={"to": gained})
+    db.commit()
+    return gained
+
+
+def transfer(
+    host: PluginHost,
+    db: Session,
+    recipient: Recipient,
+    report: Report,
+    target: str,
+    reason: str,
+    sealed_keys: Mapping[int, bytes] | None = None,
+) -> None:
+    """Transfer the report to another body, with a reason; this body loses access.
+
+    The target must not be in conflict. Its recipients need the report key: either it
+    was sealed to them at submission (an escalation body), or the transferring
+    recipient seals it on their own machine and sends ``sealed_keys`` (recipient id →
+    sealed key); the server cannot seal a key it never holds.
+    """
+    if not reason.strip():
+        raise CaseworkError("Give a reason for the transfer.")
+    if target not in host.directory:
+        raise CaseworkError(f"No body {target!r} in the directory.")
+    roles = {(b.body_id, b.role) for b in report.bodies}
+    if (target, "excluded") in roles or (target, "recused") in roles:
+        raise CaseworkError("That body is in conflict for this report and can never receive it.")
+    if (target, "route") in roles:
+        raise CaseworkError("That body already has this report.")
+    holders = {k.recipient_id for k in report.sealed_keys if k.holder == "recipient"}
+    targets = recipients_of(db, [target])
+    missing = [r for r in targets if r.id not in holders]
+    for r in missing:
+        sealed = (sealed_keys or {}).get(r.id)
+        if sealed is None:
+            raise CaseworkError(
+                "The recipients of that body cannot open this report yet: transfer it from "
+                "your own machine (`parrhesia desk transfer`), which seals the key for them."
+            )
+        db.add(SealedKey(report_id=report.id, holder="recipient", recipient_id=r.id, sealed=sealed))
+    _leave_route(db, report, recipient.body_id, "transferred", reason)
+    _grant(report, target)
+    audit.record(db, "transfer", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
+                 detail={"to": target})
+    db.commit()
+
+
+def _leave_route(db: Session, report: Report, body_id: str, role: str, reason: str) -> None:
+    row = next((b for b in report.bodies if b.body_id == body_id and b.role == "route"), None)
+    if row is None:
+        raise ReportNotFound("No such report for your body.")
+    report.bodies.remove(row)
+    db.flush()
+    report.bodies.append(ReportBody(body_id=body_id, role=role, reason=reason[:500]))
+
+
+def _grant(report: Report, body_id: str) -> None:
+    for row in list(report.bodies):
+        if row.body_id == body_id and row.role == "escalation":
+            report.bodies.remove(row)
+    report.bodies.append(ReportBody(body_id=body_id, role="route"))
+    report.updated_on = today()
+
+
+def _next_readers(host: PluginHost, report: Report, exclude: set[str]) -> list[str]:
+    """Give access to the next escalation body not in conflict, else the last resort."""
+    on_route = {b.body_id for b in report.bodies if b.role == "route"}
+    if on_route:
+        return []
+    blocked = exclude | {b.body_id for b in report.bodies if b.role in ("excluded", "recused", "transferred")}
+    chain = sorted((b for b in report.bodies if b.role == "escalation"), key=lambda b: (b.rank or 0, b.body_id))
+    for step in chain:
+        if step.body_id not in blocked:
+            _grant(report, step.body_id)
+            return [step.body_id]
+    for body_id in host.config.last_resort:
+        if body_id not in blocked and body_id in host.directory:
+            _grant(report, body_id)
+            return [body_id]
+    return []
+

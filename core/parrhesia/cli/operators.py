@@ -1,0 +1,80 @@
+"""``parrhesia operators`` and ``parrhesia audit``: running the instance, checking its log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from parrhesia import audit as audit_log
+from parrhesia.accounts import hash_password, new_totp_secret, provisioning_uri
+from parrhesia.cli.common import instance_option, load_instance
+from parrhesia.models import AuditEntry, Operator
+from parrhesia.reports import today
+
+__all__ = ["operators", "audit", "read_password"]
+
+
+def read_password(password_file: Path | None) -> str:
+    """A desk password from a file's first line, or prompted twice; length-checked."""
+    if password_file is not None:
+        lines = password_file.read_text(encoding="utf-8").splitlines()
+        text = lines[0] if lines else ""
+    else:
+        text = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        hash_password(text)  # validates the length
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    return text
+
+
+@click.group()
+def operators() -> None:
+    """Instance operators: they run the instance and can read no report."""
+
+
+@operators.command("add")
+@instance_option
+@click.option("--login", "login_name", required=True, help="The operator's log-in name.")
+@click.option("--password-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Read the password from this file's first line instead of prompting.")
+def add(instance_dir: Path, login_name: str, password_file: Path | None) -> None:
+    """Create an operator; print the TOTP secret to enrol in an authenticator app."""
+    instance = load_instance(instance_dir)
+    password = read_password(password_file)
+    secret = new_totp_secret()
+    with Session(instance.engine) as db:
+        if db.scalar(select(Operator).where(Operator.login_name == login_name)) is not None:
+            raise click.ClickException(f"An operator {login_name!r} already exists.")
+        operator = Operator(login_name=login_name, password_hash=hash_password(password), totp_secret=secret,
+                            failed_logins=0, created_on=today())
+        db.add(operator)
+        db.flush()
+        audit_log.record(db, "operator.add", actor="cli", detail={"operator": operator.id})
+        db.commit()
+    click.echo(f"Operator {login_name!r} created.")
+    click.echo(f"TOTP secret (enter it in an authenticator app): {secret}")
+    click.echo(provisioning_uri(secret, login_name, instance.config.name))
+    instance.dispose()
+
+
+@click.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+@instance_option
+def verify(instance_dir: Path) -> None:
+    """Check the audit chain; say where it breaks (exit status 1 if it does)."""
+    instance = load_instance(instance_dir)
+    with Session(instance.engine) as db:
+        entries = list(db.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
+        problem = audit_log.verify(entries)
+    instance.dispose()
+    if problem is not None:
+        raise click.ClickException(f"The audit log is broken at entry {problem.seq}: {problem.problem}.")
+    click.echo(f"The audit log is intact: {len(entries)} entries.")
