@@ -28,6 +28,7 @@ import urllib.request
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "parrhesia_command",
     "run_parrhesia",
     "set_instance_option",
+    "content_form_fields",
     "multipart_body",
     "multipart_length",
     "peak_rss_bytes",
@@ -374,15 +376,51 @@ class WebClient:
         self.jar.extract_cookies(_Raw(response.headers), urllib.request.Request(url))  # type: ignore[arg-type]
 
     def submit(self, message: str, files: list[Attachment] = (), **kwargs: object) -> tuple[Response, str | None]:  # type: ignore[assignment]
-        """Submit through the source form as a browser would; return the codename shown."""
+        """Submit through the source forms as a browser would; return the codename shown.
+
+        Step 1 (GET /submit) asks the routing questions, all left unanswered here; step 2
+        (POST /submit/review) shows who will read the report and the content form, whose
+        CSRF token and hidden routing answers are sent first, then the message and files.
+        """
         token = self.csrf_token("/submit")
-        response = self.post_multipart("/submit", [("csrf_token", token), ("message", message)], files, **kwargs)  # type: ignore[arg-type]
+        review = self.post_form("/submit/review", {"csrf_token": token})
+        if review.status != 200:
+            raise AssertionError(f"the review step answered {review.status}: {review.text[:2000]}")
+        fields = content_form_fields(review.text)
+        response = self.post_multipart("/submit", [*fields, ("message", message)], files, **kwargs)  # type: ignore[arg-type]
         match = CODENAME.search(response.text)
         return response, (match.group(1).strip() if match else None)
 
     def log_in(self, codename: str) -> Response:
         token = self.csrf_token("/login")
         return self.post_form("/login", {"csrf_token": token, "codename": codename})
+
+
+class _HiddenInputs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_content_form = False
+        self.fields: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "form":
+            self.in_content_form = (values.get("action") or "").endswith("/submit")
+        elif tag == "input" and self.in_content_form and values.get("type") == "hidden" and values.get("name"):
+            self.fields.append((values["name"] or "", values.get("value") or ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.in_content_form = False
+
+
+def content_form_fields(page: str) -> list[tuple[str, str]]:
+    """The hidden fields (CSRF token first, routing answers) of the content form on a page."""
+    parser = _HiddenInputs()
+    parser.feed(page)
+    if not parser.fields or parser.fields[0][0] != "csrf_token":
+        raise AssertionError("no content form with a leading csrf_token on the page")
+    return parser.fields
 
 
 class _NoErrors(urllib.request.HTTPErrorProcessor):

@@ -106,7 +106,13 @@ def test_source_submits_and_returns_with_javascript_disabled(
         assert fingerprint(bytes(recipient.key.public_key)) in landing, "the recipient's key fingerprint is not shown"
 
         browser.find_element(By.LINK_TEXT, "Make a report").click()
-        WebDriverWait(browser, 30).until(expected_conditions.presence_of_element_located((By.ID, "attachments")))
+        WebDriverWait(browser, 30).until(expected_conditions.url_contains("/submit"))
+        # Step 1: the routing questions, left unanswered; step 2: who reads it, and the content.
+        _submit_and_wait(
+            browser, "/submit/review",
+            expected_conditions.presence_of_element_located((By.ID, "attachments")), "the content form",
+        )
+        assert fingerprint(bytes(recipient.key.public_key)) in _text(browser), "the review step hides who reads it"
         browser.find_element(By.ID, "message").send_keys(message)
         browser.find_element(By.ID, "attachments").send_keys(str(evidence))
         _submit_and_wait(

@@ -1,0 +1,221 @@
+"""Ingest benchmark: a source uploading 256 MiB to a served instance, next to ``age -r``.
+
+Not a test (pytest does not collect it); ``make bench`` runs it and it prints figures:
+
+- wall-clock throughput of one streamed multipart POST of a generated 256 MiB attachment
+  to ``parrhesia serve`` (gunicorn, one gthread worker) over loopback, and the worker's
+  peak resident memory (VmHWM) during it;
+- ``age -r`` encrypting the same file in the same run, for scale.
+
+Targets (issue 2, item 11): ingest at least 0.8x age's throughput; server peak memory
+under 100 MiB whatever the upload size. ``--profile`` adds a cProfile of the in-process
+parser (parrhesia.upload.receive_submission) on the same body, to see where time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import statistics
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from server_support import (  # noqa: E402
+    Attachment,
+    Response,
+    ServedInstance,
+    WebClient,
+    content_form_fields,
+    multipart_body,
+    peak_rss_bytes,
+    run_parrhesia,
+)
+
+MIB = 1024 * 1024
+TARGET_RATIO = 0.8
+TARGET_PEAK_MIB = 100
+
+
+def _write_test_file(path: Path, size: int) -> None:
+    block = os.urandom(4 * MIB)
+    with open(path, "wb") as handle:
+        left = size
+        while left:
+            handle.write(block[: min(left, len(block))])
+            left -= min(left, len(block))
+
+
+def _read(path: Path, chunk: int = MIB) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        while piece := handle.read(chunk):
+            yield piece
+
+
+def _make_instance(root: Path) -> Path:
+    instance = root / "instance"
+    for args in (
+        ("init", "--instance", str(instance), "--name", "Benchmark"),
+        ("keys", "generate", "--out", str(root / "recipient.key"), "--passphrase-file", str(root / "passphrase")),
+        ("recipients", "add", "--instance", str(instance), "--body", "integrity-office", "--name", "Bench",
+         "--public-key-file", str(root / "recipient.key")),
+    ):
+        done = run_parrhesia(*args)
+        if done.returncode != 0:
+            sys.exit(f"parrhesia {args[0]} failed:\n{done.stderr}")
+    return instance
+
+
+def bench_upload(root: Path, data: Path, size: int, threads: int, repeat: int) -> tuple[list[float], int, int, int]:
+    """Seconds per upload; the worker's peak RSS at start, after a tiny submission, and at the end."""
+    instance = _make_instance(root)
+    times: list[float] = []
+    with ServedInstance(instance, root / "server", workers=1, threads=threads, access_log=False) as served:
+        (worker,) = served.worker_pids()
+        idle = peak_rss_bytes(worker)
+        # A tiny submission first: lazy imports and Argon2id (codename key, 32 MiB) once.
+        _check(WebClient(served.url).submit("warm-up")[0], served)
+        warm = peak_rss_bytes(worker)
+        for _ in range(repeat):
+            client = WebClient(served.url)
+            # Steps 1 and 2 (routing questions, review) stay outside the timed part.
+            review = client.post_form("/submit/review", {"csrf_token": client.csrf_token("/submit")})
+            fields = content_form_fields(review.text)
+            os.sync()  # no dirty pages left from the previous run to throttle this one
+            started = time.perf_counter()
+            response = client.post_multipart(
+                "/submit",
+                [*fields, ("message", "benchmark")],
+                [Attachment("bench.bin", _read(data), size=size)],
+            )
+            times.append(time.perf_counter() - started)
+            _check(response, served)
+        peak = peak_rss_bytes(worker)
+    return times, idle, warm, peak
+
+
+def _check(response: Response, served: ServedInstance) -> None:
+    if response.status != 200 or 'id="codename"' not in response.text:
+        sys.exit(f"the upload failed: HTTP {response.status}\n{response.text[:2000]}\n{served.log()[-3000:]}")
+
+
+def bench_age(root: Path, data: Path, repeat: int) -> list[float] | None:
+    age, keygen = shutil.which("age"), shutil.which("age-keygen")
+    if not age or not keygen:
+        print("age is not installed: `sudo apt-get install age` (Debian/Ubuntu) or see https://age-encryption.org")
+        return None
+    key = root / "age.key"
+    subprocess.run([keygen, "-o", str(key)], check=True, capture_output=True)  # noqa: S603
+    recipient = subprocess.run([keygen, "-y", str(key)], check=True, capture_output=True, text=True).stdout.strip()  # noqa: S603
+    out = root / "bench.bin.age"
+    times: list[float] = []
+    for _ in range(repeat):
+        os.sync()
+        started = time.perf_counter()
+        subprocess.run([age, "-r", recipient, "-o", str(out), str(data)], check=True)  # noqa: S603
+        times.append(time.perf_counter() - started)
+        out.unlink()
+    return times
+
+
+def profile_parser(root: Path, data: Path, size: int) -> None:
+    """cProfile of receive_submission in process, fed from the same file."""
+    from flask import Flask
+
+    from parrhesia.blobs import BlobStore
+    from parrhesia.crypto import new_report_keypair
+    from parrhesia.upload import receive_submission
+
+    boundary = "benchboundary0123456789"
+    body = root / "body.multipart"
+    with open(body, "wb") as handle:
+        for piece in multipart_body(boundary, [("message", "benchmark")], [Attachment("bench.bin", _read(data), size=size)]):
+            handle.write(piece)
+    app = Flask("bench")
+    app.config.update(SECRET_KEY="bench", WTF_CSRF_ENABLED=False)
+    blobs = BlobStore(root / "profile-blobs")
+    key = new_report_keypair()
+    import parrhesia.upload as upload
+
+    original_init = upload._Receiver.__init__
+
+    def init(self: upload._Receiver, *args: object) -> None:
+        original_init(self, *args)  # type: ignore[arg-type]
+        self.csrf_checked = True  # the profile is about parsing and encrypting, not CSRF
+
+    upload._Receiver.__init__ = init  # type: ignore[method-assign]
+    with open(body, "rb") as stream:
+        with app.test_request_context(
+            "/submit",
+            method="POST",
+            input_stream=stream,
+            content_type=f"multipart/form-data; boundary={boundary}",
+            content_length=body.stat().st_size,
+        ):
+            from flask import request
+
+            profiler = cProfile.Profile()
+            started = time.perf_counter()
+            profiler.enable()
+            submission = receive_submission(
+                request, blobs=blobs, report_id="bench", report_public_key=bytes(key.public_key), limit=2 * size
+            )
+            profiler.disable()
+            elapsed = time.perf_counter() - started
+    submission.discard()
+    print(f"\nin-process receive_submission (under cProfile): {size / MIB / elapsed:.0f} MiB/s")
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(15)
+    print(text.getvalue())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mib", type=int, default=256, help="upload size in MiB (default 256)")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads for the one worker")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each, the median is compared (default 3)")
+    parser.add_argument("--profile", action="store_true", help="also profile the parser in process")
+    args = parser.parse_args()
+    size = args.mib * MIB
+
+    with tempfile.TemporaryDirectory(prefix="parrhesia-bench-") as temp:
+        root = Path(temp)
+        (root / "passphrase").write_text("benchmark passphrase\n", encoding="utf-8")
+        data = root / "bench.bin"
+        _write_test_file(data, size)
+
+        upload_times, idle, warm, peak = bench_upload(root, data, size, args.threads, args.repeat)
+        age_times = bench_age(root, data, args.repeat)
+
+        upload_s = statistics.median(upload_times)
+        ingest = size / MIB / upload_s
+        print(f"\nParrhesia ingest benchmark: {args.mib} MiB attachment over loopback, median of {args.repeat}")
+        print(f"  parrhesia serve (gunicorn gthread, 1 worker): {upload_s:6.2f} s  {ingest:7.1f} MiB/s"
+              f"   (runs: {', '.join(f'{t:.2f}' for t in upload_times)} s)")
+        if age_times is not None:
+            age_s = statistics.median(age_times)
+            age_rate = size / MIB / age_s
+            ratio = ingest / age_rate
+            verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
+            print(f"  age -r (same file):                           {age_s:6.2f} s  {age_rate:7.1f} MiB/s"
+                  f"   (runs: {', '.join(f'{t:.2f}' for t in age_times)} s)")
+            print(f"  ratio ingest / age: {ratio:.2f}x  ({verdict} the {TARGET_RATIO}x target)")
+        verdict = "meets" if peak < TARGET_PEAK_MIB * MIB else "ABOVE"
+        print(f"  worker peak RSS (VmHWM): {peak / MIB:.1f} MiB ({verdict} the {TARGET_PEAK_MIB} MiB target); "
+              f"idle {idle / MIB:.1f} MiB, after a tiny submission {warm / MIB:.1f} MiB, "
+              f"so the uploads added {(peak - warm) / MIB:.1f} MiB")
+        if args.profile:
+            profile_parser(root, data, size)
+
+
+if __name__ == "__main__":
+    main()
