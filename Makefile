@@ -37,6 +37,7 @@ test: $(STAMP) browser bandit
 # Benchmarks print figures; they are not tests. The ingest benchmark compares with age.
 bench: $(STAMP)
 	@command -v age >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq age >/dev/null; }
+	$(BIN)/python tests/benchmarks/bench_routing.py
 	$(BIN)/python tests/benchmarks/bench_ingest.py
 
 clean:

@@ -120,3 +120,19 @@ def test_demo_instance_has_recipient_key_passphrase_and_token(tmp_path: Path) ->
     instance, again = ensure_demo_instance(tmp_path / "demo")
     instance.dispose()
     assert again.token.read_text().strip() == token
+
+
+def test_demo_instance_runs_the_republic_of_example(tmp_path: Path) -> None:
+    from parrhesia.app import create_app
+    from parrhesia.demo import DEMO_PLUGINS, ensure_demo_instance
+    from parrhesia.testing import review_route
+
+    instance, files = ensure_demo_instance(tmp_path / "demo")
+    instance.dispose()
+    assert instance.config.plugins == tuple(DEMO_PLUGINS)
+    assert len(files.desk_password.read_text().strip()) >= 12
+    app = create_app(tmp_path / "demo", {"TESTING": True})
+    page = review_route(app.test_client(), implicated="example-interior").get_data(as_text=True)
+    readers = page.split("These may receive it on escalation")[0]
+    assert "Anti-Corruption Agency" in readers and "Ministry of the Interior" not in readers.split("<main>")[1]
+    app.extensions["parrhesia.instance"].dispose()

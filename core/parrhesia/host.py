@@ -73,7 +73,7 @@ def load_host(config: InstanceConfig) -> PluginHost:
 
     fields, failures = call_each(manager, "parrhesia_intake_fields", directory=directory, config=config)
     _refuse(failures, "defining intake fields")
-    intake = merge_fields(_items(fields, IntakeField, "parrhesia_intake_fields"))
+    intake = _in_form_order(merge_fields(_items(fields, IntakeField, "parrhesia_intake_fields")))
 
     measures, failures = call_each(manager, "parrhesia_protection_measures", directory=directory, config=config)
     _refuse(failures, "listing protection measures")
@@ -105,3 +105,18 @@ def _items(results: list[tuple[str, object]], kind: type, hook: str) -> list:  #
             raise PluginLoadError(f"plugin {plugin!r}: {hook} must return a list of {kind.__name__}")
         items.extend(value)
     return items
+
+
+# The core routing questions come first, in this order; plugins' questions follow in
+# the order the plugins defined them.
+CORE_FIELD_ORDER = ("jurisdiction", "subject", "implicated", "urgency", "exclude")
+
+
+def _in_form_order(fields: list[IntakeField]) -> list[IntakeField]:
+    def position(item: tuple[int, IntakeField]) -> tuple[int, int]:
+        index, field = item
+        if field.name in CORE_FIELD_ORDER:
+            return (0, CORE_FIELD_ORDER.index(field.name))
+        return (1, index)
+
+    return [field for _, field in sorted(enumerate(fields), key=position)]

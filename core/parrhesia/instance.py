@@ -50,11 +50,15 @@ def init_instance(
     database_url: str | None = None,
     plugins: list[str] | None = None,
     settings: dict[str, object] | None = None,
+    plugin_settings: dict[str, dict[str, object]] | None = None,
+    relations: list[dict[str, str]] | None = None,
 ) -> Instance:
     """Create or upgrade an instance folder: config, secrets, blob store, schema.
 
     ``settings`` adds keys to the ``[instance]`` table of a new configuration (e.g.
-    ``route``, ``last_resort``); ``plugins`` is the allowlist of enabled plugins.
+    ``route``, ``last_resort``); ``plugins`` is the allowlist of enabled plugins and
+    ``plugin_settings`` their ``[plugins.<name>]`` tables; ``relations`` are
+    ``[[relations]]`` between configured bodies.
     An existing configuration is never rewritten.
     """
     root = Path(path).resolve()
@@ -72,7 +76,8 @@ def init_instance(
                 **(settings or {}),
             },
             "bodies": bodies if bodies is not None else DEFAULT_BODIES,
-            "plugins": {"enabled": plugins or []},
+            "relations": relations or [],
+            "plugins": {"enabled": plugins or [], **(plugin_settings or {})},
         }
         config_file.write_text(tomli_w.dumps(document), encoding="utf-8")
     for secret in (SIGNING_KEY_FILE, PEPPER_FILE):

@@ -13,7 +13,7 @@ from parrhesia.events import Event, EventName
 from parrhesia.hookspecs import PROJECT_NAME
 from parrhesia.intake import Choice, FieldKind, IntakeField, SourceNotice
 from parrhesia.protection import ProtectionMeasure
-from parrhesia.routing import EscalationStep, Exclusion, RoutingRequest
+from parrhesia.routing import URGENCY_IMMINENT, URGENCY_NORMAL, EscalationStep, Exclusion, RoutingRequest
 
 __all__ = [
     "hookimpl",
@@ -34,6 +34,8 @@ __all__ = [
     "RelationKind",
     "RoutingRequest",
     "SourceNotice",
+    "URGENCY_IMMINENT",
+    "URGENCY_NORMAL",
 ]
 
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

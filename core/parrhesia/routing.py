@@ -94,17 +94,20 @@ class RouteDecision:
     def as_dict(self, directory: Directory) -> dict[str, Any]:
         def name(body_id: str) -> str:
             body = directory.get(body_id)
-            return body.name if body else body_id
+            return str(body.name) if body else body_id
 
+        # str(): plugin texts may be lazy translations.
         return {
             "route": [{"id": b, "name": name(b)} for b in self.route],
-            "excluded": [{"id": e.body_id, "name": name(e.body_id), "reason": e.reason} for e in self.excluded],
+            "excluded": [{"id": e.body_id, "name": name(e.body_id), "reason": str(e.reason)} for e in self.excluded],
             "escalation": [
-                {"id": s.body_id, "name": name(s.body_id), "rank": s.rank, "reason": s.reason} for s in self.escalation
+                {"id": s.body_id, "name": name(s.body_id), "rank": s.rank, "reason": str(s.reason)}
+                for s in self.escalation
             ],
             "clocks": [
-                {"id": c.id, "label": c.label, "days": c.days, "months": c.months, "hours": c.hours,
-                 "legal_source": c.legal_source, "body": c.body_id}
+                {"id": c.id, "label": str(c.label), "days": c.days, "months": c.months, "hours": c.hours,
+                 "legal_source": str(c.legal_source), "body": c.body_id, "met_by": c.met_by,
+                 "extendable_to_months": c.extendable_to_months}
                 for c in self.clocks
             ],
             "fallback": self.fallback,

@@ -86,8 +86,10 @@ def instance_settings() -> dict[str, Any]:
         def instance_settings():
             return {"plugins": ["demo"], "bodies": [], "instance": {"route": [], "last_resort": ["example-ombudsman"]}}
 
-    Keys: ``plugins`` (enabled plugin names), ``bodies`` (``[[bodies]]`` tables;
-    default :data:`TEST_BODIES`), ``instance`` (extra ``[instance]`` settings).
+    Keys: ``plugins`` (enabled plugin names), ``plugin_settings`` (``{name: table}``
+    written as ``[plugins.<name>]``), ``bodies`` (``[[bodies]]`` tables; default
+    :data:`TEST_BODIES`), ``relations`` (``[[relations]]``), ``instance`` (extra
+    ``[instance]`` settings).
     """
     return {}
 
@@ -104,6 +106,8 @@ def instance_dir(tmp_path: Path, database_url: str, instance_settings: dict[str,
         database_url=database_url,
         plugins=instance_settings.get("plugins"),
         settings=instance_settings.get("instance"),
+        plugin_settings=instance_settings.get("plugin_settings"),
+        relations=instance_settings.get("relations"),
     )
     instance.dispose()
     yield instance.config.path

@@ -59,14 +59,20 @@ def demo(instance_dir: Path, port: int) -> None:
     url = f"http://127.0.0.1:{port}"
     exe = shlex.quote(sys.argv[0]) if sys.argv and sys.argv[0].endswith("parrhesia") else "parrhesia"
     pulled = shlex.quote(str(root / "demo" / "pulled"))
-    key, pw, token = (shlex.quote(str(p)) for p in (files.key, files.passphrase, files.token))
+    key, pw, token, desk_pw = (
+        shlex.quote(str(p)) for p in (files.key, files.passphrase, files.token, files.desk_password)
+    )
     click.echo(f"""
 Parrhesia demo instance: {root}
 
   Source interface:  {url}/
+  Recipients' desk:  {url}/desk/  (log-in "demo", password in {desk_pw};
+                     the first log-in enrols an authenticator app with a QR code)
   Recipient API:     {url}/api/v1/reports
 
 1. Open {url}/ (JavaScript off works), submit a report, and keep the codename.
+   Try "Ministry of the Interior" as the implicated institution: it, the police it
+   oversees and the head of government are excluded; the Anti-Corruption Agency reads it.
 2. Pull and decrypt it as the demo recipient:
      {exe} desk pull --server {url} --token "$(cat {token})" \\
          --key {key} --passphrase-file {pw} --out {pulled}

@@ -29,7 +29,7 @@ from parrhesia.plugin import (
     RoutingRequest,
     hookimpl,
 )
-from parrhesia.routing import URGENCY_IMMINENT
+from parrhesia.plugin import URGENCY_IMMINENT
 from parrhesia_demo.republic import (
     ANTI_CORRUPTION_AGENCY,
     AUDIT_OFFICE,
