@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from parrhesia.directory import Directory, DirectoryContribution
     from parrhesia.events import Event
     from parrhesia.intake import IntakeField, SourceNotice
+    from parrhesia.notifications import Notification
     from parrhesia.protection import ProtectionMeasure
     from parrhesia.routing import EscalationStep, Exclusion, RoutingRequest
 
@@ -120,7 +121,7 @@ def parrhesia_source_notices(request: RoutingRequest, directory: Directory, conf
 
 
 # ---------------------------------------------------------------------------
-# Events: after something happened (notifications); nothing is returned
+# Events and notifications: after something happened
 # ---------------------------------------------------------------------------
 
 
@@ -129,4 +130,16 @@ def parrhesia_event(event: Event) -> None:
     """React to an event (report received, routed…). The event carries identifiers
     only, never content. Return nothing; an exception is logged and never stops the
     report.
+    """
+
+
+@hookspec
+def parrhesia_notify(notification: Notification, config: InstanceConfig) -> bool | None:
+    """Deliver one batched notification to one recipient (e-mail, webhook, …).
+
+    ``notification`` holds the recipient's name and address and counts by kind
+    ("new-report", "new-message", "clock-due") — never content, a subject or a report
+    id. Return True if this plugin delivered it, None if it does not handle it (for
+    example, not configured). The items stay queued until some plugin returns True;
+    an exception is recorded and never stops other plugins.
     """

@@ -28,6 +28,7 @@ __all__ = [
     "DeskSession",
     "AuditEntry",
     "ReportRead",
+    "QueuedNotification",
 ]
 
 
@@ -59,6 +60,8 @@ class Recipient(Base):
     # The passphrase-wrapped key file, kept for the recipient's convenience only: the
     # server never holds the passphrase.
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # Where notifications go (an e-mail address); never anything about a report.
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
 
 
 class Operator(Base):
@@ -191,6 +194,7 @@ class ReportClock(Base):
     extendable_to_months: Mapped[int | None] = mapped_column(Integer, nullable=True)
     state: Mapped[str] = mapped_column(String(16), default="running")  # running, met, missed, paused
     met_by: Mapped[str | None] = mapped_column(String(32), nullable=True)  # "acknowledge" or "feedback"
+    warned_on: Mapped[date | None] = mapped_column(Date, nullable=True)  # "about to expire" queued
 
     report: Mapped[Report] = relationship(back_populates="clocks")
 
@@ -266,3 +270,19 @@ class PluginError(Base):
     hook: Mapped[str] = mapped_column(String(100))
     error: Mapped[str] = mapped_column(String(200))
     report_id: Mapped[str | None] = mapped_column(ForeignKey("reports.id", ondelete="SET NULL"), nullable=True)
+
+
+class QueuedNotification(Base):
+    """Something a recipient should look at, waiting for the next batch.
+
+    Only a kind ("new-report", "clock-due") and the day: never a report's subject,
+    content or anything a source wrote; not even which report, so that a mailbox
+    learns nothing but that there is work.
+    """
+
+    __tablename__ = "notification_queue"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    created_on: Mapped[date] = mapped_column(Date)

@@ -42,6 +42,8 @@ ENTRY_POINT_GROUP = "parrhesia"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "parrhesia.default_plugins.config_bodies",
     "parrhesia.default_plugins.core_intake",
+    "parrhesia.default_plugins.notify_email",
+    "parrhesia.default_plugins.notify_webhook",
 )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from parrhesia.clocks import due_date
 from parrhesia.crypto import SourceIdentity, seal_report_key
+from parrhesia.notifications import enqueue_for_bodies
 from parrhesia.models import Part, PluginError, Recipient, Report, ReportBody, ReportClock, ReportField, SealedKey
 from parrhesia.plugins import PluginFailure
 from parrhesia.routing import RouteDecision
@@ -115,6 +116,7 @@ def open_report(
         ]
         db.add(report)
         db.flush()  # the report row first: plugin errors refer to it
+        enqueue_for_bodies(db, decision.route, "new-report", on=day)
         record_plugin_failures(db, decision.failures, report_id)
     except BaseException:
         db.rollback()
@@ -140,6 +142,7 @@ def record_plugin_failures(db: Session, failures: Iterable[PluginFailure], repor
 
 def add_source_parts(db: Session, report: Report, submission: Submission) -> None:
     """Store a follow-up from the source."""
+    enqueue_for_bodies(db, (b.body_id for b in report.bodies if b.role == "route"), "new-message", on=today())
     _store_parts(db, report, submission, author="source")
 
 

@@ -9,7 +9,7 @@ from parrhesia.cli.desk import desk
 from parrhesia.cli.instance import demo, init, serve
 from parrhesia.cli.jurisdiction import directory, plugins, route
 from parrhesia.cli.keys import keys
-from parrhesia.cli.operators import audit, operators
+from parrhesia.cli.operators import audit, notify, operators
 from parrhesia.cli.recipients import recipients
 
 __all__ = ["main"]
@@ -21,5 +21,5 @@ def main() -> None:
     """Parrhesia: secure, anonymous reporting of corruption and organised crime."""
 
 
-for command in (init, serve, demo, keys, recipients, desk, plugins, directory, route, operators, audit):
+for command in (init, serve, demo, keys, recipients, desk, plugins, directory, route, operators, audit, notify):
     main.add_command(command)

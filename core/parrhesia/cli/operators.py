@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -14,7 +15,7 @@ from parrhesia.cli.common import instance_option, load_instance
 from parrhesia.models import AuditEntry, Operator
 from parrhesia.reports import today
 
-__all__ = ["operators", "audit", "read_password"]
+__all__ = ["operators", "audit", "notify", "read_password"]
 
 
 def read_password(password_file: Path | None) -> str:
@@ -78,3 +79,27 @@ def verify(instance_dir: Path) -> None:
     if problem is not None:
         raise click.ClickException(f"The audit log is broken at entry {problem.seq}: {problem.problem}.")
     click.echo(f"The audit log is intact: {len(entries)} entries.")
+
+
+@click.command()
+@instance_option
+@click.option("--today", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Pretend today is this day (drills and tests).")
+def notify(instance_dir: Path, on: datetime | None) -> None:
+    """Send the batched notifications (run it on a schedule, e.g. hourly)."""
+    from parrhesia.host import load_host
+    from parrhesia.notifications import flush, queue_due_clocks
+    from parrhesia.reports import record_plugin_failures
+
+    instance = load_instance(instance_dir)
+    host = load_host(instance.config)
+    day = on.date() if on else today()
+    with Session(instance.engine) as db:
+        due = queue_due_clocks(db, on=day)
+        result = flush(host, db)
+        record_plugin_failures(db, result.failures, None)
+        db.commit()
+    instance.dispose()
+    for failure in result.failures:
+        click.echo(f"plugin {failure.plugin} failed in {failure.hook}: {failure.error}", err=True)
+    click.echo(f"{result.sent} notification(s) sent, {result.undelivered} kept for later ({due} deadline warning(s) queued).")
