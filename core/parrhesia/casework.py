@@ -19,7 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia import audit
+from parrhesia.clocks import Clock, due_date
 from parrhesia.crypto import encrypt_bytes, seal_report_key
+from parrhesia.escalation import escalate
 from parrhesia.host import PluginHost
 from parrhesia.instance import Instance
 from parrhesia.models import Part, Recipient, Report, ReportBody, ReportRead, SealedKey
@@ -38,6 +40,7 @@ __all__ = [
     "seal_reply",
     "add_note",
     "recuse",
+    "extend_clock",
     "transfer",
     "InboxFilter",
 ]
@@ -199,19 +202,44 @@ def add_note(instance: Instance, db: Session, recipient: Recipient, report: Repo
     return part
 
 
-def recuse(host: PluginHost, db: Session, recipient: Recipient, report: Report, reason: str) -> list[str]:
-    """Declare a conflict of interest: this body loses access at once, and the report
-    goes to the next body of its escalation chain that is not in conflict (or to the
-    recipient of last resort). Returns the bodies that gained access."""
+def recuse(
+    host: PluginHost, db: Session, recipient: Recipient, report: Report, reason: str, *, outside_competence: bool = False
+) -> list[str]:
+    """Declare a conflict of interest (or that the report is outside this body's
+    competence): this body loses access at once, and the report escalates to the next
+    body of its chain that is not in conflict. Returns the bodies that gained access."""
     if not reason.strip():
         raise CaseworkError("Give a reason for the recusal.")
     body_id = recipient.body_id
-    _leave_route(db, report, body_id, "recused", reason)
-    gained = _next_readers(host, report, exclude={body_id})
-    audit.record(db, "recusal", actor=actor_of(recipient), report_id=report.id, body_id=body_id,
-                 detail={"to": gained})
+    _leave_route(db, report, body_id, "not-competent" if outside_competence else "recused", reason)
+    action = "outside-competence" if outside_competence else "recusal"
+    audit.record(db, action, actor=actor_of(recipient), report_id=report.id, body_id=body_id)
+    gained = escalate(host, db, report, trigger=action, actor=actor_of(recipient), on=today(), reason=reason)
     db.commit()
-    return gained
+    return [gained] if gained else []
+
+
+def extend_clock(db: Session, recipient: Recipient, report: Report, clock_id: str, months: int, reason: str) -> None:
+    """Extend a running clock where the jurisdiction allows it, with a recorded reason
+    (e.g. feedback from 3 to 6 months in duly justified cases, Directive 2019/1937 Art 11(2)(d))."""
+    clock = next((c for c in report.clocks if c.clock_id == clock_id and c.state == "running"), None)
+    if clock is None or clock.body_id not in (None, recipient.body_id):
+        raise CaseworkError("No such running clock for your body.")
+    if clock.extendable_to_months is None:
+        raise CaseworkError("The law attached to this deadline allows no extension.")
+    if not reason.strip():
+        raise CaseworkError("Give the reason that justifies the extension.")
+    if not 0 < months <= clock.extendable_to_months:
+        raise CaseworkError(f"This deadline can be extended to at most {clock.extendable_to_months} months.")
+    previous = clock.due_on
+    clock.due_on = due_date(report.created_on, Clock(id="extension", label="", legal_source="-", months=months))
+    if clock.due_on <= previous:
+        clock.due_on = previous
+        raise CaseworkError("An extension must move the deadline later.")
+    clock.extension_reason = reason[:500]
+    audit.record(db, "clock.extend", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
+                 detail={"clock": clock_id, "from": previous.isoformat(), "to": clock.due_on.isoformat()})
+    db.commit()
 
 
 def transfer(
@@ -274,20 +302,4 @@ def _grant(report: Report, body_id: str) -> None:
     report.updated_on = today()
 
 
-def _next_readers(host: PluginHost, report: Report, exclude: set[str]) -> list[str]:
-    """Give access to the next escalation body not in conflict, else the last resort."""
-    on_route = {b.body_id for b in report.bodies if b.role == "route"}
-    if on_route:
-        return []
-    blocked = exclude | {b.body_id for b in report.bodies if b.role in ("excluded", "recused", "transferred")}
-    chain = sorted((b for b in report.bodies if b.role == "escalation"), key=lambda b: (b.rank or 0, b.body_id))
-    for step in chain:
-        if step.body_id not in blocked:
-            _grant(report, step.body_id)
-            return [step.body_id]
-    for body_id in host.config.last_resort:
-        if body_id not in blocked and body_id in host.directory:
-            _grant(report, body_id)
-            return [body_id]
-    return []
 

@@ -18,7 +18,8 @@ import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,12 @@ class InstanceConfig:
     route: tuple[str, ...] = ()
     last_resort: tuple[str, ...] = ()
     plugins: tuple[str, ...] = ()
+    timezone: str = "UTC"
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def today(self) -> date:
+        """Today in the instance's time zone: the day deadlines are counted in."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
 
     @property
     def blob_dir(self) -> Path:
@@ -121,6 +127,11 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
         raise ConfigError(f"{config_file}: instance.session_minutes must be between 1 and 1440")
     themes_dir = instance.get("themes_dir")
     languages = tuple(_strings(instance.get("languages", ["en"]), "instance.languages", config_file))
+    timezone = str(instance.get("timezone", "UTC"))
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{config_file}: instance.timezone {timezone!r} is not a known time zone") from None
     if not languages:
         raise ConfigError(f"{config_file}: instance.languages must name at least one language")
 
@@ -135,6 +146,7 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
         theme=str(instance.get("theme", "default")),
         themes_dir=(path / themes_dir).resolve() if themes_dir else None,
         languages=languages,
+        timezone=timezone,
         bodies=bodies,
         route=route,
         last_resort=last_resort,

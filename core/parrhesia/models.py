@@ -20,6 +20,7 @@ __all__ = [
     "ReportBody",
     "ReportField",
     "ReportClock",
+    "ReportEscalation",
     "SealedKey",
     "Part",
     "SourceSession",
@@ -131,6 +132,9 @@ class Report(Base):
     updated_on: Mapped[date] = mapped_column(Date)
     # True when a plugin failed during routing and the fallback route was used.
     fallback_route: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A legal hold blocks destruction at the end of the retention period.
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    closed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
 
     bodies: Mapped[list[ReportBody]] = relationship(
         back_populates="report", cascade="all, delete-orphan", order_by=lambda: [ReportBody.role, ReportBody.rank, ReportBody.body_id]
@@ -140,6 +144,9 @@ class Report(Base):
     )
     clocks: Mapped[list[ReportClock]] = relationship(
         back_populates="report", cascade="all, delete-orphan", order_by=lambda: [ReportClock.due_on, ReportClock.clock_id]
+    )
+    escalations: Mapped[list[ReportEscalation]] = relationship(
+        back_populates="report", cascade="all, delete-orphan", order_by=lambda: [ReportEscalation.id]
     )
     sealed_keys: Mapped[list[SealedKey]] = relationship(
         back_populates="report", cascade="all, delete-orphan"
@@ -179,6 +186,21 @@ class ReportField(Base):
     report: Mapped[Report] = relationship(back_populates="fields")
 
 
+class ReportEscalation(Base):
+    """One escalation: which body gained access, on which trigger, and when (day)."""
+
+    __tablename__ = "report_escalations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    body_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # None: nobody left
+    trigger: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    on: Mapped[date] = mapped_column(Date)
+
+    report: Mapped[Report] = relationship(back_populates="escalations")
+
+
 class ReportClock(Base):
     """A legal deadline attached to a report, with its due day and legal source."""
 
@@ -195,6 +217,7 @@ class ReportClock(Base):
     state: Mapped[str] = mapped_column(String(16), default="running")  # running, met, missed, paused
     met_by: Mapped[str | None] = mapped_column(String(32), nullable=True)  # "acknowledge" or "feedback"
     warned_on: Mapped[date | None] = mapped_column(Date, nullable=True)  # "about to expire" queued
+    extension_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
     report: Mapped[Report] = relationship(back_populates="clocks")
 
@@ -286,3 +309,23 @@ class QueuedNotification(Base):
     recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     created_on: Mapped[date] = mapped_column(Date)
+
+
+class DemographicCount(Base):
+    """How many sources gave one answer to one optional "who reports" question in a year.
+
+    Kept apart from reports on purpose (DOMAIN.md, victim-centred intake): no report id,
+    no day, and not even a row per person, only a counter per (year, question, answer).
+    A row per answer would keep its insertion order (a rowid, a sequence), which could be
+    matched to the order in which reports arrived; a counter keeps nothing but the sum.
+    """
+
+    __tablename__ = "demographic_counts"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    question: Mapped[str] = mapped_column(String(32), primary_key=True)
+    answer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+__all__ += ["DemographicCount"]

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia.clocks import due_date
-from parrhesia.crypto import SourceIdentity, seal_report_key
+from parrhesia.crypto import SourceIdentity, encrypt_bytes, seal_report_key
+from parrhesia.instance import Instance
 from parrhesia.notifications import enqueue_for_bodies
 from parrhesia.models import Part, PluginError, Recipient, Report, ReportBody, ReportClock, ReportField, SealedKey
 from parrhesia.plugins import PluginFailure
@@ -186,6 +187,20 @@ def add_reply(db: Session, report: Report, recipient: Recipient, *, part_id: str
     db.add(part)
     report.updated_on = today()
     db.commit()
+    return part
+
+
+def add_text_part(
+    instance: Instance, db: Session, report: Report, text: str, *, kind: str, meta: Mapping[str, object] | None = None
+) -> Part:
+    """Seal a short text from the source on receipt, in memory, to the report key
+    (added to the session; the caller commits)."""
+    part_id = secrets.token_hex(16)
+    blob = encrypt_bytes(text.encode("utf-8"), report.public_key, report.id, part_id, {"kind": kind, **(meta or {})})
+    with instance.blobs.writing(part_id) as pending:
+        pending.file.write(blob)
+    part = Part(id=part_id, report_id=report.id, kind=kind, author="source", blob=part_id, size=len(blob), created_on=today())
+    db.add(part)
     return part
 
 

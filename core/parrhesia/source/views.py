@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
+from typing import Any
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -34,7 +36,8 @@ from parrhesia.blobs import BlobStore
 from parrhesia.models import Part, Report
 from parrhesia.security import csrf
 from parrhesia.source import session as source_session
-from parrhesia.source.forms import LoginForm, LogoutForm
+from parrhesia.escalation import escalate
+from parrhesia.source.forms import EscalationForm, LoginForm, LogoutForm
 from parrhesia.upload import Submission, SubmissionRejected, receive_submission
 
 __all__ = ["bp"]
@@ -148,15 +151,33 @@ def report() -> Response | str:
     if found is None:
         return redirect(url_for("source.login"), code=303)
     report, report_key = found
+    return _report_page(report, report_key)
+
+
+def _report_page(report: Report, report_key: PrivateKey, *, error: str | None = None, status: int = 200) -> Any:
     return render_template(
         "report.html",
         report=report,
         conversation=_conversation(report, report_key),
         routing=_stored_routing(report),
+        escalations=_escalation_history(report),
+        escalation_form=EscalationForm(),
         limit_mb=_limit_mb(),
         logout_form=LogoutForm(),
         sent=request.args.get("sent") == "1",
-    )
+        escalated=request.args.get("escalated") == "1",
+        error=error,
+    ), status
+
+
+def _escalation_history(report: Report) -> list[tuple[str, str, str]]:
+    """(day, body name or "", trigger) for each escalation, for the source."""
+    directory = current_host().directory
+    history = []
+    for step in report.escalations:
+        body = directory.get(step.body_id) if step.body_id else None
+        history.append((step.on.isoformat(), str(body.name) if body else "", step.trigger))
+    return history
 
 
 @bp.post("/report")
@@ -168,18 +189,43 @@ def follow_up() -> Response | tuple[str, int]:
     report, report_key = found
     submission = _receive(report.id, report.public_key)
     if not submission.parts:
-        return render_template(
-            "report.html",
-            report=report,
-            conversation=_conversation(report, report_key),
-            routing=_stored_routing(report),
-            limit_mb=_limit_mb(),
-            logout_form=LogoutForm(),
-            error=_("Write a message or attach at least one file."),
-        ), 400
+        return _report_page(report, report_key, error=_("Write a message or attach at least one file."), status=400)
     reports.add_source_parts(get_session(), report, submission)
     _emit(Event(EventName.SOURCE_FOLLOW_UP, report.id, tuple(b.body_id for b in report.bodies if b.role == "route")))
     return redirect(url_for("source.report", sent="1"), code=303)
+
+
+@bp.post("/report/escalate")
+def escalate_report() -> Response | tuple[str, int]:
+    """The source asks for escalation: always possible for danger or collusion; for
+    missing feedback, once a feedback deadline has passed."""
+    found = source_session.current()
+    if found is None:
+        abort(403, _("Your session has ended. Log in again with your codename; nothing was stored."))
+    report, report_key = found
+    form = EscalationForm()
+    if not form.validate_on_submit():
+        return _report_page(report, report_key, error=_("Please check the form and try again."), status=400)
+    day = current_instance().config.today()
+    if form.reason.data == "no-feedback" and not _feedback_overdue(report, day):
+        return _report_page(
+            report, report_key, status=400,
+            error=_("You can ask for this once the deadline for feedback has passed, or at any time for danger or collusion."),
+        )
+    db = get_session()
+    explanation = (form.explanation.data or "").strip()
+    if explanation:
+        reports.add_text_part(current_instance(), db, report, explanation, kind="message", meta={"escalation": form.reason.data})
+    escalate(current_host(), db, report, trigger="source-request", actor="source", on=day, reason=form.reason.data)
+    db.commit()
+    return redirect(url_for("source.report", escalated="1"), code=303)
+
+
+def _feedback_overdue(report: Report, day: date) -> bool:
+    return any(
+        c.met_by == "feedback" and (c.state == "missed" or (c.state == "running" and c.due_on < day))
+        for c in report.clocks
+    )
 
 
 @bp.post("/logout")

@@ -45,6 +45,7 @@ ACKNOWLEDGE = Clock(
     # their identity).
     legal_source="Directive 2019/1937 Art 9(1)(b), Art 11(2)(b)",
     days=7,
+    met_by="acknowledge",
 )
 
 FEEDBACK = Clock(
@@ -58,6 +59,7 @@ FEEDBACK = Clock(
     legal_source="Directive 2019/1937 Art 9(1)(f), Art 11(2)(d)",
     months=3,
     extendable_to_months=6,
+    met_by="feedback",
 )
 
 

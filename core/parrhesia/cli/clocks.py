@@ -1,0 +1,67 @@
+"""``parrhesia tick`` and ``parrhesia escalate``: deadlines and recorded decisions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+from sqlalchemy.orm import Session
+
+from parrhesia.cli.common import instance_option, load_instance
+from parrhesia.clock_engine import tick as run_tick
+from parrhesia.escalation import escalate as escalate_report
+from parrhesia.host import load_host
+from parrhesia.models import Report
+
+__all__ = ["tick", "escalate"]
+
+now_option = click.option(
+    "--now", "now", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+    help="Simulate this date (ISO) instead of today in the instance's time zone.",
+)
+
+
+def _day(instance_day: date, now: datetime | None) -> date:
+    return now.date() if now else instance_day
+
+
+@click.command()
+@instance_option
+@now_option
+def tick(instance_dir: Path, now: datetime | None) -> None:
+    """Evaluate every clock: missed deadlines escalate their reports."""
+    instance = load_instance(instance_dir)
+    host = load_host(instance.config)
+    day = _day(instance.config.today(), now)
+    with Session(instance.engine) as db:
+        result = run_tick(host, db, on=day)
+    instance.dispose()
+    for report_id, clock_id in result.missed:
+        click.echo(f"missed\t{report_id}\t{clock_id}")
+    for report_id, body in result.escalated:
+        click.echo(f"escalated\t{report_id}\t{body or 'no independent body left'}")
+    click.echo(f"{day.isoformat()}: {len(result.missed)} clock(s) missed, {len(result.escalated)} report(s) escalated")
+
+
+@click.command()
+@instance_option
+@click.option("--report", "report_id", required=True)
+@click.option("--reason", required=True, help="The operator's recorded reason.")
+@click.option("--operator", "operator_name", required=True, help="Who decided (recorded in the audit log).")
+@now_option
+def escalate(instance_dir: Path, report_id: str, reason: str, operator_name: str, now: datetime | None) -> None:
+    """Escalate a report by an operator's decision, recorded with its reason."""
+    if not reason.strip():
+        raise click.ClickException("Give the reason for the decision.")
+    instance = load_instance(instance_dir)
+    host = load_host(instance.config)
+    with Session(instance.engine) as db:
+        report = db.get(Report, report_id)
+        if report is None:
+            raise click.ClickException(f"No report {report_id!r}.")
+        body = escalate_report(host, db, report, trigger="operator", actor=f"operator:{operator_name}"[:40],
+                               on=_day(instance.config.today(), now), reason=reason)
+        db.commit()
+    instance.dispose()
+    click.echo(f"Report {report_id} escalated to {body}." if body else "No independent body is left to escalate to.")

@@ -1,0 +1,50 @@
+"""The clock engine: deadlines that enforce themselves.
+
+``parrhesia tick`` calls :func:`tick` (a systemd timer runs it; ``parrhesia serve
+--tick-minutes N`` can too). Every running clock whose due day has passed is marked
+missed and the report escalates along its chain. ``--now`` simulates time for tests and
+drills; nothing here sleeps or reads the wall clock itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from parrhesia.escalation import escalate
+from parrhesia.host import PluginHost
+from parrhesia.models import Report, ReportClock
+
+__all__ = ["TickResult", "tick"]
+
+
+@dataclass
+class TickResult:
+    missed: list[tuple[str, str]] = field(default_factory=list)  # (report id, clock id)
+    escalated: list[tuple[str, str | None]] = field(default_factory=list)  # (report id, body or None)
+
+
+def tick(host: PluginHost, db: Session, *, on: date) -> TickResult:
+    """Mark overdue clocks missed and escalate their reports (one step per report per tick)."""
+    result = TickResult()
+    overdue = db.scalars(
+        select(ReportClock).where(ReportClock.state == "running", ReportClock.due_on < on).order_by(ReportClock.id)
+    ).all()
+    by_report: dict[str, list[ReportClock]] = {}
+    for clock in overdue:
+        by_report.setdefault(clock.report_id, []).append(clock)
+    for report_id, clocks in by_report.items():
+        report = db.get(Report, report_id)
+        if report is None or report.status == "closed":
+            continue
+        for clock in clocks:
+            clock.state = "missed"
+            result.missed.append((report_id, clock.clock_id))
+        body = escalate(host, db, report, trigger="clock-missed", actor="system", on=on,
+                        reason=", ".join(sorted(c.clock_id for c in clocks)))
+        result.escalated.append((report_id, body))
+        db.commit()
+    return result
