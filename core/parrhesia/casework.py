@@ -137,6 +137,8 @@ def set_status(db: Session, recipient: Recipient, report: Report, status: str, a
         raise CaseworkError(f"Unknown status {status!r} (one of: {', '.join(allowed)}).")
     previous, report.status = report.status, status
     report.updated_on = today()
+    # The retention period runs from closure; reopening stops it.
+    report.closed_on = today() if status == "closed" else None
     audit.record(db, "status", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
                  detail={"from": previous, "to": status})
     db.commit()

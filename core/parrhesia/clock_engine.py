@@ -1,4 +1,4 @@
-"""The clock engine: deadlines that enforce themselves.
+"""The clock engine: deadlines that enforce themselves, and retention.
 
 ``parrhesia tick`` calls :func:`tick` (a systemd timer runs it; ``parrhesia serve
 --tick-minutes N`` can too). Every running clock whose due day has passed is marked
@@ -14,8 +14,11 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from parrhesia.retention import RetentionResult, apply_retention
+
 from parrhesia.escalation import escalate
 from parrhesia.host import PluginHost
+from parrhesia.instance import Instance
 from parrhesia.models import Report, ReportClock
 
 __all__ = ["TickResult", "tick"]
@@ -25,11 +28,15 @@ __all__ = ["TickResult", "tick"]
 class TickResult:
     missed: list[tuple[str, str]] = field(default_factory=list)  # (report id, clock id)
     escalated: list[tuple[str, str | None]] = field(default_factory=list)  # (report id, body or None)
+    retention: RetentionResult = field(default_factory=RetentionResult)
 
 
-def tick(host: PluginHost, db: Session, *, on: date) -> TickResult:
-    """Mark overdue clocks missed and escalate their reports (one step per report per tick)."""
+def tick(host: PluginHost, db: Session, *, on: date, instance: Instance | None = None) -> TickResult:
+    """Mark overdue clocks missed and escalate their reports (one step per report per
+    tick); with an instance, also destroy closed reports whose retention has ended."""
     result = TickResult()
+    if instance is not None:
+        result.retention = apply_retention(host, instance, db, on=on)
     overdue = db.scalars(
         select(ReportClock).where(ReportClock.state == "running", ReportClock.due_on < on).order_by(ReportClock.id)
     ).all()

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from parrhesia.intake import IntakeField, SourceNotice
     from parrhesia.notifications import Notification
     from parrhesia.protection import ProtectionMeasure
+    from parrhesia.retention import RetentionRule
     from parrhesia.routing import EscalationStep, Exclusion, RoutingRequest
 
 __all__ = ["hookspec", "PROJECT_NAME"]
@@ -110,6 +111,17 @@ def parrhesia_clocks(
 
     Clocks are merged by id (the first definition wins); their due dates are
     computed from the day of submission and stored with the report.
+    """
+
+
+@hookspec
+def parrhesia_retention(request: RoutingRequest, directory: Directory, config: InstanceConfig) -> RetentionRule | None:
+    """How long a closed report may be kept. Return a ``RetentionRule(days,
+    legal_source)`` or None if this plugin has no rule for the report.
+
+    When several rules apply the longest wins; a report no plugin gives a rule for is
+    kept. After the period ``parrhesia tick`` destroys it (crypto-shredding) unless a
+    legal hold blocks it.
     """
 
 

@@ -13,6 +13,7 @@ from parrhesia.events import Event, EventName
 from parrhesia.hookspecs import PROJECT_NAME
 from parrhesia.intake import Choice, FieldKind, IntakeField, SourceNotice
 from parrhesia.protection import ProtectionMeasure
+from parrhesia.retention import RetentionRule
 from parrhesia.routing import URGENCY_IMMINENT, URGENCY_NORMAL, EscalationStep, Exclusion, RoutingRequest
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "IntakeField",
     "ProtectionMeasure",
     "Relation",
+    "RetentionRule",
     "RelationKind",
     "RoutingRequest",
     "SourceNotice",

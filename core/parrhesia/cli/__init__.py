@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from parrhesia import __version__
-from parrhesia.cli.clocks import escalate, tick
+from parrhesia.cli.clocks import escalate, hold, tick
 from parrhesia.cli.desk import desk
 from parrhesia.cli.instance import demo, init, serve
 from parrhesia.cli.jurisdiction import directory, plugins, route
@@ -22,5 +22,5 @@ def main() -> None:
     """Parrhesia: secure, anonymous reporting of corruption and organised crime."""
 
 
-for command in (init, serve, demo, keys, recipients, desk, plugins, directory, route, operators, audit, notify, tick, escalate):
+for command in (init, serve, demo, keys, recipients, desk, plugins, directory, route, operators, audit, notify, tick, escalate, hold):
     main.add_command(command)

@@ -13,8 +13,9 @@ from parrhesia.clock_engine import tick as run_tick
 from parrhesia.escalation import escalate as escalate_report
 from parrhesia.host import load_host
 from parrhesia.models import Report
+from parrhesia.reports import record_plugin_failures
 
-__all__ = ["tick", "escalate"]
+__all__ = ["tick", "escalate", "hold"]
 
 now_option = click.option(
     "--now", "now", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
@@ -35,8 +36,14 @@ def tick(instance_dir: Path, now: datetime | None) -> None:
     host = load_host(instance.config)
     day = _day(instance.config.today(), now)
     with Session(instance.engine) as db:
-        result = run_tick(host, db, on=day)
+        result = run_tick(host, db, on=day, instance=instance)
+        record_plugin_failures(db, result.retention.failures, None)
+        db.commit()
     instance.dispose()
+    for report_id in result.retention.destroyed:
+        click.echo(f"destroyed\t{report_id}")
+    for report_id in result.retention.held:
+        click.echo(f"held\t{report_id}\t(legal hold: kept past its retention period)")
     for report_id, clock_id in result.missed:
         click.echo(f"missed\t{report_id}\t{clock_id}")
     for report_id, body in result.escalated:
@@ -65,3 +72,28 @@ def escalate(instance_dir: Path, report_id: str, reason: str, operator_name: str
         db.commit()
     instance.dispose()
     click.echo(f"Report {report_id} escalated to {body}." if body else "No independent body is left to escalate to.")
+
+
+@click.command()
+@instance_option
+@click.option("--report", "report_id", required=True)
+@click.option("--reason", help="Why the report must be kept (required to place a hold).")
+@click.option("--release", is_flag=True, help="Release the hold instead.")
+@click.option("--operator", "operator_name", required=True, help="Who decided (recorded in the audit log).")
+def hold(instance_dir: Path, report_id: str, reason: str | None, release: bool, operator_name: str) -> None:
+    """Place (or release) a legal hold: a held report is never destroyed."""
+    from parrhesia import audit
+
+    if not release and not (reason or "").strip():
+        raise click.ClickException("Give the reason for the legal hold.")
+    instance = load_instance(instance_dir)
+    with Session(instance.engine) as db:
+        report = db.get(Report, report_id)
+        if report is None:
+            raise click.ClickException(f"No report {report_id!r}.")
+        report.legal_hold = not release
+        audit.record(db, "hold.release" if release else "hold", actor=f"operator:{operator_name}"[:40],
+                     report_id=report_id, detail={"reason": (reason or "")[:200]})
+        db.commit()
+    instance.dispose()
+    click.echo(f"Legal hold {'released' if release else 'placed'} on report {report_id}.")

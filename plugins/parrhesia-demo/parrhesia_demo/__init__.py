@@ -26,6 +26,7 @@ from parrhesia.plugin import (
     FieldKind,
     IntakeField,
     ProtectionMeasure,
+    RetentionRule,
     RoutingRequest,
     hookimpl,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "parrhesia_route",
     "parrhesia_conflicts",
     "parrhesia_event",
+    "parrhesia_retention",
 ]
 
 log = logging.getLogger(__name__)
@@ -235,3 +237,16 @@ def _concerns_the_republic(request: RoutingRequest, directory: Directory) -> boo
         body = directory.get(request.implicated)
         return body is not None and body.jurisdiction == JURISDICTION
     return True
+
+
+# Example Records Act s.12 (fictional): case files on reports are kept five years after
+# the case is closed, then destroyed. Directive 2019/1937 Art 18 asks that reports be
+# kept no longer than necessary and proportionate (verify).
+RETENTION = RetentionRule(days=5 * 365, legal_source="Example Records Act s.12; Directive 2019/1937 Art 18")
+
+
+@hookimpl
+def parrhesia_retention(request: RoutingRequest, directory: Directory) -> RetentionRule | None:
+    if request.jurisdiction not in (None, JURISDICTION):
+        return None
+    return RETENTION
