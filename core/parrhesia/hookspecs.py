@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from parrhesia.notifications import Notification
     from parrhesia.protection import ProtectionMeasure
     from parrhesia.retention import RetentionRule
-    from parrhesia.routing import EscalationStep, Exclusion, RoutingRequest
+    from parrhesia.routing import DutyBody, EscalationStep, Exclusion, RoutingRequest
 
 __all__ = ["hookspec", "PROJECT_NAME"]
 
@@ -79,6 +79,17 @@ def parrhesia_route(request: RoutingRequest, directory: Directory, config: Insta
     Return a list of body ids; proposals of all plugins are united. The core then
     removes every body in conflict, so a plugin need not (and cannot) override the
     conflict rule. An empty union falls back to the recipient of last resort.
+    """
+
+
+@hookspec
+def parrhesia_duty_bodies(request: RoutingRequest, directory: Directory, config: InstanceConfig) -> list[DutyBody]:
+    """The jurisdiction's duty bodies for imminent danger, called only for a report whose
+    source marked it urgent.
+
+    Return a list of ``DutyBody(body_id, hours, legal_source)``. Each one not in
+    conflict joins the route with a clock of that many hours (kept at day precision,
+    rounded up) and its recipients are notified at once, outside the hourly batch.
     """
 
 

@@ -34,7 +34,7 @@ __all__ = [
     "flush",
 ]
 
-KINDS = ("new-report", "new-message", "clock-due")
+KINDS = ("new-report", "new-message", "clock-due", "urgent")
 WARN_DAYS = 2
 
 
@@ -90,10 +90,17 @@ def queue_due_clocks(db: Session, *, on: date, within_days: int = WARN_DAYS) -> 
     return count
 
 
-def flush(host: PluginHost, db: Session) -> FlushResult:
-    """Send one message per recipient with queued items; keep the items on failure."""
+def flush(host: PluginHost, db: Session, *, only: Iterable[int] | None = None) -> FlushResult:
+    """Send one message per recipient with queued items; keep the items on failure.
+
+    ``only`` limits the batch to some recipients: the urgent path notifies the duty
+    body's recipients at once instead of waiting for the hourly batch.
+    """
     result = FlushResult()
-    queued = list(db.scalars(select(QueuedNotification).order_by(QueuedNotification.id)))
+    query = select(QueuedNotification).order_by(QueuedNotification.id)
+    if only is not None:
+        query = query.where(QueuedNotification.recipient_id.in_(list(only)))
+    queued = list(db.scalars(query))
     by_recipient: dict[int, list[QueuedNotification]] = defaultdict(list)
     for item in queued:
         by_recipient[item.recipient_id].append(item)

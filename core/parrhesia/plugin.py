@@ -14,7 +14,14 @@ from parrhesia.hookspecs import PROJECT_NAME
 from parrhesia.intake import Choice, FieldKind, IntakeField, SourceNotice
 from parrhesia.protection import ProtectionMeasure
 from parrhesia.retention import RetentionRule
-from parrhesia.routing import URGENCY_IMMINENT, URGENCY_NORMAL, EscalationStep, Exclusion, RoutingRequest
+from parrhesia.routing import (
+    URGENCY_IMMINENT,
+    URGENCY_NORMAL,
+    DutyBody,
+    EscalationStep,
+    Exclusion,
+    RoutingRequest,
+)
 
 __all__ = [
     "hookimpl",
@@ -24,6 +31,7 @@ __all__ = [
     "Clock",
     "Directory",
     "DirectoryContribution",
+    "DutyBody",
     "EscalationStep",
     "Event",
     "EventName",

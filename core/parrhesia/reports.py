@@ -118,6 +118,7 @@ def open_report(
         db.add(report)
         db.flush()  # the report row first: plugin errors refer to it
         enqueue_for_bodies(db, decision.route, "new-report", on=day)
+        enqueue_for_bodies(db, decision.duty, "urgent", on=day)
         record_plugin_failures(db, decision.failures, report_id)
     except BaseException:
         db.rollback()

@@ -27,6 +27,7 @@ __all__ = [
     "RoutingRequest",
     "Exclusion",
     "EscalationStep",
+    "DutyBody",
     "RouteDecision",
     "RoutingError",
     "decide",
@@ -82,6 +83,19 @@ class EscalationStep:
 
 
 @dataclass(frozen=True)
+class DutyBody:
+    """A body on duty for imminent danger, and how many hours it has to respond."""
+
+    body_id: str
+    hours: int
+    legal_source: str
+
+    def __post_init__(self) -> None:
+        if self.hours <= 0:
+            raise ValueError("a duty body needs a positive number of hours")
+
+
+@dataclass(frozen=True)
 class RouteDecision:
     route: tuple[str, ...]
     excluded: tuple[Exclusion, ...]
@@ -90,6 +104,7 @@ class RouteDecision:
     notices: tuple[SourceNotice, ...]
     fallback: bool
     failures: tuple[PluginFailure, ...]
+    duty: tuple[str, ...] = ()  # duty bodies on the route because of imminent danger
 
     def as_dict(self, directory: Directory) -> dict[str, Any]:
         def name(body_id: str) -> str:
@@ -144,7 +159,15 @@ def decide(
                 proposed.add(body_id)
             else:
                 failures.append(PluginFailure(plugin, "parrhesia_route", "UnknownBody"))
-    route = sorted(b for b in proposed if b not in excluded)
+    duty: dict[str, DutyBody] = {}
+    if request.urgency == URGENCY_IMMINENT:
+        results, failed = call_each(manager, "parrhesia_duty_bodies", **common)
+        failures += failed
+        for plugin, assignments in results:
+            for assignment in _list_of(assignments, DutyBody, plugin, "parrhesia_duty_bodies", failures):
+                if assignment.body_id in directory and assignment.body_id not in excluded:
+                    duty.setdefault(assignment.body_id, assignment)
+    route = sorted(b for b in proposed | set(duty) if b not in excluded)
     fallback = bool(route_failures) or not route
     if fallback:
         for body_id in _last_resort(config, directory, excluded):
@@ -173,7 +196,13 @@ def decide(
             steps[body_id] = EscalationStep(body_id, LAST_RESORT_RANK, "recipient of last resort")
     escalation = tuple(sorted(steps.values(), key=lambda s: (s.rank, s.body_id)))
 
-    clocks: dict[str, Clock] = {}
+    clocks: dict[str, Clock] = {
+        f"duty-{body_id}": Clock(
+            id=f"duty-{body_id}"[:64], label="Respond to imminent danger", legal_source=assignment.legal_source,
+            hours=assignment.hours, body_id=body_id, met_by="acknowledge",
+        )
+        for body_id, assignment in sorted(duty.items())
+    }
     results, failed = call_each(manager, "parrhesia_clocks", route=route_tuple, **common)
     failures += failed
     for plugin, proposed_clocks in results:
@@ -195,6 +224,7 @@ def decide(
         notices=tuple(notices.values()),
         fallback=fallback,
         failures=tuple(failures),
+        duty=tuple(sorted(duty)),
     )
 
 

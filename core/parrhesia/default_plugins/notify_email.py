@@ -22,6 +22,7 @@ DESCRIPTIONS = {
     "new-report": "new report(s) routed to your body",
     "new-message": "new message(s) from sources",
     "clock-due": "deadline(s) about to expire",
+    "urgent": "URGENT report(s): someone may be in immediate danger",
 }
 
 

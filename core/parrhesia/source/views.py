@@ -30,6 +30,7 @@ from parrhesia.events import Event, EventName
 from parrhesia.host import current_host
 from parrhesia.instance import current_instance
 from parrhesia.intake import InvalidAnswer, SourceNotice, clean_routing_answers
+from parrhesia.notifications import flush
 from parrhesia.plugins import PluginFailure
 from parrhesia.routing import RouteDecision, RoutingError, RoutingRequest
 from parrhesia.blobs import BlobStore
@@ -123,6 +124,8 @@ def submit() -> Response | tuple[str, int] | str:
         submission=submission,
     )
     _log_failures(decision.failures)
+    if decision.duty:
+        _notify_duty_at_once(decision.duty, report.id)
     for name in (EventName.REPORT_RECEIVED, EventName.REPORT_ROUTED):
         _emit(Event(name, report.id, decision.route))
     source_session.start(report, report_key)
@@ -276,6 +279,17 @@ def _content_form(
         limit_mb=_limit_mb(),
         error=error,
     ), status
+
+
+def _notify_duty_at_once(body_ids: Sequence[str], report_id: str) -> None:
+    """Imminent danger: the duty body's recipients are told now, not in the next batch."""
+    db = get_session()
+    recipients = [r.id for r in reports.recipients_of(db, body_ids)]
+    result = flush(current_host(), db, only=recipients)
+    if result.failures:
+        reports.record_plugin_failures(db, result.failures, report_id)
+        db.commit()
+        _log_failures(result.failures)
 
 
 def _emit(event: Event) -> None:

@@ -26,6 +26,7 @@ from parrhesia.plugin import (
     FieldKind,
     IntakeField,
     ProtectionMeasure,
+    DutyBody,
     RetentionRule,
     RoutingRequest,
     hookimpl,
@@ -53,6 +54,7 @@ __all__ = [
     "parrhesia_conflicts",
     "parrhesia_event",
     "parrhesia_retention",
+    "parrhesia_duty_bodies",
 ]
 
 log = logging.getLogger(__name__)
@@ -250,3 +252,15 @@ def parrhesia_retention(request: RoutingRequest, directory: Directory) -> Retent
     if request.jurisdiction not in (None, JURISDICTION):
         return None
     return RETENTION
+
+
+@hookimpl
+def parrhesia_duty_bodies(request: RoutingRequest) -> list[DutyBody]:
+    """Imminent danger: the police duty desk within 24 hours (Example Police Act s.9); the
+    prosecution service too, which takes over when the police are in conflict."""
+    if request.jurisdiction not in (None, JURISDICTION):
+        return []
+    return [
+        DutyBody(POLICE, hours=24, legal_source="Example Police Act s.9"),
+        DutyBody(PROSECUTOR, hours=24, legal_source="Example Code of Criminal Procedure s.31"),
+    ]
