@@ -1,7 +1,9 @@
-"""The recipient's side of the API: pulling, decrypting and replying on their machine.
+"""The recipient's side of the API: pulling, decrypting and acting on their machine.
 
 Nothing here runs on the server. The report key arrives sealed to the recipient's
 public key and is opened here with the private key, which never leaves this machine.
+Replies, internal notes and the report key handed on in a transfer are sealed here
+too, so the server only ever stores ciphertext and sealed keys.
 """
 
 from __future__ import annotations
@@ -19,9 +21,16 @@ from typing import Any, BinaryIO
 
 from nacl.public import PrivateKey
 
-from parrhesia.crypto import decode_public_key, decrypt_part_to_path, encrypt_bytes, open_report_key
+from parrhesia.crypto import (
+    decode_public_key,
+    decrypt_part_to_path,
+    encrypt_bytes,
+    new_report_keypair,
+    open_report_key,
+    seal_report_key,
+)
 
-__all__ = ["DeskError", "DeskClient", "PullResult", "pull", "reply"]
+__all__ = ["DeskError", "DeskClient", "PullResult", "pull", "reply", "note", "transfer"]
 
 MANIFEST = ".parrhesia-pulled.json"
 _SUFFIX = {"answers": ".json"}  # answers to content questions are a JSON object
@@ -42,11 +51,13 @@ class DeskClient:
         self.base = server.rstrip("/") + "/api/v1"
         self.token = token.strip()
 
-    def _open(self, path: str, *, method: str = "GET", data: bytes | None = None) -> Any:
+    def _open(
+        self, path: str, *, method: str = "GET", data: bytes | None = None, content_type: str = "application/octet-stream"
+    ) -> Any:
         request = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310
         request.add_header("Authorization", f"Bearer {self.token}")
         if data is not None:
-            request.add_header("Content-Type", "application/octet-stream")
+            request.add_header("Content-Type", content_type)
         try:
             # B310 is a false positive: the scheme was checked to be http(s) in __init__.
             return urllib.request.urlopen(request, timeout=_TIMEOUT)  # nosec B310
@@ -59,22 +70,72 @@ class DeskClient:
         with self._open(path) as response:
             return json.load(response)
 
+    def _post(self, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = json.dumps(payload or {}).encode("utf-8")
+        with self._open(path, method="POST", data=body, content_type="application/json") as response:
+            data: dict[str, Any] = json.load(response)
+            return data
+
+    def me(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._json("/me")
+        return data
+
+    def body_recipients(self, body_id: str) -> list[dict[str, Any]]:
+        """The active recipients of a body, with their public keys."""
+        data: list[dict[str, Any]] = self._json(f"/bodies/{urllib.parse.quote(body_id, safe='')}/recipients")["recipients"]
+        return data
+
     def reports(self) -> list[dict[str, Any]]:
         data: list[dict[str, Any]] = self._json("/reports")["reports"]
         return data
 
     def report(self, report_id: str) -> dict[str, Any]:
-        data: dict[str, Any] = self._json(f"/reports/{urllib.parse.quote(report_id)}")
+        data: dict[str, Any] = self._json(_report_path(report_id))
         return data
 
     def open_part(self, report_id: str, part_id: str) -> BinaryIO:
-        stream: BinaryIO = self._open(f"/reports/{urllib.parse.quote(report_id)}/parts/{urllib.parse.quote(part_id)}")
+        stream: BinaryIO = self._open(f"{_report_path(report_id)}/parts/{urllib.parse.quote(part_id, safe='')}")
         return stream
 
-    def put_reply(self, report_id: str, part_id: str, blob: bytes) -> dict[str, Any]:
-        with self._open(f"/reports/{urllib.parse.quote(report_id)}/replies/{part_id}", method="PUT", data=blob) as response:
+    def put_reply(self, report_id: str, part_id: str, blob: bytes, *, feedback: bool = False) -> dict[str, Any]:
+        query = "?feedback=1" if feedback else ""
+        path = f"{_report_path(report_id)}/replies/{part_id}{query}"
+        with self._open(path, method="PUT", data=blob) as response:
             data: dict[str, Any] = json.load(response)
             return data
+
+    def acknowledge(self, report_id: str) -> dict[str, Any]:
+        return self._post(f"{_report_path(report_id)}/acknowledge")
+
+    def set_status(self, report_id: str, status: str) -> dict[str, Any]:
+        return self._post(f"{_report_path(report_id)}/status", {"status": status})
+
+    def post_note(self, report_id: str, part_id: str, blob: bytes, sealed_keys: dict[int, bytes]) -> dict[str, Any]:
+        return self._post(
+            f"{_report_path(report_id)}/notes",
+            {"id": part_id, "ciphertext": _b64(blob), "sealed_keys": {str(k): _b64(v) for k, v in sealed_keys.items()}},
+        )
+
+    def recuse(self, report_id: str, reason: str, *, outside_competence: bool = False) -> dict[str, Any]:
+        return self._post(f"{_report_path(report_id)}/recusal", {"reason": reason, "outside_competence": outside_competence})
+
+    def extend_clock(self, report_id: str, clock_id: str, months: int, reason: str) -> dict[str, Any]:
+        path = f"{_report_path(report_id)}/clocks/{urllib.parse.quote(clock_id, safe='')}/extension"
+        return self._post(path, {"months": months, "reason": reason})
+
+    def transfer(self, report_id: str, body_id: str, reason: str, sealed_keys: dict[int, bytes]) -> dict[str, Any]:
+        return self._post(
+            f"{_report_path(report_id)}/transfer",
+            {"body": body_id, "reason": reason, "sealed_keys": {str(k): _b64(v) for k, v in sealed_keys.items()}},
+        )
+
+
+def _report_path(report_id: str) -> str:
+    return f"/reports/{urllib.parse.quote(report_id, safe='')}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 def _explain(error: urllib.error.HTTPError) -> str:
@@ -89,47 +150,108 @@ def _explain(error: urllib.error.HTTPError) -> str:
 class PullResult:
     reports: int = 0
     files: list[Path] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # report ids not sealed to this key
+    unreadable_notes: list[str] = field(default_factory=list)  # note ids written before this recipient joined
 
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
 
 def pull(client: DeskClient, key: PrivateKey, out: Path, *, progress: ProgressFactory | None = None) -> PullResult:
-    """Download and decrypt every new part of every report into ``out/<report id>/``."""
+    """Download and decrypt every new part of every report into ``out/<report id>/``.
+
+    Messages, replies and notes become ``NNN-<kind>.txt`` (answers ``.json``);
+    attachments keep their (sanitised) names. A note is opened with its own key,
+    sealed to each recipient of the body that wrote it.
+    """
     result = PullResult()
     out.mkdir(parents=True, exist_ok=True)
-    for report in client.reports():
+    for listed in client.reports():
         result.reports += 1
-        folder = out / _safe_id(report["id"])
+        folder = out / _safe_id(listed["id"])
         folder.mkdir(exist_ok=True)
-        if not report.get("sealed_key"):
-            result.unreadable.append(report["id"])
+        if not listed.get("sealed_key"):
+            result.unreadable.append(listed["id"])
             continue
-        report_key = open_report_key(base64.b64decode(report["sealed_key"]), key)
         manifest = _read_manifest(folder)
+        if all(part["id"] in manifest for part in listed["parts"]):
+            continue
+        # Opening the report itself is what the server records as an access (and
+        # marks it read in the desk); it also gives the freshest list of parts.
+        report = client.report(listed["id"])
+        report_key = open_report_key(base64.b64decode(report["sealed_key"]), key)
         for number, part in enumerate(report["parts"], start=1):
             if part["id"] in manifest:
                 continue
+            part_key = report_key
+            if part["kind"] == "note":
+                if not part.get("sealed_key"):
+                    # Written before this recipient joined the body: it will never be
+                    # readable with this key, so it is reported once and remembered.
+                    result.unreadable_notes.append(part["id"])
+                    manifest[part["id"]] = ""
+                    _write_manifest(folder, manifest)
+                    continue
+                part_key = open_report_key(base64.b64decode(part["sealed_key"]), key)
             name = None if part["kind"] == "attachment" else f"{number:03d}-{part['kind']}{_SUFFIX.get(part['kind'], '.txt')}"
             on_bytes = progress(f"{report['id'][:8]} {part['kind']}", int(part["size"])) if progress else None
             with client.open_part(report["id"], part["id"]) as stream:
                 source = _Counting(stream, on_bytes) if on_bytes else stream
-                written = decrypt_part_to_path(source, folder, report_key, report["id"], part["id"], filename=name)
+                written = decrypt_part_to_path(source, folder, part_key, report["id"], part["id"], filename=name)
             manifest[part["id"]] = written.name
             _write_manifest(folder, manifest)
             result.files.append(written)
     return result
 
 
-def reply(client: DeskClient, report_id: str, message: str) -> dict[str, Any]:
-    """Seal a reply on this machine and send it; the source reads it after logging in."""
+def reply(client: DeskClient, report_id: str, message: str, *, feedback: bool = False) -> dict[str, Any]:
+    """Seal a reply on this machine and send it; the source reads it after logging in.
+
+    With ``feedback`` the reply counts as the feedback the law requires (it meets the
+    report's feedback clocks).
+    """
     report = client.report(report_id)
     part_id = secrets.token_hex(16)
     blob = encrypt_bytes(
         message.encode("utf-8"), decode_public_key(report["public_key"]), report["id"], part_id, {"kind": "reply"}
     )
-    return client.put_reply(report["id"], part_id, blob)
+    return client.put_reply(report["id"], part_id, blob, feedback=feedback)
+
+
+def note(client: DeskClient, report_id: str, text: str) -> dict[str, Any]:
+    """Seal an internal note on this machine, to the recipients of your body only.
+
+    The note gets its own keypair: the text is encrypted to its public key, and its
+    private key is sealed to each active recipient of your body (never to the report
+    key, which the source holds). No private key of yours is needed for that.
+    """
+    body_id = client.me()["body"]["id"]
+    colleagues = client.body_recipients(body_id)
+    note_key = new_report_keypair()
+    part_id = secrets.token_hex(16)
+    blob = encrypt_bytes(text.encode("utf-8"), bytes(note_key.public_key), report_id, part_id, {"kind": "note"})
+    sealed = {int(r["id"]): seal_report_key(note_key, decode_public_key(r["public_key"])) for r in colleagues}
+    return client.post_note(report_id, part_id, blob, sealed)
+
+
+def transfer(client: DeskClient, key: PrivateKey, report_id: str, body_id: str, reason: str) -> dict[str, Any]:
+    """Transfer a report to another body, handing its recipients the report key.
+
+    The report key is opened here with your private key and sealed to each active
+    recipient of the target body; the server cannot do this, as it never holds the key.
+    """
+    report = client.report(report_id)
+    if not report.get("sealed_key"):
+        raise DeskError("This report was never sealed to your key, so you cannot hand its key on; "
+                        "ask a colleague who holds it to transfer it.")
+    report_key = open_report_key(base64.b64decode(report["sealed_key"]), key)
+    if bytes(report_key.public_key) != decode_public_key(report["public_key"]):
+        raise DeskError("The key sealed to you does not match this report's public key.")
+    sealed = {
+        int(r["id"]): seal_report_key(report_key, decode_public_key(r["public_key"]))
+        for r in client.body_recipients(body_id)
+    }
+    return client.transfer(report["id"], body_id, reason, sealed)
 
 
 class _Counting:

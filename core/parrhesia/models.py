@@ -21,6 +21,7 @@ __all__ = [
     "ReportField",
     "ReportClock",
     "ReportEscalation",
+    "ProtectionRequest",
     "SealedKey",
     "Part",
     "SourceSession",
@@ -145,6 +146,9 @@ class Report(Base):
     clocks: Mapped[list[ReportClock]] = relationship(
         back_populates="report", cascade="all, delete-orphan", order_by=lambda: [ReportClock.due_on, ReportClock.clock_id]
     )
+    protection_requests: Mapped[list[ProtectionRequest]] = relationship(
+        back_populates="report", cascade="all, delete-orphan", order_by=lambda: [ProtectionRequest.created_on, ProtectionRequest.id]
+    )
     escalations: Mapped[list[ReportEscalation]] = relationship(
         back_populates="report", cascade="all, delete-orphan", order_by=lambda: [ReportEscalation.id]
     )
@@ -184,6 +188,36 @@ class ReportField(Base):
     value: Mapped[str] = mapped_column(String(200), primary_key=True)
 
     report: Mapped[Report] = relationship(back_populates="fields")
+
+
+class ProtectionRequest(Base):
+    """A source's request for a protection measure.
+
+    The details are a part sealed to the competent body's recipients and to the report
+    key (so the source sees what they asked). An identity the source chose to give is
+    a separate part sealed to the competent body's recipients only, and the server
+    withholds it until the source consents or a custodian's recorded decision takes
+    effect after its reasons were shown to the source (Directive 2019/1937 Art 16).
+    """
+
+    __tablename__ = "protection_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    measure_id: Mapped[str] = mapped_column(String(64))
+    body_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    created_on: Mapped[date] = mapped_column(Date)
+    updated_on: Mapped[date] = mapped_column(Date)
+    details_part_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    identity_part_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # none, withheld, consented, disclosure-pending, disclosed
+    identity_state: Mapped[str] = mapped_column(String(24), default="none")
+    disclosure_reason: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    disclosure_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    disclosure_effective_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+    report: Mapped[Report] = relationship(back_populates="protection_requests")
 
 
 class ReportEscalation(Base):
@@ -229,7 +263,10 @@ class SealedKey(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
-    holder: Mapped[str] = mapped_column(String(16))  # "source", "recipient" or "note"
+    # "source" or "recipient": the report key itself. For a part with a key of its own
+    # (part_id set): "note", "protection" or "identity" (sealed to a recipient), or
+    # "report" (sealed to the report key, so whoever holds the report can open it).
+    holder: Mapped[str] = mapped_column(String(16))
     # For a note: the part whose own key this is (notes are sealed to a body's
     # recipients only, never to the report key the source holds).
     part_id: Mapped[str | None] = mapped_column(String(32), nullable=True)

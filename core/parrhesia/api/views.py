@@ -2,36 +2,64 @@
 
 Authorisation is decided once, in :func:`_authenticate`, for every route of the
 blueprint: a bearer token identifies an active recipient, and a report is visible only
-when it is routed to that recipient's body. The server hands out ciphertext and the
-report key sealed to the recipient; it never decrypts anything for them.
+when it is routed to that recipient's body (:func:`parrhesia.casework.open_report`).
+The one exception is the OpenAPI document, which describes the API and nothing of the
+instance, and is served without a token so that tools can be set up before a
+recipient has one.
+
+The server hands out ciphertext and keys sealed to the recipient; it never decrypts
+anything for them. Replies and internal notes are sealed on the recipient's machine
+and arrive as ciphertext; every action goes through :mod:`parrhesia.casework`, so it
+is audited and meets the report's clocks exactly as in the web desk.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import json
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
 from flask import Blueprint, Response, abort, g, request, stream_with_context
 from sqlalchemy import select
 
-from parrhesia import reports
-from parrhesia.crypto import encode_public_key
-from parrhesia.crypto.stream import MAGIC
+from parrhesia import audit, casework, reports
+from parrhesia.api.openapi import document as openapi_document
+from parrhesia.casework import CaseworkError, ReportNotFound
+from parrhesia.crypto import SEALED_REPORT_KEY_SIZE, encode_public_key
+from parrhesia.crypto.stream import CIPHERTEXT_CHUNK_SIZE, HEADER_SIZE, MAGIC
 from parrhesia.db import get_session
+from parrhesia.host import current_host
 from parrhesia.instance import current_instance
 from parrhesia.models import Part, Recipient, Report, SealedKey
 
-__all__ = ["bp"]
+__all__ = ["bp", "NOTE_LIMIT", "JSON_LIMIT"]
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 _PART_ID = re.compile(r"^[0-9a-f]{32}$")
 _COPY_SIZE = 1024 * 1024
+# JSON request bodies are read into memory, so they are small by design: a note is
+# text (its ciphertext, base64-encoded, must fit NOTE_LIMIT); anything else is a few
+# fields and sealed keys (about 110 bytes per recipient).
+NOTE_LIMIT = 1024 * 1024
+JSON_LIMIT = 256 * 1024
+_TRUE = ("1", "true", "yes")
+_FALSE = ("", "0", "false", "no")
+_PUBLIC_ENDPOINTS = frozenset({"api.openapi"})
+
+
+# ---------------------------------------------------------------------------
+# Authorisation and errors (once, for every route)
+# ---------------------------------------------------------------------------
 
 
 @bp.before_request
 def _authenticate() -> None:
+    if request.endpoint in _PUBLIC_ENDPOINTS:
+        return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -46,37 +74,136 @@ def _authenticate() -> None:
     g.recipient = recipient
 
 
+@bp.errorhandler(CaseworkError)
+def _casework_refused(error: CaseworkError) -> tuple[dict[str, str], int]:
+    if isinstance(error, ReportNotFound):
+        return {"error": "Not Found", "message": str(error)}, 404
+    return {"error": "Bad Request", "message": str(error)}, 400
+
+
 def _recipient() -> Recipient:
     recipient: Recipient = g.recipient
     return recipient
 
 
 def _report_or_404(report_id: str) -> Report:
-    report = reports.report_for_recipient(get_session(), _recipient(), report_id)
-    if report is None:
-        abort(404, "No such report for your body.")
-    return report
+    """The report if routed to the recipient's body (access is not audited here)."""
+    return casework.open_report(get_session(), _recipient(), report_id, audit_open=False)
+
+
+def _json_body(limit: int = JSON_LIMIT) -> dict[str, Any]:
+    """The request's JSON object, read with a size limit (never an unbounded read)."""
+    if request.content_length is not None and request.content_length > limit:
+        _too_large()
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        _too_large()
+    try:
+        data = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        abort(400, "The request body is not valid JSON.")
+    if not isinstance(data, dict):
+        abort(400, "The request body must be a JSON object.")
+    return data
+
+
+def _too_large() -> NoReturn:
+    abort(413, "The request body is larger than this route accepts.")
+
+
+def _text(data: Mapping[str, Any], name: str, *, required: bool = True) -> str:
+    value = data.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        abort(400, f'"{name}" is required and must be a string.')
+    return value
+
+
+def _base64(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        abort(400, f"{what} must be a base64 string.")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        abort(400, f"{what} is not valid base64.")
+
+
+def _sealed_keys(value: Any) -> dict[int, bytes]:
+    """``{"<recipient id>": "<base64 sealed key>"}`` → ``{id: bytes}``, each key checked."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        abort(400, '"sealed_keys" must be an object mapping recipient ids to base64 sealed keys.')
+    sealed: dict[int, bytes] = {}
+    for raw_id, raw_key in value.items():
+        if not str(raw_id).isdigit():
+            abort(400, f"{raw_id!r} in sealed_keys is not a recipient id.")
+        key = _base64(raw_key, f"The sealed key for recipient {raw_id}")
+        if len(key) != SEALED_REPORT_KEY_SIZE:
+            abort(400, f"The sealed key for recipient {raw_id} is not a sealed key ({SEALED_REPORT_KEY_SIZE} bytes).")
+        sealed[int(raw_id)] = key
+    return sealed
+
+
+def _flag(name: str) -> bool:
+    value = request.args.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    abort(400, f"?{name}= takes 1 or 0.")
+
+
+def _whole_part(size: int) -> bool:
+    """A part is a header and whole ciphertext chunks (padding makes them all full)."""
+    return size > HEADER_SIZE and (size - HEADER_SIZE) % CIPHERTEXT_CHUNK_SIZE == 0
+
+
+def _new_part_id(part_id: Any) -> str:
+    if not isinstance(part_id, str) or not _PART_ID.match(part_id):
+        abort(400, "A part id is 32 lowercase hexadecimal characters.")
+    if get_session().scalar(select(Part.id).where(Part.id == part_id)) is not None:
+        abort(409, "A part with this id already exists.")
+    return part_id
+
+
+# ---------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------
+
+
+def _visible_parts(report: Report, recipient: Recipient) -> list[Part]:
+    """All parts but the notes of other bodies (notes stay with the body that wrote them)."""
+    return [p for p in report.parts if p.kind != "note" or p.body_id == recipient.body_id]
 
 
 def _describe(report: Report) -> dict[str, Any]:
     recipient = _recipient()
-    sealed = get_session().scalar(
-        select(SealedKey).where(SealedKey.report_id == report.id, SealedKey.recipient_id == recipient.id)
-    )
+    mine = {
+        (k.holder, k.part_id): k.sealed
+        for k in get_session().scalars(
+            select(SealedKey).where(SealedKey.report_id == report.id, SealedKey.recipient_id == recipient.id)
+        )
+    }
+
+    def b64(sealed: bytes | None) -> str | None:
+        return base64.b64encode(sealed).decode() if sealed else None
+
     return {
         "id": report.id,
         "status": report.status,
         "created_on": report.created_on.isoformat(),
         "updated_on": report.updated_on.isoformat(),
         "public_key": encode_public_key(report.public_key),
-        "sealed_key": base64.b64encode(sealed.sealed).decode() if sealed else None,
+        "sealed_key": b64(mine.get(("recipient", None))),
         "route": [b.body_id for b in report.bodies if b.role == "route"],
         "escalation": [b.body_id for b in report.bodies if b.role == "escalation"],
         "fallback_route": report.fallback_route,
         "fields": {name: [f.value for f in report.fields if f.name == name] for name in sorted({f.name for f in report.fields})},
         "clocks": [
             {"id": c.clock_id, "label": c.label, "legal_source": c.legal_source, "due_on": c.due_on.isoformat(),
-             "body": c.body_id, "state": c.state}
+             "body": c.body_id, "state": c.state, "met_by": c.met_by}
             for c in report.clocks
         ],
         "parts": [
@@ -86,21 +213,46 @@ def _describe(report: Report) -> dict[str, Any]:
                 "author": part.author,
                 "size": part.size,
                 "created_on": part.created_on.isoformat(),
+                # A note has its own key, sealed to each recipient of its body.
+                **({"sealed_key": b64(mine.get(("note", part.id)))} if part.kind == "note" else {}),
             }
-            for part in report.parts
+            for part in _visible_parts(report, recipient)
         ],
     }
+
+
+@bp.get("/openapi.json")
+def openapi() -> dict[str, Any]:
+    """The OpenAPI document: public, like the source code it is generated from."""
+    return openapi_document()
 
 
 @bp.get("/me")
 def me() -> dict[str, Any]:
     recipient = _recipient()
-    config = current_instance().config
-    body = config.body(recipient.body_id)
+    body = current_host().directory.get(recipient.body_id)
     return {
+        "id": recipient.id,
         "name": recipient.name,
+        "role": recipient.role,
         "body": {"id": recipient.body_id, "name": body.name if body else recipient.body_id},
         "public_key": encode_public_key(recipient.public_key),
+    }
+
+
+@bp.get("/bodies/<body_id>/recipients")
+def body_recipients(body_id: str) -> dict[str, Any]:
+    """The active recipients of a body and their public keys (to seal notes and transfers).
+
+    Public keys are public: sources are shown them (as fingerprints) before sending.
+    """
+    body = current_host().directory.get(body_id)
+    if body is None:
+        abort(404, "No such body in the directory.")
+    holders = reports.recipients_of(get_session(), [body_id])
+    return {
+        "body": {"id": body_id, "name": body.name},
+        "recipients": [{"id": r.id, "name": r.name, "public_key": encode_public_key(r.public_key)} for r in holders],
     }
 
 
@@ -111,36 +263,50 @@ def list_reports() -> dict[str, Any]:
 
 @bp.get("/reports/<report_id>")
 def show_report(report_id: str) -> dict[str, Any]:
-    return _describe(_report_or_404(report_id))
+    """One report; recorded in the audit log as an "open" (and marks it read)."""
+    return _describe(casework.open_report(get_session(), _recipient(), report_id))
 
 
 @bp.get("/reports/<report_id>/parts/<part_id>")
 def part_ciphertext(report_id: str, part_id: str) -> Response:
+    """A part's ciphertext, streamed; each download is recorded in the audit log."""
     report = _report_or_404(report_id)
-    part = get_session().scalar(select(Part).where(Part.report_id == report.id, Part.id == part_id))
+    recipient = _recipient()
+    db = get_session()
+    part = next((p for p in _visible_parts(report, recipient) if p.id == part_id), None)
     if part is None:
         abort(404, "No such part in this report.")
+    audit.record(db, "download", actor=casework.actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
+                 detail={"part": part.id})
+    db.commit()
     blobs = current_instance().blobs
+    blob = part.blob
 
     def stream() -> Any:
-        with blobs.open(part.blob) as handle:
+        with blobs.open(blob) as handle:
             while chunk := handle.read(_COPY_SIZE):
                 yield chunk
 
     response = Response(stream_with_context(stream()), mimetype="application/octet-stream")
-    response.headers["Content-Length"] = str(blobs.size(part.blob))
+    response.headers["Content-Length"] = str(blobs.size(blob))
     return response
+
+
+# ---------------------------------------------------------------------------
+# Casework
+# ---------------------------------------------------------------------------
 
 
 @bp.put("/reports/<report_id>/replies/<part_id>")
 def put_reply(report_id: str, part_id: str) -> tuple[dict[str, Any], int]:
-    """Store a reply sealed on the recipient's machine (raw ciphertext body)."""
+    """Store a reply sealed on the recipient's machine (raw ciphertext body).
+
+    ``?feedback=1`` marks it as the feedback the law requires (it meets the report's
+    feedback clocks, e.g. Directive 2019/1937 Art 9(1)(f)).
+    """
     report = _report_or_404(report_id)
-    if not _PART_ID.match(part_id):
-        abort(400, "A part id is 32 lowercase hexadecimal characters.")
-    db = get_session()
-    if db.scalar(select(Part.id).where(Part.id == part_id)) is not None:
-        abort(409, "A part with this id already exists.")
+    feedback = _flag("feedback")
+    _new_part_id(part_id)
     instance = current_instance()
     limit = instance.config.max_submission_bytes
     pending = instance.blobs.create(part_id)
@@ -155,9 +321,129 @@ def put_reply(report_id: str, part_id: str) -> tuple[dict[str, Any], int]:
             pending.file.write(chunk)
         if size == 0:
             abort(400, "The reply is empty.")
+        if not _whole_part(size):
+            abort(400, "The body is not a whole Parrhesia part (truncated?).")
         pending.commit()
-        part = reports.add_reply(db, report, _recipient(), part_id=part_id, blob=pending.name, size=size)
+        part = casework.record_reply(
+            get_session(), _recipient(), report, part_id=part_id, blob=pending.name, size=size, feedback=feedback
+        )
     except BaseException:
         pending.discard()
         raise
+    return {"id": part.id, "size": part.size, "created_on": part.created_on.isoformat(), "feedback": feedback}, 201
+
+
+@bp.post("/reports/<report_id>/acknowledge")
+def acknowledge(report_id: str) -> dict[str, Any]:
+    """Acknowledge receipt: meets the report's acknowledgement clocks."""
+    report = _report_or_404(report_id)
+    casework.acknowledge(get_session(), _recipient(), report)
+    return _describe(report)
+
+
+@bp.post("/reports/<report_id>/status")
+def set_status(report_id: str) -> dict[str, Any]:
+    report = _report_or_404(report_id)
+    status = _text(_json_body(), "status")
+    casework.set_status(get_session(), _recipient(), report, status)
+    return _describe(report)
+
+
+@bp.post("/reports/<report_id>/notes")
+def add_note(report_id: str) -> tuple[dict[str, Any], int]:
+    """An internal note, sealed on the recipient's machine to their body only.
+
+    The client makes a keypair for the note, encrypts the text to its public key (the
+    part format, ``{"kind": "note"}``), and seals the note's private key to every
+    active recipient of its body (``GET /bodies/<body>/recipients``). The server
+    checks that the keys go to exactly those recipients, so a note never reaches the
+    source or another body, and never sees the text.
+    """
+    report = _report_or_404(report_id)
+    data = _json_body(NOTE_LIMIT * 4 // 3 + JSON_LIMIT)
+    part_id = _new_part_id(data.get("id"))
+    blob = _base64(data.get("ciphertext"), '"ciphertext"')
+    if not blob.startswith(MAGIC):
+        abort(400, "The ciphertext is not a Parrhesia part (wrong magic bytes).")
+    if len(blob) > NOTE_LIMIT:
+        _too_large()
+    if not _whole_part(len(blob)):
+        abort(400, "The ciphertext is not a whole Parrhesia part (truncated?).")
+    sealed = _sealed_keys(data.get("sealed_keys"))
+    recipient = _recipient()
+    db = get_session()
+    colleagues = {r.id for r in reports.recipients_of(db, [recipient.body_id])}
+    if set(sealed) != colleagues:
+        abort(409, "The note key must be sealed to exactly the active recipients of your body "
+                   f"(ids {sorted(colleagues)}); fetch them again and seal the note again.")
+    part = _record_note(report, recipient, part_id, blob, sealed)
     return {"id": part.id, "size": part.size, "created_on": part.created_on.isoformat()}, 201
+
+
+def _record_note(report: Report, recipient: Recipient, part_id: str, blob: bytes, sealed: Mapping[int, bytes]) -> Part:
+    """Store a note sealed by the client, as :func:`parrhesia.casework.add_note` stores
+    one sealed on the server: the blob, the part, one sealed note key per colleague,
+    and the "note" audit entry."""
+    instance = current_instance()
+    db = get_session()
+    with instance.blobs.writing(part_id) as pending:
+        pending.file.write(blob)
+    try:
+        part = Part(id=part_id, report_id=report.id, kind="note", author="recipient", recipient_id=recipient.id,
+                    blob=part_id, size=len(blob), created_on=reports.today(), body_id=recipient.body_id)
+        db.add(part)
+        for holder_id, key in sorted(sealed.items()):
+            db.add(SealedKey(report_id=report.id, holder="note", part_id=part_id, recipient_id=holder_id, sealed=key))
+        audit.record(db, "note", actor=casework.actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
+                     detail={"part": part_id})
+        db.commit()
+    except BaseException:
+        db.rollback()
+        instance.blobs.delete(part_id)
+        raise
+    return part
+
+
+@bp.post("/reports/<report_id>/recusal")
+def recuse(report_id: str) -> dict[str, Any]:
+    """Declare a conflict of interest (or, with ``outside_competence``, that the report
+    is outside the body's remit): the body loses access at once and the report moves on
+    along its escalation chain (or to the recipient of last resort)."""
+    report = _report_or_404(report_id)
+    data = _json_body()
+    reason = _text(data, "reason")
+    outside_competence = data.get("outside_competence", False)
+    if not isinstance(outside_competence, bool):
+        abort(400, '"outside_competence" must be true or false.')
+    gained = casework.recuse(current_host(), get_session(), _recipient(), report, reason,
+                             outside_competence=outside_competence)
+    return {"id": report_id, "recused": True, "to": gained}
+
+
+@bp.post("/reports/<report_id>/clocks/<clock_id>/extension")
+def extend_clock(report_id: str, clock_id: str) -> dict[str, Any]:
+    """Extend a running clock where its law allows, with the reason that justifies it."""
+    report = _report_or_404(report_id)
+    data = _json_body()
+    months = data.get("months")
+    if not isinstance(months, int) or isinstance(months, bool):
+        abort(400, '"months" is required and must be a whole number.')
+    casework.extend_clock(get_session(), _recipient(), report, clock_id, months, _text(data, "reason"))
+    return _describe(report)
+
+
+@bp.post("/reports/<report_id>/transfer")
+def transfer(report_id: str) -> dict[str, Any]:
+    """Transfer to another body, with a reason; this body loses access.
+
+    A body of the report's escalation chain already holds the report key. Any other
+    body needs ``sealed_keys``: the report key sealed, on the recipient's machine, to
+    each active recipient of the target body (the server never holds that key).
+    """
+    report = _report_or_404(report_id)
+    data = _json_body()
+    target = _text(data, "body")
+    reason = _text(data, "reason")
+    sealed = _sealed_keys(data.get("sealed_keys"))
+    casework.transfer(current_host(), get_session(), _recipient(), report, target, reason, sealed)
+    return {"id": report_id, "transferred": True, "to": target}

@@ -1,17 +1,31 @@
-"""``parrhesia desk``: a recipient's command-line desk, run on their own machine."""
+"""``parrhesia desk``: a recipient's command-line desk, run on their own machine.
+
+It does what the web desk does (pull and decrypt, reply, acknowledge, status, notes,
+recusal, transfer) through the JSON API; everything that needs a key is sealed or
+opened here, never on the server.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import click
+from nacl.public import PrivateKey
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from parrhesia.cli.common import read_passphrase
 from parrhesia.crypto import CryptoFormatError, KeyFileError, unwrap_private_key
-from parrhesia.desk_client import DeskClient, DeskError, pull as pull_reports, reply as send_reply
+from parrhesia.desk_client import (
+    DeskClient,
+    DeskError,
+    note as send_note,
+    pull as pull_reports,
+    reply as send_reply,
+    transfer as send_transfer,
+)
 
 __all__ = ["desk"]
 
@@ -20,6 +34,15 @@ PROGRESS_THRESHOLD = 4 * 1024 * 1024
 
 server_option = click.option("--server", required=True, help="The instance's address, e.g. http://xyz.onion")
 token_option = click.option("--token", required=True, envvar="PARRHESIA_TOKEN", help="Your API token.")
+report_option = click.option("--report", "report_id", required=True, help="The report id (its folder name).")
+key_option = click.option(
+    "--key", "key_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Your private key file (passphrase-protected).",
+)
+passphrase_option = click.option(
+    "--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Read the key's passphrase from this file's first line (prompted for otherwise).",
+)
 
 
 @click.group()
@@ -30,41 +53,147 @@ def desk() -> None:
 @desk.command()
 @server_option
 @token_option
-@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@key_option
+@passphrase_option
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 def pull(server: str, token: str, key_file: Path, passphrase_file: Path | None, out: Path) -> None:
     """Download and decrypt new reports into OUT, one folder per report id."""
-    try:
-        key = unwrap_private_key(key_file.read_bytes(), read_passphrase(passphrase_file))
-    except KeyFileError as exc:
-        raise click.ClickException(str(exc)) from None
+    key = _unlock(key_file, passphrase_file)
     with _progress() as progress:
-        try:
-            result = pull_reports(DeskClient(server, token), key, out, progress=progress)
-        except (DeskError, CryptoFormatError) as exc:
-            raise click.ClickException(str(exc)) from None
+        result = _call(lambda: pull_reports(_client(server, token), key, out, progress=progress))
     for path in result.files:
         click.echo(f"decrypted {path}")
     for report_id in result.unreadable:
         click.echo(f"report {report_id}: not sealed to your key (ask a colleague to share it)", err=True)
+    for note_id in result.unreadable_notes:
+        click.echo(f"note {note_id}: written before you joined your body, not sealed to your key", err=True)
     click.echo(f"{result.reports} report(s), {len(result.files)} new file(s) in {out}")
 
 
 @desk.command()
 @server_option
 @token_option
-@click.option("--report", "report_id", required=True, help="The report id (its folder name).")
+@report_option
 @click.option("--message", required=True, help="The reply; the source reads it after logging in.")
-def reply(server: str, token: str, report_id: str, message: str) -> None:
+@click.option("--feedback", is_flag=True, help="This reply is the feedback the law requires (meets feedback clocks).")
+def reply(server: str, token: str, report_id: str, message: str, feedback: bool) -> None:
     """Seal a reply on this machine and send it."""
     if not message.strip():
         raise click.ClickException("The reply is empty.")
+    sent = _call(lambda: send_reply(_client(server, token), report_id, message, feedback=feedback))
+    click.echo(f"Reply {sent['id']} sent to report {report_id}.")
+
+
+@desk.command("ack")
+@server_option
+@token_option
+@report_option
+def acknowledge(server: str, token: str, report_id: str) -> None:
+    """Acknowledge receipt of a report (meets its acknowledgement clock)."""
+    report = _call(lambda: _client(server, token).acknowledge(report_id))
+    met = [c["id"] for c in report.get("clocks", []) if c.get("state") == "met" and c.get("met_by") == "acknowledge"]
+    click.echo(f"Report {report_id} acknowledged (status: {report['status']}).")
+    if met:
+        click.echo(f"Clocks met: {', '.join(met)}")
+
+
+@desk.command()
+@server_option
+@token_option
+@report_option
+@click.option("--status", required=True, help="The new status, e.g. assessing, investigating, referred, closed.")
+def status(server: str, token: str, report_id: str, status: str) -> None:
+    """Change a report's status."""
+    report = _call(lambda: _client(server, token).set_status(report_id, status))
+    click.echo(f"Report {report_id} is now {report['status']}.")
+
+
+@desk.command()
+@server_option
+@token_option
+@report_option
+@click.option("--message", required=True, help="The note, for the recipients of your body only.")
+def note(server: str, token: str, report_id: str, message: str) -> None:
+    """Add an internal note, sealed on this machine to your body's recipients only."""
+    if not message.strip():
+        raise click.ClickException("The note is empty.")
+    sent = _call(lambda: send_note(_client(server, token), report_id, message))
+    click.echo(f"Note {sent['id']} added to report {report_id}.")
+
+
+@desk.command()
+@server_option
+@token_option
+@report_option
+@click.option("--reason", required=True, help="Why your body is in conflict (recorded with the report).")
+@click.option("--outside-competence", is_flag=True, help="The report is outside your body's remit (not a conflict).")
+def recuse(server: str, token: str, report_id: str, reason: str, outside_competence: bool) -> None:
+    """Declare a conflict of interest: your body loses access to the report at once."""
+    if not reason.strip():
+        raise click.ClickException("Give a reason for the recusal.")
+    result = _call(lambda: _client(server, token).recuse(report_id, reason, outside_competence=outside_competence))
+    to = ", ".join(result.get("to") or []) or "the bodies still on its route"
+    click.echo(f"Recused from report {report_id}; it goes to {to}. Your body no longer has access.")
+
+
+@desk.command()
+@server_option
+@token_option
+@report_option
+@click.option("--clock", "clock_id", required=True, help="The clock's id (see the report's clocks).")
+@click.option("--months", required=True, type=click.IntRange(min=1), help="The deadline's new length in months.")
+@click.option("--reason", required=True, help="The reason that justifies the extension (recorded).")
+def extend(server: str, token: str, report_id: str, clock_id: str, months: int, reason: str) -> None:
+    """Extend a running clock where its law allows it."""
+    report = _call(lambda: _client(server, token).extend_clock(report_id, clock_id, months, reason))
+    due = next((c["due_on"] for c in report.get("clocks", []) if c.get("id") == clock_id), "?")
+    click.echo(f"Clock {clock_id} of report {report_id} is now due on {due}.")
+
+
+@desk.command()
+@server_option
+@token_option
+@report_option
+@click.option("--to", "body_id", required=True, help="The id of the body that takes over the report.")
+@click.option("--reason", required=True, help="Why the report is transferred (recorded with the report).")
+@key_option
+@passphrase_option
+def transfer(
+    server: str, token: str, report_id: str, body_id: str, reason: str, key_file: Path, passphrase_file: Path | None
+) -> None:
+    """Transfer a report to another body, sealing its key for that body's recipients here."""
+    if not reason.strip():
+        raise click.ClickException("Give a reason for the transfer.")
+    key = _unlock(key_file, passphrase_file)
+    _call(lambda: send_transfer(_client(server, token), key, report_id, body_id, reason))
+    click.echo(f"Report {report_id} transferred to {body_id}. Your body no longer has access.")
+
+
+T = TypeVar("T")
+
+
+def _client(server: str, token: str) -> DeskClient:
+    return DeskClient(server, token)
+
+
+def _call(action: Callable[[], T]) -> T:
+    """Run a request, turning a server or key problem into one clear error line."""
     try:
-        sent = send_reply(DeskClient(server, token), report_id, message)
+        return action()
     except DeskError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Reply {sent['id']} sent to report {report_id}.")
+    except CryptoFormatError as exc:
+        raise click.ClickException(f"Cannot decrypt: {exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        # Malformed JSON, base64 or public keys from the server: not a bug to show as a traceback.
+        raise click.ClickException(f"The server's answer is not what this client expects ({type(exc).__name__}).") from None
+
+
+def _unlock(key_file: Path, passphrase_file: Path | None) -> PrivateKey:
+    try:
+        return unwrap_private_key(key_file.read_bytes(), read_passphrase(passphrase_file))
+    except KeyFileError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @contextmanager

@@ -2,11 +2,11 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, TextAreaField
+from wtforms import DateField, PasswordField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, Optional
 
-__all__ = ["LoginForm", "LogoutForm", "EscalationForm"]
+__all__ = ["LoginForm", "LogoutForm", "EscalationForm", "ProtectionForm", "ConsentForm"]
 
 
 class LoginForm(FlaskForm):
@@ -36,3 +36,24 @@ class EscalationForm(FlaskForm):
     explanation = TextAreaField(
         _l("Explain if you wish (encrypted)"), validators=[Length(max=20000)], render_kw={"rows": 4}
     )
+
+
+class ProtectionForm(FlaskForm):
+    """A source asking for a protection measure; choices come from the jurisdiction."""
+
+    measure = SelectField(_l("What do you need?"), validators=[DataRequired()])
+    details = TextAreaField(
+        _l("What happened to you, and what do you need? (encrypted)"), validators=[Length(max=20000)],
+        render_kw={"rows": 4},
+    )
+    identity = TextAreaField(
+        _l("Your name and how to reach you, only if you choose to give them (encrypted, and kept from "
+           "everyone until you agree)"),
+        validators=[Length(max=2000)], render_kw={"rows": 2},
+    )
+    from_date = DateField(_l("The date the measure asks for, if any (e.g. the day you were dismissed)"),
+                          validators=[Optional()])
+
+
+class ConsentForm(FlaskForm):
+    pass

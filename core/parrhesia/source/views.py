@@ -12,6 +12,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from nacl.public import PrivateKey
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
 from parrhesia import reports
 from parrhesia.crypto import (
@@ -38,7 +39,8 @@ from parrhesia.models import Part, Report
 from parrhesia.security import csrf
 from parrhesia.source import session as source_session
 from parrhesia.escalation import escalate
-from parrhesia.source.forms import EscalationForm, LoginForm, LogoutForm
+from parrhesia import protection_requests
+from parrhesia.source.forms import ConsentForm, EscalationForm, LoginForm, LogoutForm, ProtectionForm
 from parrhesia.upload import Submission, SubmissionRejected, receive_submission
 
 __all__ = ["bp"]
@@ -165,12 +167,43 @@ def _report_page(report: Report, report_key: PrivateKey, *, error: str | None = 
         routing=_stored_routing(report),
         escalations=_escalation_history(report),
         escalation_form=EscalationForm(),
+        measures=current_host().measures,
+        protection_form=_protection_form(),
+        consent_form=ConsentForm(),
+        protection=_protection_view(report),
+        protection_sent=request.args.get("protection") == "1",
         limit_mb=_limit_mb(),
         logout_form=LogoutForm(),
         sent=request.args.get("sent") == "1",
         escalated=request.args.get("escalated") == "1",
         error=error,
     ), status
+
+
+@dataclass(frozen=True)
+class ProtectionView:
+    id: str
+    measure: str
+    body: str
+    status: str
+    day: str
+    identity_state: str
+    disclosure_reason: str | None
+    disclosure_effective_on: str | None
+
+
+def _protection_view(report: Report) -> list[ProtectionView]:
+    host = current_host()
+    labels = {m.id: str(m.label) for m in host.measures}
+    views = []
+    for row in report.protection_requests:
+        body = host.directory.get(row.body_id)
+        views.append(ProtectionView(
+            row.id, labels.get(row.measure_id, row.measure_id), str(body.name) if body else row.body_id, row.status,
+            row.created_on.isoformat(), row.identity_state, row.disclosure_reason,
+            row.disclosure_effective_on.isoformat() if row.disclosure_effective_on else None,
+        ))
+    return views
 
 
 def _escalation_history(report: Report) -> list[tuple[str, str, str]]:
@@ -222,6 +255,52 @@ def escalate_report() -> Response | tuple[str, int]:
     escalate(current_host(), db, report, trigger="source-request", actor="source", on=day, reason=form.reason.data)
     db.commit()
     return redirect(url_for("source.report", escalated="1"), code=303)
+
+
+@bp.post("/report/protection")
+def ask_protection() -> Response | tuple[str, int]:
+    """The source asks for a protection measure from the jurisdiction's catalogue."""
+    found = source_session.current()
+    if found is None:
+        abort(403, _("Your session has ended. Log in again with your codename; nothing was stored."))
+    report, report_key = found
+    form = _protection_form()
+    if not form.validate_on_submit():
+        return _report_page(report, report_key, error=_("Please check the form and try again."), status=400)
+    try:
+        protection_requests.request_protection(
+            current_host(), current_instance(), get_session(), report,
+            measure_id=form.measure.data or "", details=form.details.data or "", identity=form.identity.data or "",
+            from_date=form.from_date.data, on=current_instance().config.today(),
+        )
+    except protection_requests.ProtectionError as problem:
+        return _report_page(report, report_key, error=str(problem), status=400)
+    return redirect(url_for("source.report", protection="1"), code=303)
+
+
+@bp.post("/report/protection/<request_id>/consent")
+def consent(request_id: str) -> Response | tuple[str, int]:
+    """The source agrees that the competent body may read the identity they gave."""
+    found = source_session.current()
+    if found is None:
+        abort(403, _("Your session has ended. Log in again with your codename; nothing was stored."))
+    report, report_key = found
+    if not ConsentForm().validate_on_submit():
+        return _report_page(report, report_key, error=_("Please check the form and try again."), status=400)
+    request_row = next((r for r in report.protection_requests if r.id == request_id), None)
+    if request_row is None:
+        abort(404)
+    try:
+        protection_requests.consent_to_disclosure(get_session(), request_row, on=current_instance().config.today())
+    except protection_requests.ProtectionError as problem:
+        return _report_page(report, report_key, error=str(problem), status=400)
+    return redirect(url_for("source.report"), code=303)
+
+
+def _protection_form() -> ProtectionForm:
+    form = ProtectionForm()
+    form.measure.choices = [SelectChoice(m.id, str(m.label)) for m in current_host().measures]
+    return form
 
 
 def _feedback_overdue(report: Report, day: date) -> bool:

@@ -13,11 +13,13 @@ The Republic's statutes cited below ("Example ...") are as fictional as the Repu
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
 from parrhesia.plugin import (
     Choice,
+    Clock,
     DirectoryContribution,
     Directory,
     Event,
@@ -164,7 +166,9 @@ def parrhesia_conflicts(request: RoutingRequest) -> list[Exclusion]:
 
 @hookimpl
 def parrhesia_protection_measures() -> list[ProtectionMeasure]:
-    def measure(key: str, label: str, description: str, legal_source: str, body_id: str) -> ProtectionMeasure:
+    def measure(
+        key: str, label: str, description: str, legal_source: str, body_id: str, **deadline: Any
+    ) -> ProtectionMeasure:
         return ProtectionMeasure(
             id=f"example-{key}",
             label=label,
@@ -172,6 +176,7 @@ def parrhesia_protection_measures() -> list[ProtectionMeasure]:
             legal_source=legal_source,
             jurisdiction=JURISDICTION,
             body_id=body_id,
+            **deadline,
         )
 
     return [
@@ -192,6 +197,15 @@ def parrhesia_protection_measures() -> list[ProtectionMeasure]:
             # Directive 2019/1937 Art 21(6) (interim relief) (verify)
             "Directive 2019/1937 Art 21(6) (verify); Example Whistleblower Act s.14",
             SUPREME_COURT,
+            # Example Whistleblower Act s.14(2): the claim reaches the court within 7 days
+            # of the dismissal (modelled on UK Employment Rights Act 1996 ss.128-129).
+            clock=Clock(
+                id="example-interim-relief-claim",
+                label="Interim-relief claim must reach the court",
+                legal_source="Example Whistleblower Act s.14(2)",
+                days=7,
+            ),
+            date_label=_l("the day you were dismissed"),
         ),
         measure(
             "witness-protection",

@@ -1,0 +1,393 @@
+"""The OpenAPI 3.1 description of the recipients' API (``GET /api/v1/openapi.json``).
+
+The document describes the API only, never the instance: no body, recipient, report
+or setting appears in it, which is why it is served without a token (it says no more
+than the source code does). Every other route requires the bearer token.
+``tests/test_openapi.py`` checks that it lists exactly the routes the app serves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from parrhesia import __version__
+from parrhesia.casework import STATUSES
+
+__all__ = ["document"]
+
+_BEARER = [{"bearerAuth": []}]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+_UNAUTHORISED = _error("No token, or a token that is not valid (or of a deactivated recipient).")
+_NOT_FOUND = _error('No such report for your body (a report of another body is "not found", never "forbidden").')
+_INVALID = _error("The request is malformed, or the action is refused; the message says why.")
+
+_REPORT_ID = {
+    "name": "report_id", "in": "path", "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}, "description": "The report id.",
+}
+_PART_ID = {
+    "name": "part_id", "in": "path", "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}, "description": "The part id.",
+}
+_BODY_ID = {"name": "body_id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "A body id of the directory."}
+
+
+def _action(summary: str, description: str, request: dict[str, Any] | None, ok: dict[str, Any], *,
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "description": description,
+        "parameters": [_REPORT_ID],
+        "responses": {**ok, "400": _INVALID, "401": _UNAUTHORISED, "404": _NOT_FOUND, **(extra or {})},
+    }
+    if request is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": request}}}
+    return operation
+
+
+def _schemas() -> dict[str, Any]:
+    base64_string = {"type": "string", "contentEncoding": "base64"}
+    sealed_keys = {
+        "type": "object",
+        "description": "Recipient id (as a string) → a 32-byte private key sealed (libsodium sealed box) "
+                       "to that recipient's public key, base64-encoded (80 bytes before encoding).",
+        "propertyNames": {"pattern": "^[0-9]+$"},
+        "additionalProperties": base64_string,
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error", "message"],
+            "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+        },
+        "Me": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer"},
+                "name": {"type": "string"},
+                "role": {"type": "string", "enum": ["recipient", "body_admin"]},
+                "body": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}},
+                "public_key": {"type": "string", "description": "prh1pk_… encoded X25519 public key."},
+            },
+        },
+        "BodyRecipients": {
+            "type": "object",
+            "properties": {
+                "body": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}},
+                "recipients": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "public_key": {"type": "string"}},
+                    },
+                },
+            },
+        },
+        "Clock": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "label": {"type": "string"},
+                "legal_source": {"type": "string"},
+                "due_on": {"type": "string", "format": "date"},
+                "body": {"type": ["string", "null"]},
+                "state": {"type": "string", "enum": ["running", "met", "missed", "paused"]},
+                "met_by": {"type": ["string", "null"], "description": '"acknowledge", "feedback" or null.'},
+            },
+        },
+        "Part": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "kind": {"type": "string", "enum": ["message", "attachment", "answers", "reply", "note"]},
+                "author": {"type": "string", "enum": ["source", "recipient"]},
+                "size": {"type": "integer", "description": "Ciphertext size in bytes (padded)."},
+                "created_on": {"type": "string", "format": "date"},
+                "sealed_key": {
+                    "type": ["string", "null"], "contentEncoding": "base64",
+                    "description": "Notes only: the note's own private key sealed to you (null if you joined "
+                                   "the body after the note was written). Notes of other bodies are not listed.",
+                },
+            },
+        },
+        "Report": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "status": {"type": "string"},
+                "created_on": {"type": "string", "format": "date"},
+                "updated_on": {"type": "string", "format": "date"},
+                "public_key": {"type": "string", "description": "The report public key (prh1pk_…)."},
+                "sealed_key": {
+                    "type": ["string", "null"], "contentEncoding": "base64",
+                    "description": "The report private key sealed to you, or null if it was never sealed to you.",
+                },
+                "route": {"type": "array", "items": {"type": "string"}},
+                "escalation": {"type": "array", "items": {"type": "string"}},
+                "fallback_route": {"type": "boolean"},
+                "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                "clocks": {"type": "array", "items": _ref("Clock")},
+                "parts": {"type": "array", "items": _ref("Part")},
+            },
+        },
+        "PartCreated": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "size": {"type": "integer"},
+                "created_on": {"type": "string", "format": "date"},
+                "feedback": {"type": "boolean"},
+            },
+        },
+        "StatusRequest": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {"status": {"type": "string", "examples": list(STATUSES)}},
+        },
+        "NoteRequest": {
+            "type": "object",
+            "required": ["id", "ciphertext", "sealed_keys"],
+            "properties": {
+                "id": {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "A new random part id."},
+                "ciphertext": {
+                    **base64_string,
+                    "description": "The note in the Parrhesia part format (docs/format.md), encrypted to the "
+                                   'note\'s own public key with associated data for this report and part id and '
+                                   'metadata {"kind": "note"}; at most 1 MiB.',
+                },
+                "sealed_keys": {**sealed_keys, "description": "The note's private key sealed to each active "
+                                                               "recipient of your body, and to no one else. "
+                                + sealed_keys["description"]},
+            },
+        },
+        "TransferRequest": {
+            "type": "object",
+            "required": ["body", "reason"],
+            "properties": {
+                "body": {"type": "string", "description": "The id of the body that takes over the report."},
+                "reason": {"type": "string", "minLength": 1},
+                "sealed_keys": {**sealed_keys, "description": "The report private key sealed to each active "
+                                                               "recipient of the target body; not needed when the "
+                                                               "target is on the report's escalation chain. "
+                                + sealed_keys["description"]},
+            },
+        },
+        "RecusalRequest": {
+            "type": "object",
+            "required": ["reason"],
+            "properties": {
+                "reason": {"type": "string", "minLength": 1},
+                "outside_competence": {"type": "boolean", "default": False,
+                                       "description": "The report is outside your body's remit, rather than a "
+                                                      "conflict of interest."},
+            },
+        },
+        "ExtensionRequest": {
+            "type": "object",
+            "required": ["months", "reason"],
+            "properties": {
+                "months": {"type": "integer", "minimum": 1,
+                           "description": "The new length of the deadline in months from submission, at most "
+                                          "what the clock's law allows."},
+                "reason": {"type": "string", "minLength": 1},
+            },
+        },
+        "RecusalResult": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "recused": {"type": "boolean"},
+                "to": {"type": "array", "items": {"type": "string"}, "description": "Bodies that gained access."},
+            },
+        },
+        "TransferResult": {
+            "type": "object",
+            "properties": {"id": {"type": "string"}, "transferred": {"type": "boolean"}, "to": {"type": "string"}},
+        },
+    }
+
+
+def _paths() -> dict[str, Any]:
+    report = _json(_ref("Report"), "The report, as it is now.")
+    return {
+        "/api/v1/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "description": "Served without a token: it describes the API, never the instance.",
+                "security": [],
+                "responses": {"200": {"description": "The OpenAPI document.", "content": {"application/json": {"schema": {"type": "object"}}}}},
+            }
+        },
+        "/api/v1/me": {
+            "get": {
+                "summary": "The recipient this token belongs to",
+                "responses": {"200": _json(_ref("Me"), "You."), "401": _UNAUTHORISED},
+            }
+        },
+        "/api/v1/bodies/{body_id}/recipients": {
+            "get": {
+                "summary": "A body's active recipients and their public keys",
+                "description": "To seal a note to your own body's recipients, or a report key to the recipients "
+                               "of the body you transfer a report to.",
+                "parameters": [_BODY_ID],
+                "responses": {
+                    "200": _json(_ref("BodyRecipients"), "The body and its recipients."),
+                    "401": _UNAUTHORISED,
+                    "404": _error("No such body in the directory."),
+                },
+            }
+        },
+        "/api/v1/reports": {
+            "get": {
+                "summary": "Reports routed to your body, newest first",
+                "responses": {
+                    "200": _json({"type": "object", "properties": {"reports": {"type": "array", "items": _ref("Report")}}},
+                                 "The reports."),
+                    "401": _UNAUTHORISED,
+                },
+            }
+        },
+        "/api/v1/reports/{report_id}": {
+            "get": {
+                "summary": "One report (recorded in the audit log as an access, and marked read)",
+                "parameters": [_REPORT_ID],
+                "responses": {"200": report, "401": _UNAUTHORISED, "404": _NOT_FOUND},
+            }
+        },
+        "/api/v1/reports/{report_id}/parts/{part_id}": {
+            "get": {
+                "summary": "A part's ciphertext (each download is recorded in the audit log)",
+                "parameters": [_REPORT_ID, _PART_ID],
+                "responses": {
+                    "200": {"description": "The ciphertext, streamed.",
+                            "content": {"application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}},
+                    "401": _UNAUTHORISED,
+                    "404": _error("No such report for your body, or no such part in it."),
+                },
+            }
+        },
+        "/api/v1/reports/{report_id}/replies/{part_id}": {
+            "put": {
+                "summary": "Send a reply sealed on your machine",
+                "description": "The body is the reply in the Parrhesia part format, encrypted to the report public "
+                               "key with metadata {\"kind\": \"reply\"}. The source reads it after logging in. "
+                               "With feedback=1 the reply is the feedback the law requires and meets the "
+                               "report's feedback clocks.",
+                "parameters": [
+                    _REPORT_ID, _PART_ID,
+                    {"name": "feedback", "in": "query", "required": False, "schema": {"type": "string", "enum": ["0", "1"]},
+                     "description": "1: this reply is feedback to the source (meets feedback clocks)."},
+                ],
+                "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}},
+                "responses": {
+                    "201": _json(_ref("PartCreated"), "The reply is stored."),
+                    "400": _INVALID,
+                    "401": _UNAUTHORISED,
+                    "404": _NOT_FOUND,
+                    "409": _error("A part with this id already exists."),
+                    "413": _error("The reply is larger than this instance accepts."),
+                },
+            }
+        },
+        "/api/v1/reports/{report_id}/acknowledge": {
+            "post": _action(
+                "Acknowledge receipt",
+                "Sets the status to acknowledged (if it was received) and meets the report's acknowledgement "
+                "clocks for your body (e.g. Directive 2019/1937 Art 9(1)(b)).",
+                None, {"200": report},
+            )
+        },
+        "/api/v1/reports/{report_id}/status": {
+            "post": _action(
+                "Change the report's status",
+                f"Statuses: {', '.join(STATUSES)}.", _ref("StatusRequest"), {"200": report},
+                extra={"413": _error("The request body is too large.")},
+            )
+        },
+        "/api/v1/reports/{report_id}/notes": {
+            "post": _action(
+                "Add an internal note, sealed on your machine",
+                "Notes are for your body only, never for the source or another body. The note is sealed on "
+                "your machine, not on the server: make a keypair for the note, encrypt the text to its public "
+                "key, and seal its private key to every active recipient of your body (GET "
+                "/api/v1/bodies/{body_id}/recipients). The server refuses (409) keys that are not sealed to "
+                "exactly those recipients, and never sees the text.",
+                _ref("NoteRequest"), {"201": _json(_ref("PartCreated"), "The note is stored.")},
+                extra={"409": _error("A part with this id exists, or the keys are not sealed to exactly your "
+                                     "body's active recipients."),
+                       "413": _error("The note is larger than 1 MiB.")},
+            )
+        },
+        "/api/v1/reports/{report_id}/recusal": {
+            "post": _action(
+                "Declare a conflict of interest",
+                "Your body loses access at once; the report goes to the next body of its escalation chain not "
+                "in conflict, or to the recipient of last resort.",
+                _ref("RecusalRequest"), {"200": _json(_ref("RecusalResult"), "Recused.")},
+                extra={"413": _error("The request body is too large.")},
+            )
+        },
+        "/api/v1/reports/{report_id}/clocks/{clock_id}/extension": {
+            "post": {
+                **_action(
+                    "Extend a running clock",
+                    "Only where the clock's law allows an extension (e.g. feedback from 3 to 6 months in duly "
+                    "justified cases, Directive 2019/1937 Art 11(2)(d)), with the reason that justifies it.",
+                    _ref("ExtensionRequest"), {"200": report},
+                    extra={"413": _error("The request body is too large.")},
+                ),
+                "parameters": [_REPORT_ID, {"name": "clock_id", "in": "path", "required": True,
+                                            "schema": {"type": "string"}, "description": "The clock's id."}],
+            }
+        },
+        "/api/v1/reports/{report_id}/transfer": {
+            "post": _action(
+                "Transfer the report to another body",
+                "Your body loses access. The target must not be in conflict. If it is not on the report's "
+                "escalation chain its recipients do not hold the report key yet: open the key on your machine "
+                "and send it sealed to each of them in sealed_keys.",
+                _ref("TransferRequest"), {"200": _json(_ref("TransferResult"), "Transferred.")},
+                extra={"413": _error("The request body is too large.")},
+            )
+        },
+    }
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI document, built fresh (callers may not share or mutate it)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Parrhesia recipients' API",
+            "version": __version__,
+            "description": (
+                "The API of a recipient's own tools (such as `parrhesia desk`). It hands out ciphertext and "
+                "keys sealed to the recipient, and takes replies and notes sealed on the recipient's "
+                "machine: the server never decrypts anything. Every route but this document needs a "
+                "recipient's API token (Authorization: Bearer TOKEN). A report that is not routed to your "
+                "body is answered 404. Every action is recorded in the instance's audit log. Errors are "
+                'JSON objects {"error", "message"}.'
+            ),
+        },
+        "security": _BEARER,
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "A recipient's API token."}
+            },
+            "schemas": _schemas(),
+        },
+    }

@@ -1,0 +1,554 @@
+"""Casework through the JSON API and ``parrhesia desk``: each action works, is audited
+under the recipient's name, and meets the report's clocks; recusal and transfer take
+access away at once; notes are sealed on the recipient's machine to their body only."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from flask import Flask
+from flask.testing import FlaskClient
+from nacl.public import PrivateKey
+from nacl.pwhash import argon2id
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
+
+from parrhesia.cli import main
+from parrhesia.crypto import (
+    decode_public_key,
+    decrypt_bytes,
+    encrypt_bytes,
+    open_report_key,
+    seal_report_key,
+    wrap_private_key,
+)
+from parrhesia.models import AuditEntry, Part, Recipient, ReportClock, SealedKey
+from parrhesia.testing import RegisteredRecipient, SubmittedReport, add_test_recipient, log_in
+
+ESCALATION_BODY = "audit-office"  # the recipient of last resort: on every escalation chain
+OTHER_BODY = "prosecutor"  # neither on the route nor on the chain
+
+
+@pytest.fixture
+def instance_settings() -> dict[str, Any]:
+    return {
+        "bodies": [
+            {"id": "integrity-office", "name": "Integrity Office", "kind": "anti-corruption agency"},
+            {"id": "ombudsman", "name": "Ombudsman", "kind": "ombudsman"},
+            {"id": ESCALATION_BODY, "name": "Audit Office", "kind": "audit institution"},
+            {"id": OTHER_BODY, "name": "Prosecutor", "kind": "prosecutor"},
+        ],
+        "instance": {"route": ["integrity-office"], "last_resort": [ESCALATION_BODY]},
+    }
+
+
+@pytest.fixture
+def colleague(app: Flask) -> RegisteredRecipient:
+    return add_test_recipient(app, "integrity-office", name="Colleague")
+
+
+@pytest.fixture
+def auditor(app: Flask) -> RegisteredRecipient:
+    return add_test_recipient(app, ESCALATION_BODY, name="Auditor")
+
+
+@pytest.fixture
+def prosecutor(app: Flask) -> RegisteredRecipient:
+    return add_test_recipient(app, OTHER_BODY, name="Prosecutor")
+
+
+@pytest.fixture
+def report(colleague: RegisteredRecipient, auditor: RegisteredRecipient, prosecutor: RegisteredRecipient,
+           submitted_report: SubmittedReport) -> SubmittedReport:
+    """A report routed to the integrity office; every recipient above existed at submission."""
+    return submitted_report
+
+
+def _db(app: Flask) -> Session:
+    return Session(app.extensions["parrhesia.instance"].engine)
+
+
+def _audit(app: Flask, report_id: str, action: str) -> list[AuditEntry]:
+    with _db(app) as db:
+        return list(db.scalars(select(AuditEntry).where(AuditEntry.report_id == report_id, AuditEntry.action == action)))
+
+
+def _add_clock(app: Flask, report_id: str, clock_id: str, met_by: str | None, body_id: str | None = None,
+               extendable_to_months: int | None = None) -> None:
+    with _db(app) as db:
+        db.add(ReportClock(report_id=report_id, clock_id=clock_id, label=clock_id, legal_source="Test law Art 1",
+                           body_id=body_id, due_on=date.today() + timedelta(days=7), met_by=met_by, state="running",
+                           extendable_to_months=extendable_to_months))
+        db.commit()
+
+
+def _clocks(app: Flask, report_id: str) -> dict[str, str]:
+    with _db(app) as db:
+        return {c.clock_id: c.state for c in db.scalars(select(ReportClock).where(ReportClock.report_id == report_id))}
+
+
+def _url(report_id: str, action: str = "") -> str:
+    return f"/api/v1/reports/{report_id}" + (f"/{action}" if action else "")
+
+
+def _seal_note(client: FlaskClient, who: RegisteredRecipient, report_id: str, text: str,
+               recipients: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What ``parrhesia desk note`` sends: the note sealed on the recipient's machine."""
+    body = client.get("/api/v1/me", headers=who.headers).json["body"]["id"]
+    if recipients is None:
+        recipients = client.get(f"/api/v1/bodies/{body}/recipients", headers=who.headers).json["recipients"]
+    note_key = PrivateKey.generate()
+    part_id = secrets.token_hex(16)
+    blob = encrypt_bytes(text.encode(), bytes(note_key.public_key), report_id, part_id, {"kind": "note"})
+    return {
+        "id": part_id,
+        "ciphertext": base64.b64encode(blob).decode(),
+        "sealed_keys": {
+            str(r["id"]): base64.b64encode(seal_report_key(note_key, decode_public_key(r["public_key"]))).decode()
+            for r in recipients
+        },
+    }
+
+
+def _read_note(client: FlaskClient, who: RegisteredRecipient, report_id: str, part_id: str) -> str:
+    shown = client.get(_url(report_id), headers=who.headers).json
+    part = next(p for p in shown["parts"] if p["id"] == part_id)
+    note_key = open_report_key(base64.b64decode(part["sealed_key"]), who.key)
+    blob = client.get(f"{_url(report_id)}/parts/{part_id}", headers=who.headers).data
+    meta, text = decrypt_bytes(blob, note_key, report_id, part_id)
+    assert meta["kind"] == "note"
+    return text.decode()
+
+
+# ---------------------------------------------------------------------------
+# Acknowledge, status, replies
+# ---------------------------------------------------------------------------
+
+
+def test_acknowledge_meets_the_acknowledgement_clock_and_is_audited(
+    app: Flask, client: FlaskClient, recipient: RegisteredRecipient, report: SubmittedReport
+) -> None:
+    _add_clock(app, report.id, "acknowledge-7-days", "acknowledge")
+    _add_clock(app, report.id, "feedback-3-months", "feedback")
+    _add_clock(app, report.id, "ombudsman-acknowledges", "acknowledge", body_id="ombudsman")
+
+    response = client.post(_url(report.id, "acknowledge"), headers=recipient.headers)
+
+    assert response.status_code == 200
+    assert response.json["status"] == "acknowledged"
+    assert _clocks(app, report.id) == {
+        "acknowledge-7-days": "met", "feedback-3-months": "running", "ombudsman-acknowledges": "running"
+    }
+    [entry] = _audit(app, report.id, "acknowledge")
+    assert entry.actor == f"recipient:{recipient.id}"
+    assert json.loads(entry.detail) == {"clocks_met": ["acknowledge-7-days"]}
+
+
+def test_status_change_is_audited_and_unknown_status_refused(
+    app: Flask, client: FlaskClient, recipient: RegisteredRecipient, report: SubmittedReport
+) -> None:
+    response = client.post(_url(report.id, "status"), json={"status": "investigating"}, headers=recipient.headers)
+    assert response.status_code == 200
+    assert response.json["status"] == "investigating"
+    [entry] = _audit(app, report.id, "status")
+    assert entry.actor == f"recipient:{recipient.id}"
+    assert json.loads(entry.detail) == {"from": "received", "to": "investigating"}
+
+    for body in ({"status": "buried"}, {"status": 3}, {}, [], "investigating"):
+        refused = client.post(_url(report.id, "status"), json=body, headers=recipient.headers)
+        assert refused.status_code == 400, body
+        assert refused.is_json and refused.json["message"]
+    garbage = client.post(_url(report.id, "status"), data=b"{not json", headers=recipient.headers)
+    assert garbage.status_code == 400 and "JSON" in garbage.json["message"]
+    assert "buried" in client.post(_url(report.id, "status"), json={"status": "buried"}, headers=recipient.headers).json["message"]
+    assert len(_audit(app, report.id, "status")) == 1
+
+
+def test_reply_goes_through_casework_and_feedback_meets_the_feedback_clock(
+    app: Flask, client: FlaskClient, recipient: RegisteredRecipient, report: SubmittedReport
+) -> None:
+    _add_clock(app, report.id, "feedback-3-months", "feedback")
+    public_key = decode_public_key(client.get(_url(report.id), headers=recipient.headers).json["public_key"])
+
+    def put(text: str, query: str = "") -> Any:
+        part_id = secrets.token_hex(16)
+        blob = encrypt_bytes(text.encode(), public_key, report.id, part_id, {"kind": "reply"})
+        return client.put(f"{_url(report.id)}/replies/{part_id}{query}", data=blob, headers=recipient.headers)
+
+    plain = put("Thank you, we are looking into it.")
+    assert plain.status_code == 201 and plain.json["feedback"] is False
+    assert _clocks(app, report.id) == {"feedback-3-months": "running"}
+    assert put("Not a flag", "?feedback=maybe").status_code == 400
+
+    feedback = put("We have referred the case to the prosecutor.", "?feedback=1")
+    assert feedback.status_code == 201 and feedback.json["feedback"] is True
+    assert _clocks(app, report.id) == {"feedback-3-months": "met"}
+    entries = _audit(app, report.id, "reply")
+    assert [json.loads(e.detail)["feedback"] for e in entries] == [False, True]
+    assert {e.actor for e in entries} == {f"recipient:{recipient.id}"}
+    assert json.loads(entries[1].detail)["clocks_met"] == ["feedback-3-months"]
+
+    source = app.test_client()
+    log_in(source, report.codename)
+    assert "We have referred the case to the prosecutor." in source.get("/report").get_data(as_text=True)
+
+
+def test_clock_extension_where_the_law_allows_it_is_audited(
+    app: Flask, client: FlaskClient, recipient: RegisteredRecipient, report: SubmittedReport
+) -> None:
+    _add_clock(app, report.id, "feedback-3-months", "feedback", extendable_to_months=6)
+    _add_clock(app, report.id, "acknowledge-7-days", "acknowledge")
+    url = f"{_url(report.id)}/clocks/feedback-3-months/extension"
+    refusals = [
+        (url, {"months": 7, "reason": "Complex case"}, "at most 6 months"),
+        (url, {"months": "six", "reason": "Complex case"}, "whole number"),
+        (url, {"months": 6, "reason": " "}, "reason"),
+        (f"{_url(report.id)}/clocks/acknowledge-7-days/extension", {"months": 1, "reason": "x"}, "no extension"),
+        (f"{_url(report.id)}/clocks/no-such-clock/extension", {"months": 1, "reason": "x"}, "No such running clock"),
+    ]
+    for path, body, words in refusals:
+        response = client.post(path, json=body, headers=recipient.headers)
+        assert response.status_code == 400, body
+        assert words in response.json["message"], response.json
+
+    response = client.post(url, json={"months": 6, "reason": "Complex case"}, headers=recipient.headers)
+
+    assert response.status_code == 200
+    [clock] = [c for c in response.json["clocks"] if c["id"] == "feedback-3-months"]
+    assert date.fromisoformat(clock["due_on"]) > date.today() + timedelta(days=150)
+    [entry] = _audit(app, report.id, "clock.extend")
+    assert entry.actor == f"recipient:{recipient.id}"
+    assert json.loads(entry.detail)["clock"] == "feedback-3-months"
+
+
+def test_outside_competence_is_a_recusal_of_its_own_kind(
+    app: Flask, client: FlaskClient, recipient: RegisteredRecipient, auditor: RegisteredRecipient,
+    report: SubmittedReport,
+) -> None:
+    assert client.post(_url(report.id, "recusal"), json={"reason": "x", "outside_competence": "yes"},
+                       headers=recipient.headers).status_code == 400
+    response = client.post(_url(report.id, "recusal"), json={"reason": "Tax matters", "outside_competence": True},
+                           headers=recipient.headers)
+    assert response.status_code == 200 and response.json["to"] == [ESCALATION_BODY]
+    assert client.get(_url(report.id), headers=recipient.headers).status_code == 404
+    [entry] = _audit(app, report.id, "outside-competence")
+    assert entry.actor == f"recipient:{recipient.id}"
+    assert _audit(app, report.id, "recusal") == []
+
+
+def test_opening_a_report_and_downloading_a_part_are_audited(
+    app: Flask, client: FlaskClient, recipient: RegisteredRecipient, report: SubmittedReport
+) -> None:
+    shown = client.get(_url(report.id), headers=recipient.headers).json
+    client.get(f"{_url(report.id)}/parts/{shown['parts'][0]['id']}", headers=recipient.headers)
+    [opened] = _audit(app, report.id, "open")
+    [downloaded] = _audit(app, report.id, "download")
+    assert opened.actor == downloaded.actor == f"recipient:{recipient.id}"
+    assert json.loads(downloaded.detail) == {"part": shown["parts"][0]["id"]}
+
+
+# ---------------------------------------------------------------------------
+# Notes
+# ---------------------------------------------------------------------------
+
+
+def test_note_sealed_by_the_recipient_is_readable_by_their_body_only(
+    app: Flask, client: FlaskClient, recipient: RegisteredRecipient, colleague: RegisteredRecipient,
+    auditor: RegisteredRecipient, report: SubmittedReport,
+) -> None:
+    listed = client.get("/api/v1/bodies/integrity-office/recipients", headers=recipient.headers).json
+    assert sorted(r["id"] for r in listed["recipients"]) == sorted([recipient.id, colleague.id])
+
+    response = client.post(_url(report.id, "notes"), json=_seal_note(client, recipient, report.id, "Looks credible."),
+                           headers=recipient.headers)
+
+    assert response.status_code == 201
+    note_id = response.json["id"]
+    assert _read_note(client, colleague, report.id, note_id) == "Looks credible."
+    assert _read_note(client, recipient, report.id, note_id) == "Looks credible."
+    [entry] = _audit(app, report.id, "note")
+    assert entry.actor == f"recipient:{recipient.id}"
+    assert json.loads(entry.detail) == {"part": note_id}
+    with _db(app) as db:
+        holders = set(db.scalars(select(SealedKey.recipient_id).where(SealedKey.part_id == note_id)))
+        assert holders == {recipient.id, colleague.id}
+        assert db.scalar(select(Part.body_id).where(Part.id == note_id)) == "integrity-office"
+
+    # The body that receives the report next never sees this body's notes.
+    client.post(_url(report.id, "transfer"), json={"body": ESCALATION_BODY, "reason": "Their remit"},
+                headers=recipient.headers)
+    seen = client.get(_url(report.id), headers=auditor.headers).json
+    assert note_id not in [p["id"] for p in seen["parts"]]
+    assert client.get(f"{_url(report.id)}/parts/{note_id}", headers=auditor.headers).status_code == 404
+
+
+def test_note_must_be_sealed_to_exactly_the_recipients_of_the_body(
+    app: Flask, client: FlaskClient, recipient: RegisteredRecipient, colleague: RegisteredRecipient,
+    auditor: RegisteredRecipient, report: SubmittedReport,
+) -> None:
+    ours = client.get("/api/v1/bodies/integrity-office/recipients", headers=recipient.headers).json["recipients"]
+    theirs = client.get(f"/api/v1/bodies/{ESCALATION_BODY}/recipients", headers=recipient.headers).json["recipients"]
+    for recipients in ([r for r in ours if r["id"] == recipient.id], ours + theirs):
+        sealed = _seal_note(client, recipient, report.id, "Secret", recipients)
+        refused = client.post(_url(report.id, "notes"), json=sealed, headers=recipient.headers)
+        assert refused.status_code == 409
+        assert "exactly the active recipients of your body" in refused.json["message"]
+
+    good = _seal_note(client, recipient, report.id, "Secret")
+    bad_requests = [
+        {**good, "ciphertext": base64.b64encode(b"plain text note").decode()},
+        {**good, "ciphertext": "not base64!"},
+        {**good, "id": "../../etc"},
+        {**good, "sealed_keys": {str(recipient.id): base64.b64encode(b"short").decode()}},
+        {**good, "sealed_keys": ["nope"]},
+        {**good, "sealed_keys": {"me": good["sealed_keys"][str(recipient.id)]}},
+    ]
+    for body in bad_requests:
+        response = client.post(_url(report.id, "notes"), json=body, headers=recipient.headers)
+        assert response.status_code == 400, body
+        assert response.is_json and response.json["message"]
+    assert client.post(_url(report.id, "notes"), json=good, headers=recipient.headers).status_code == 201
+    assert client.post(_url(report.id, "notes"), json=good, headers=recipient.headers).status_code == 409
+    assert len(_audit(app, report.id, "note")) == 1
+    blobs = app.extensions["parrhesia.instance"].blobs.root
+    stored = {p.name for p in blobs.rglob("*") if p.is_file()}
+    assert good["id"] in stored and len(stored) == 2  # the source's message and the one note
+
+
+def test_note_too_large_is_refused(client: FlaskClient, recipient: RegisteredRecipient, report: SubmittedReport) -> None:
+    body = _seal_note(client, recipient, report.id, "x" * (2 * 1024 * 1024))
+    response = client.post(_url(report.id, "notes"), json=body, headers=recipient.headers)
+    assert response.status_code == 413 and response.is_json
+
+
+# ---------------------------------------------------------------------------
+# Recusal and transfer
+# ---------------------------------------------------------------------------
+
+
+def test_recusal_removes_access_at_once_and_moves_the_report_on(
+    app: Flask, client: FlaskClient, recipient: RegisteredRecipient, colleague: RegisteredRecipient,
+    auditor: RegisteredRecipient, report: SubmittedReport,
+) -> None:
+    assert client.post(_url(report.id, "recusal"), json={"reason": " "}, headers=recipient.headers).status_code == 400
+
+    response = client.post(_url(report.id, "recusal"), json={"reason": "The director is my brother"},
+                           headers=recipient.headers)
+
+    assert response.status_code == 200
+    assert response.json == {"id": report.id, "recused": True, "to": [ESCALATION_BODY]}
+    for who in (recipient, colleague):
+        assert client.get(_url(report.id), headers=who.headers).status_code == 404
+        assert client.get("/api/v1/reports", headers=who.headers).json == {"reports": []}
+        assert client.post(_url(report.id, "acknowledge"), headers=who.headers).status_code == 404
+    taken_over = client.get(_url(report.id), headers=auditor.headers).json
+    assert taken_over["route"] == [ESCALATION_BODY]
+    assert open_report_key(base64.b64decode(taken_over["sealed_key"]), auditor.key)
+    [entry] = _audit(app, report.id, "recusal")
+    assert entry.actor == f"recipient:{recipient.id}"
+    [escalation] = _audit(app, report.id, "escalation")
+    assert (escalation.actor, escalation.body_id) == (f"recipient:{recipient.id}", ESCALATION_BODY)
+
+
+def test_transfer_to_an_escalation_body_needs_no_sealed_keys(
+    app: Flask, client: FlaskClient, recipient: RegisteredRecipient, auditor: RegisteredRecipient,
+    report: SubmittedReport,
+) -> None:
+    response = client.post(_url(report.id, "transfer"), json={"body": ESCALATION_BODY, "reason": "Public funds"},
+                           headers=recipient.headers)
+
+    assert response.status_code == 200
+    assert response.json == {"id": report.id, "transferred": True, "to": ESCALATION_BODY}
+    assert client.get(_url(report.id), headers=recipient.headers).status_code == 404
+    assert client.get(_url(report.id), headers=auditor.headers).json["route"] == [ESCALATION_BODY]
+    [entry] = _audit(app, report.id, "transfer")
+    assert entry.actor == f"recipient:{recipient.id}"
+    assert json.loads(entry.detail) == {"to": ESCALATION_BODY}
+
+
+def test_transfer_to_another_body_needs_the_key_sealed_for_its_recipients(
+    app: Flask, client: FlaskClient, recipient: RegisteredRecipient, prosecutor: RegisteredRecipient,
+    report: SubmittedReport,
+) -> None:
+    request = {"body": OTHER_BODY, "reason": "A crime"}
+    refused = client.post(_url(report.id, "transfer"), json=request, headers=recipient.headers)
+    assert refused.status_code == 400
+    assert "parrhesia desk transfer" in refused.json["message"]
+    assert client.get(_url(report.id), headers=recipient.headers).status_code == 200
+    assert client.get(_url(report.id), headers=prosecutor.headers).status_code == 404
+
+    shown = client.get(_url(report.id), headers=recipient.headers).json
+    report_key = open_report_key(base64.b64decode(shown["sealed_key"]), recipient.key)
+    targets = client.get(f"/api/v1/bodies/{OTHER_BODY}/recipients", headers=recipient.headers).json["recipients"]
+    sealed = {str(r["id"]): base64.b64encode(seal_report_key(report_key, decode_public_key(r["public_key"]))).decode()
+              for r in targets}
+    response = client.post(_url(report.id, "transfer"), json={**request, "sealed_keys": sealed}, headers=recipient.headers)
+
+    assert response.status_code == 200
+    taken_over = client.get(_url(report.id), headers=prosecutor.headers).json
+    assert bytes(open_report_key(base64.b64decode(taken_over["sealed_key"]), prosecutor.key).public_key) == bytes(
+        report_key.public_key)
+    assert client.get(_url(report.id), headers=recipient.headers).status_code == 404
+
+
+def test_transfer_refusals_are_clear_json(client: FlaskClient, recipient: RegisteredRecipient, report: SubmittedReport) -> None:
+    cases = [
+        ({"body": "nowhere", "reason": "x"}, 400, "No body"),
+        ({"body": "integrity-office", "reason": "x"}, 400, "already has"),
+        ({"body": ESCALATION_BODY, "reason": ""}, 400, "reason"),
+        ({"body": ESCALATION_BODY}, 400, "reason"),
+        ({"reason": "x"}, 400, "body"),
+        ({"body": ESCALATION_BODY, "reason": "x", "sealed_keys": "abc"}, 400, "sealed_keys"),
+        ({"body": ESCALATION_BODY, "reason": "x", "sealed_keys": {"1": "%%%"}}, 400, "base64"),
+    ]
+    for body, code, words in cases:
+        response = client.post(_url(report.id, "transfer"), json=body, headers=recipient.headers)
+        assert response.status_code == code, body
+        assert words in response.json["message"], (body, response.json)
+    assert client.get(_url(report.id), headers=recipient.headers).json["route"] == ["integrity-office"]
+
+
+def test_unknown_body_has_no_recipients_list(client: FlaskClient, recipient: RegisteredRecipient) -> None:
+    response = client.get("/api/v1/bodies/nowhere/recipients", headers=recipient.headers)
+    assert response.status_code == 404 and response.is_json
+
+
+# ---------------------------------------------------------------------------
+# The command line, against a real HTTP server
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def server(app: Flask) -> Iterator[str]:
+    """The app served over HTTP on a loopback port, in a thread of this process."""
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        thread.join(timeout=10)
+
+
+def _key_file(tmp_path: Path, who: RegisteredRecipient) -> list[str]:
+    path = tmp_path / f"key-{who.id}.prhkey"
+    path.write_bytes(wrap_private_key(who.key, b"correct horse battery",
+                                      opslimit=argon2id.OPSLIMIT_MIN, memlimit=argon2id.MEMLIMIT_MIN))
+    passphrase = tmp_path / f"passphrase-{who.id}"
+    passphrase.write_text("correct horse battery\n")
+    return ["--key", str(path), "--passphrase-file", str(passphrase)]
+
+
+def desk(server: str, who: RegisteredRecipient, command: str, *args: str) -> Result:
+    return CliRunner().invoke(main, ["desk", command, "--server", server, "--token", who.token, *args])
+
+
+def _ok(result: Result) -> str:
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_desk_commands_do_the_casework_end_to_end(
+    app: Flask, server: str, tmp_path: Path, recipient: RegisteredRecipient, colleague: RegisteredRecipient,
+    report: SubmittedReport,
+) -> None:
+    _add_clock(app, report.id, "acknowledge-7-days", "acknowledge")
+    _add_clock(app, report.id, "feedback-3-months", "feedback")
+    on = ["--report", report.id]
+
+    assert "Clocks met: acknowledge-7-days" in _ok(desk(server, recipient, "ack", *on))
+    assert f"Report {report.id} is now assessing." in _ok(desk(server, recipient, "status", *on, "--status", "assessing"))
+    assert "Note " in _ok(desk(server, recipient, "note", *on, "--message", "Call the auditor on Monday."))
+    _add_clock(app, report.id, "decision-3-months", None, extendable_to_months=6)
+    assert "Clock decision-3-months of report" in _ok(
+        desk(server, recipient, "extend", *on, "--clock", "decision-3-months", "--months", "6", "--reason", "Complex"))
+    assert "Reply " in _ok(desk(server, recipient, "reply", *on, "--message", "Thank you.", "--feedback"))
+    assert _clocks(app, report.id) == {"acknowledge-7-days": "met", "feedback-3-months": "met", "decision-3-months": "running"}
+    actions = ("acknowledge", "status", "note", "clock.extend", "reply")
+    assert all(_audit(app, report.id, action) for action in actions)
+    actors = {e.actor for action in actions for e in _audit(app, report.id, action)}
+    assert actors == {f"recipient:{recipient.id}"}
+
+    out = tmp_path / "reports"
+    pulled = _ok(desk(server, colleague, "pull", *_key_file(tmp_path, colleague), "--out", str(out)))
+    assert "1 report(s), 3 new file(s)" in pulled
+    folder = out / report.id
+    assert (folder / "001-message.txt").read_text() == report.message
+    assert (folder / "002-note.txt").read_text() == "Call the auditor on Monday."
+    assert (folder / "003-reply.txt").read_text() == "Thank you."
+    assert "0 new file(s)" in _ok(desk(server, colleague, "pull", *_key_file(tmp_path, colleague), "--out", str(out)))
+
+
+def test_desk_pull_tells_a_latecomer_which_notes_are_not_theirs(
+    app: Flask, server: str, tmp_path: Path, recipient: RegisteredRecipient, report: SubmittedReport
+) -> None:
+    _ok(desk(server, recipient, "note", "--report", report.id, "--message", "Before you joined."))
+    latecomer = add_test_recipient(app, "integrity-office", name="Latecomer")
+    # Re-sealing the report key for a newcomer is a colleague's job; do it directly here.
+    with _db(app) as db:
+        db.add(SealedKey(report_id=report.id, holder="recipient", recipient_id=latecomer.id,
+                         sealed=seal_report_key(open_report_key(
+                             db.scalar(select(SealedKey.sealed).where(SealedKey.recipient_id == recipient.id,
+                                                                      SealedKey.holder == "recipient")),
+                             recipient.key), bytes(latecomer.key.public_key))))
+        db.commit()
+    result = CliRunner().invoke(main, ["desk", "pull", "--server", server, "--token", latecomer.token,
+                                       *_key_file(tmp_path, latecomer), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "written before you joined your body" in result.output
+    assert (tmp_path / "out" / report.id / "001-message.txt").read_text() == report.message
+    assert not list((tmp_path / "out" / report.id).glob("*-note.txt"))
+
+
+def test_desk_recuse_and_transfer_hand_the_report_on(
+    app: Flask, server: str, tmp_path: Path, recipient: RegisteredRecipient, prosecutor: RegisteredRecipient,
+    auditor: RegisteredRecipient, report: SubmittedReport,
+) -> None:
+    moved = _ok(desk(server, recipient, "transfer", "--report", report.id, "--to", OTHER_BODY, "--reason", "A crime",
+                     *_key_file(tmp_path, recipient)))
+    assert f"transferred to {OTHER_BODY}" in moved
+    with _db(app) as db:
+        assert db.get(Recipient, prosecutor.id) is not None
+    out = tmp_path / "prosecutor"
+    assert "1 report(s), 1 new file(s)" in _ok(
+        desk(server, prosecutor, "pull", *_key_file(tmp_path, prosecutor), "--out", str(out)))
+    assert (out / report.id / "001-message.txt").read_text() == report.message
+
+    recused = _ok(desk(server, prosecutor, "recuse", "--report", report.id, "--reason", "Our own officers",
+                       "--outside-competence"))
+    assert ESCALATION_BODY in recused
+    assert "No such report for your body" in desk(server, prosecutor, "ack", "--report", report.id).output
+    assert [e.actor for e in _audit(app, report.id, "transfer")] == [f"recipient:{recipient.id}"]
+    assert [e.actor for e in _audit(app, report.id, "outside-competence")] == [f"recipient:{prosecutor.id}"]
+
+
+def test_desk_commands_fail_with_one_clear_line(
+    server: str, tmp_path: Path, recipient: RegisteredRecipient, report: SubmittedReport
+) -> None:
+    wrong_token = RegisteredRecipient(recipient.id, recipient.body_id, recipient.key, "not-a-token")
+    failures = [
+        (desk(server, wrong_token, "ack", "--report", report.id), "401"),
+        (desk(server, recipient, "ack", "--report", "0" * 32), "No such report for your body"),
+        (desk(server, recipient, "status", "--report", report.id, "--status", "buried"), "Unknown status"),
+        (desk(server, recipient, "note", "--report", report.id, "--message", "  "), "The note is empty"),
+        (desk(server, recipient, "recuse", "--report", report.id, "--reason", ""), "Give a reason"),
+        (desk(server, recipient, "transfer", "--report", report.id, "--to", "nowhere", "--reason", "x",
+              *_key_file(tmp_path, recipient)), "404"),
+        (desk("http://127.0.0.1:9", recipient, "ack", "--report", report.id), "Cannot reach"),
+        (desk("ftp://example.org", recipient, "ack", "--report", report.id), "http://"),
+    ]
+    for result, words in failures:
+        assert result.exit_code == 1, result.output
+        assert isinstance(result.exception, SystemExit), result.exception  # a ClickException, no traceback
+        assert result.output.startswith("Error: ") and words in result.output, result.output

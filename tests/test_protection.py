@@ -1,0 +1,120 @@
+"""Protection requests: to the competent body, never the implicated one; identity gated."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from parrhesia import protection_requests
+from parrhesia.demo import DEMO_PLUGINS, DEMO_SETTINGS
+from parrhesia.models import ProtectionRequest, Report, ReportClock, SealedKey
+from parrhesia.testing import add_test_recipient, csrf_token, log_in, submit_report
+
+
+@pytest.fixture
+def instance_settings() -> dict[str, Any]:
+    return {"plugins": DEMO_PLUGINS, "bodies": [], "instance": DEMO_SETTINGS}
+
+
+def _engine(app: Flask) -> Any:
+    return app.extensions["parrhesia.instance"].engine
+
+
+def _source(app: Flask, **routing: str) -> Any:
+    response, codename = submit_report(app.test_client(), "retaliation after my report", **routing)
+    assert codename
+    source = app.test_client()
+    log_in(source, codename)
+    return source
+
+
+def _ask(source: Any, **fields: str) -> Any:
+    token = csrf_token(source.get("/report").data)
+    return source.post("/report/protection", data={"csrf_token": token, **fields})
+
+
+def test_a_protection_request_reaches_the_protection_body_and_not_the_implicated_one(app: Flask) -> None:
+    ombudsman = add_test_recipient(app, "example-ombudsman")
+    source = _source(app, implicated="example-interior")
+    response = _ask(source, measure="example-retaliation-complaint", details="demoted after reporting canary-p1")
+    assert response.status_code == 303
+    with Session(_engine(app)) as db:
+        request = db.scalars(select(ProtectionRequest)).one()
+        assert request.body_id == "example-ombudsman" and request.status == "requested"
+        keys = db.scalars(select(SealedKey).where(SealedKey.part_id == request.details_part_id)).all()
+        assert {k.recipient_id for k in keys} == {ombudsman.id, None}  # the ombudsman, and the report key
+    page = source.get("/report").get_data(as_text=True)
+    assert "Complaint about retaliation" in page and "status: requested" in page
+
+
+def test_when_the_competent_body_is_implicated_the_request_goes_to_an_independent_one(app: Flask) -> None:
+    source = _source(app, implicated="example-ombudsman", subject="public-procurement")
+    assert _ask(source, measure="example-retaliation-complaint", details="x").status_code == 303
+    with Session(_engine(app)) as db:
+        request = db.scalars(select(ProtectionRequest)).one()
+        report = db.scalars(select(Report)).one()
+        excluded = {b.body_id for b in report.bodies if b.role == "excluded"}
+    assert "example-ombudsman" in excluded and request.body_id not in excluded
+
+
+def test_a_claim_window_counts_from_the_date_the_source_gives(app: Flask) -> None:
+    source = _source(app)
+    missing = _ask(source, measure="example-interim-relief", details="dismissed")
+    assert missing.status_code == 400 and "the day you were dismissed" in missing.get_data(as_text=True)
+    with Session(_engine(app)) as db:
+        today = db.scalars(select(Report)).one().created_on
+    dismissed = today - timedelta(days=2)
+    assert _ask(source, measure="example-interim-relief", details="dismissed", from_date=dismissed.isoformat()).status_code == 303
+    with Session(_engine(app)) as db:
+        clock = db.scalars(select(ReportClock).where(ReportClock.clock_id.like("protection-%"))).one()
+    assert clock.due_on == dismissed + timedelta(days=7) and clock.body_id == "example-supreme-court"
+
+
+def test_an_identity_is_withheld_until_the_source_consents(app: Flask) -> None:
+    add_test_recipient(app, "example-ombudsman")
+    source = _source(app)
+    _ask(source, measure="example-retaliation-complaint", details="x", identity="Ana Example, +00 123")
+    with Session(_engine(app)) as db:
+        request = db.scalars(select(ProtectionRequest)).one()
+        assert request.identity_state == "withheld"
+        assert not protection_requests.identity_readable(request, on=request.created_on)
+    page = source.get("/report").get_data(as_text=True)
+    assert "kept from everyone until you agree" in page
+    token = csrf_token(page)
+    assert source.post(f"/report/protection/{request.id}/consent", data={"csrf_token": token}).status_code == 303
+    with Session(_engine(app)) as db:
+        request = db.scalars(select(ProtectionRequest)).one()
+        assert protection_requests.identity_readable(request, on=request.created_on)
+
+
+def test_a_custodian_decision_shows_its_reasons_to_the_source_before_it_takes_effect(app: Flask) -> None:
+    source = _source(app)
+    _ask(source, measure="example-witness-protection", details="threats", identity="Ana")
+    with Session(_engine(app)) as db:
+        request = db.scalars(select(ProtectionRequest)).one()
+        with pytest.raises(protection_requests.ProtectionError, match="written reasons"):
+            protection_requests.decide_disclosure(db, request, custodian="judge-1", reason="needed", on=request.created_on)
+        effective = protection_requests.decide_disclosure(
+            db, request, custodian="judge-1", on=request.created_on,
+            reason="The court needs to hear the witness in person to grant protection.",
+        )
+        assert not protection_requests.identity_readable(request, on=effective - timedelta(days=1))
+        assert protection_requests.identity_readable(request, on=effective)
+    page = source.get("/report").get_data(as_text=True)
+    assert "The court needs to hear the witness in person" in page and effective.isoformat() in page
+
+
+def test_unknown_measures_and_future_dates_are_refused(app: Flask) -> None:
+    source = _source(app)
+    assert _ask(source, measure="no-such-measure", details="x").status_code == 400
+    with Session(_engine(app)) as db:
+        today = db.scalars(select(Report)).one().created_on
+    future = _ask(source, measure="example-interim-relief", details="x", from_date=(today + timedelta(days=3)).isoformat())
+    assert future.status_code == 400 and "future" in future.get_data(as_text=True)
+    with Session(_engine(app)) as db:
+        assert db.scalars(select(ProtectionRequest)).all() == []
