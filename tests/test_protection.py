@@ -118,3 +118,56 @@ def test_unknown_measures_and_future_dates_are_refused(app: Flask) -> None:
     assert future.status_code == 400 and "future" in future.get_data(as_text=True)
     with Session(_engine(app)) as db:
         assert db.scalars(select(ProtectionRequest)).all() == []
+
+
+def test_the_competent_body_reads_the_details_and_the_identity_only_once_readable(app: Flask) -> None:
+    import base64
+
+    from parrhesia.crypto import decrypt_bytes, open_report_key
+
+    ombudsman = add_test_recipient(app, "example-ombudsman")
+    route_body = add_test_recipient(app, "example-aca")
+    source = _source(app, subject="public-procurement")
+    _ask(source, measure="example-retaliation-complaint", details="demoted on 3 May", identity="Ana Example")
+    client = app.test_client()
+    (request,) = client.get("/api/v1/protection-requests", headers=ombudsman.headers).json["protection_requests"]
+    assert request["identity"] == {"state": "withheld", "part_id": None, "sealed_key": None}
+    blob = client.get(f"/api/v1/protection-requests/{request['id']}/parts/{request['details']['part_id']}",
+                      headers=ombudsman.headers).data
+    key = open_report_key(base64.b64decode(request["details"]["sealed_key"]), ombudsman.key)
+    assert decrypt_bytes(blob, key, request["report_id"], request["details"]["part_id"])[1] == b"demoted on 3 May"
+    with Session(_engine(app)) as db:
+        identity_part = db.scalars(select(ProtectionRequest)).one().identity_part_id
+    assert client.get(f"/api/v1/protection-requests/{request['id']}/parts/{identity_part}",
+                      headers=ombudsman.headers).status_code == 404
+    # Other bodies see neither the request nor its parts, even the body holding the report.
+    assert client.get("/api/v1/protection-requests", headers=route_body.headers).json == {"protection_requests": []}
+    listing = client.get(f"/api/v1/reports/{request['report_id']}", headers=route_body.headers).json
+    assert {p["kind"] for p in listing["parts"]} <= {"message", "attachment", "answers", "reply"}
+    token = csrf_token(source.get("/report").data)
+    source.post(f"/report/protection/{request['id']}/consent", data={"csrf_token": token})
+    (request,) = client.get("/api/v1/protection-requests", headers=ombudsman.headers).json["protection_requests"]
+    blob = client.get(f"/api/v1/protection-requests/{request['id']}/parts/{identity_part}", headers=ombudsman.headers).data
+    key = open_report_key(base64.b64decode(request["identity"]["sealed_key"]), ombudsman.key)
+    assert decrypt_bytes(blob, key, request["report_id"], identity_part)[1] == b"Ana Example"
+    changed = client.post(f"/api/v1/protection-requests/{request['id']}/status", json={"status": "granted"},
+                          headers=ombudsman.headers)
+    assert changed.status_code == 200
+    assert "status: granted" in source.get("/report").get_data(as_text=True)
+    refused = client.post(f"/api/v1/protection-requests/{request['id']}/status", json={"status": "granted"},
+                          headers=route_body.headers)
+    assert refused.status_code == 404
+
+
+def test_internal_notes_never_appear_to_the_source(app: Flask) -> None:
+    from parrhesia import casework
+    from parrhesia.models import Recipient
+
+    officer = add_test_recipient(app, "example-aca")
+    source = _source(app, subject="public-procurement")
+    with Session(_engine(app)) as db:
+        recipient = db.get(Recipient, officer.id)
+        report = db.scalars(select(Report)).one()
+        casework.add_note(app.extensions["parrhesia.instance"], db, recipient, report, "internal: looks credible")
+    page = source.get("/report").get_data(as_text=True)
+    assert "Reply from a recipient" not in page and "could not be decrypted" not in page

@@ -39,6 +39,9 @@ __all__ = [
     "record_reply",
     "seal_reply",
     "add_note",
+    "record_note",
+    "visible_parts",
+    "PRIVATE_KINDS",
     "recuse",
     "extend_clock",
     "transfer",
@@ -174,8 +177,22 @@ def seal_reply(instance: Instance, db: Session, recipient: Recipient, report: Re
         raise
 
 
+# Parts the conversation view and the recipients' listings never show as such: notes
+# belong to the body that wrote them; protection details and identities are reached
+# through their protection request, by the competent body only.
+PRIVATE_KINDS = frozenset({"note", "protection", "identity"})
+
+
+def visible_parts(report: Report, recipient: Recipient) -> list[Part]:
+    """The parts a recipient of a body holding the report sees in it."""
+    return [
+        p for p in report.parts
+        if p.kind not in PRIVATE_KINDS or (p.kind == "note" and p.body_id == recipient.body_id)
+    ]
+
+
 def add_note(instance: Instance, db: Session, recipient: Recipient, report: Report, text: str) -> Part:
-    """An internal note, sealed to the recipients of this body only (never the source).
+    """An internal note sealed on the server on receipt (the no-JavaScript path).
 
     The note gets its own keypair; its private key is sealed to each active recipient
     of the body, so neither the source nor another body can open it.
@@ -185,15 +202,24 @@ def add_note(instance: Instance, db: Session, recipient: Recipient, report: Repo
     note_key = PrivateKey.generate()
     part_id = secrets.token_hex(16)
     blob = encrypt_bytes(text.encode("utf-8"), bytes(note_key.public_key), report.id, part_id, {"kind": "note"})
+    sealed = {holder.id: seal_report_key(note_key, holder.public_key) for holder in recipients_of(db, [recipient.body_id])}
+    return record_note(instance, db, recipient, report, part_id=part_id, blob=blob, sealed=sealed)
+
+
+def record_note(
+    instance: Instance, db: Session, recipient: Recipient, report: Report, *, part_id: str, blob: bytes,
+    sealed: Mapping[int, bytes],
+) -> Part:
+    """Store a note sealed by the server or by the recipient's machine: the blob, the
+    part, one sealed note key per recipient of the body (``sealed``), the audit entry."""
     with instance.blobs.writing(part_id) as pending:
         pending.file.write(blob)
     try:
         part = Part(id=part_id, report_id=report.id, kind="note", author="recipient", recipient_id=recipient.id,
                     blob=part_id, size=len(blob), created_on=today(), body_id=recipient.body_id)
         db.add(part)
-        for holder in recipients_of(db, [recipient.body_id]):
-            db.add(SealedKey(report_id=report.id, holder="note", part_id=part_id, recipient_id=holder.id,
-                             sealed=seal_report_key(note_key, holder.public_key)))
+        for holder_id, key in sorted(sealed.items()):
+            db.add(SealedKey(report_id=report.id, holder="note", part_id=part_id, recipient_id=holder_id, sealed=key))
         audit.record(db, "note", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
                      detail={"part": part_id})
         db.commit()

@@ -34,7 +34,6 @@ __all__ = [
     "recipients_of",
     "open_report",
     "add_source_parts",
-    "add_reply",
     "find_by_lookup",
     "reports_for_recipient",
     "report_for_recipient",
@@ -171,24 +170,6 @@ def _store_parts(db: Session, report: Report, submission: Submission, *, author:
         db.rollback()
         submission.discard()
         raise
-
-
-def add_reply(db: Session, report: Report, recipient: Recipient, *, part_id: str, blob: str, size: int) -> Part:
-    """Record a reply whose ciphertext is already committed to the blob store."""
-    part = Part(
-        id=part_id,
-        report_id=report.id,
-        kind="reply",
-        author="recipient",
-        recipient_id=recipient.id,
-        blob=blob,
-        size=size,
-        created_on=today(),
-    )
-    db.add(part)
-    report.updated_on = today()
-    db.commit()
-    return part
 
 
 def add_text_part(

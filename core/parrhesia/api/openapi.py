@@ -12,6 +12,7 @@ from typing import Any
 
 from parrhesia import __version__
 from parrhesia.casework import STATUSES
+from parrhesia.protection_requests import STATUSES as PROTECTION_STATUSES
 
 __all__ = ["document"]
 
@@ -366,6 +367,45 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _protection_paths() -> dict[str, Any]:
+    request_id = {"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"},
+                  "description": "The protection request id."}
+    not_found = _error("No such protection request for your body (or, for a part, not readable yet).")
+    return {
+        "/api/v1/protection-requests": {
+            "get": {
+                "summary": "Protection requests sent to your body",
+                "description": "Each request carries the details part id and its key sealed to you. The identity a "
+                               "source gave is listed with its state only; its part and key appear once the source "
+                               "consented or a custodian's decision took effect (Directive 2019/1937 Art 16).",
+                "responses": {"200": _json({"type": "object"}, "The requests."), "401": _UNAUTHORISED},
+            }
+        },
+        "/api/v1/protection-requests/{request_id}/parts/{part_id}": {
+            "get": {
+                "summary": "The ciphertext of a request's details (or identity, once readable)",
+                "parameters": [request_id, _PART_ID],
+                "responses": {
+                    "200": {"description": "The ciphertext.", "content": {"application/octet-stream": {"schema": {"type": "string"}}}},
+                    "401": _UNAUTHORISED,
+                    "404": not_found,
+                },
+            }
+        },
+        "/api/v1/protection-requests/{request_id}/status": {
+            "post": {
+                "summary": "Change a protection request's status (shown to the source)",
+                "parameters": [request_id],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["status"],
+                    "properties": {"status": {"type": "string", "enum": list(PROTECTION_STATUSES)}}}}}},
+                "responses": {"200": _json({"type": "object"}, "The request."), "400": _INVALID,
+                              "401": _UNAUTHORISED, "404": not_found},
+            }
+        },
+    }
+
+
 def document() -> dict[str, Any]:
     """The OpenAPI document, built fresh (callers may not share or mutate it)."""
     return {
@@ -383,7 +423,7 @@ def document() -> dict[str, Any]:
             ),
         },
         "security": _BEARER,
-        "paths": _paths(),
+        "paths": {**_paths(), **_protection_paths()},
         "components": {
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "description": "A recipient's API token."}

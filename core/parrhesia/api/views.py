@@ -33,7 +33,8 @@ from parrhesia.crypto.stream import CIPHERTEXT_CHUNK_SIZE, HEADER_SIZE, MAGIC
 from parrhesia.db import get_session
 from parrhesia.host import current_host
 from parrhesia.instance import current_instance
-from parrhesia.models import Part, Recipient, Report, SealedKey
+from parrhesia import protection_requests
+from parrhesia.models import Part, ProtectionRequest, Recipient, Report, SealedKey
 
 __all__ = ["bp", "NOTE_LIMIT", "JSON_LIMIT"]
 
@@ -173,11 +174,6 @@ def _new_part_id(part_id: Any) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _visible_parts(report: Report, recipient: Recipient) -> list[Part]:
-    """All parts but the notes of other bodies (notes stay with the body that wrote them)."""
-    return [p for p in report.parts if p.kind != "note" or p.body_id == recipient.body_id]
-
-
 def _describe(report: Report) -> dict[str, Any]:
     recipient = _recipient()
     mine = {
@@ -216,7 +212,7 @@ def _describe(report: Report) -> dict[str, Any]:
                 # A note has its own key, sealed to each recipient of its body.
                 **({"sealed_key": b64(mine.get(("note", part.id)))} if part.kind == "note" else {}),
             }
-            for part in _visible_parts(report, recipient)
+            for part in casework.visible_parts(report, recipient)
         ],
     }
 
@@ -273,7 +269,7 @@ def part_ciphertext(report_id: str, part_id: str) -> Response:
     report = _report_or_404(report_id)
     recipient = _recipient()
     db = get_session()
-    part = next((p for p in _visible_parts(report, recipient) if p.id == part_id), None)
+    part = next((p for p in casework.visible_parts(report, recipient) if p.id == part_id), None)
     if part is None:
         abort(404, "No such part in this report.")
     audit.record(db, "download", actor=casework.actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
@@ -376,32 +372,8 @@ def add_note(report_id: str) -> tuple[dict[str, Any], int]:
     if set(sealed) != colleagues:
         abort(409, "The note key must be sealed to exactly the active recipients of your body "
                    f"(ids {sorted(colleagues)}); fetch them again and seal the note again.")
-    part = _record_note(report, recipient, part_id, blob, sealed)
+    part = casework.record_note(current_instance(), db, recipient, report, part_id=part_id, blob=blob, sealed=sealed)
     return {"id": part.id, "size": part.size, "created_on": part.created_on.isoformat()}, 201
-
-
-def _record_note(report: Report, recipient: Recipient, part_id: str, blob: bytes, sealed: Mapping[int, bytes]) -> Part:
-    """Store a note sealed by the client, as :func:`parrhesia.casework.add_note` stores
-    one sealed on the server: the blob, the part, one sealed note key per colleague,
-    and the "note" audit entry."""
-    instance = current_instance()
-    db = get_session()
-    with instance.blobs.writing(part_id) as pending:
-        pending.file.write(blob)
-    try:
-        part = Part(id=part_id, report_id=report.id, kind="note", author="recipient", recipient_id=recipient.id,
-                    blob=part_id, size=len(blob), created_on=reports.today(), body_id=recipient.body_id)
-        db.add(part)
-        for holder_id, key in sorted(sealed.items()):
-            db.add(SealedKey(report_id=report.id, holder="note", part_id=part_id, recipient_id=holder_id, sealed=key))
-        audit.record(db, "note", actor=casework.actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
-                     detail={"part": part_id})
-        db.commit()
-    except BaseException:
-        db.rollback()
-        instance.blobs.delete(part_id)
-        raise
-    return part
 
 
 @bp.post("/reports/<report_id>/recusal")
@@ -447,3 +419,82 @@ def transfer(report_id: str) -> dict[str, Any]:
     sealed = _sealed_keys(data.get("sealed_keys"))
     casework.transfer(current_host(), get_session(), _recipient(), report, target, reason, sealed)
     return {"id": report_id, "transferred": True, "to": target}
+
+
+# ---------------------------------------------------------------------------
+# Protection requests (for the body competent for them)
+# ---------------------------------------------------------------------------
+
+
+def _describe_protection(request: ProtectionRequest) -> dict[str, Any]:
+    """A request, with the keys this recipient may hold: the details always, the
+    identity only once the source consented or a custodian's decision took effect."""
+    recipient = _recipient()
+    day = current_instance().config.today()
+    readable = protection_requests.identity_readable(request, on=day)
+    wanted = [request.details_part_id] + ([request.identity_part_id] if readable else [])
+    keys = {
+        k.part_id: base64.b64encode(k.sealed).decode()
+        for k in get_session().scalars(
+            select(SealedKey).where(SealedKey.part_id.in_([p for p in wanted if p]), SealedKey.recipient_id == recipient.id)
+        )
+    }
+    return {
+        "id": request.id,
+        "report_id": request.report_id,
+        "measure": request.measure_id,
+        "status": request.status,
+        "created_on": request.created_on.isoformat(),
+        "updated_on": request.updated_on.isoformat(),
+        "details": {"part_id": request.details_part_id, "sealed_key": keys.get(request.details_part_id)}
+        if request.details_part_id else None,
+        "identity": {
+            "state": request.identity_state,
+            "part_id": request.identity_part_id if readable else None,
+            "sealed_key": keys.get(request.identity_part_id) if readable else None,
+        },
+    }
+
+
+def _protection_or_404(request_id: str) -> ProtectionRequest:
+    request = get_session().get(ProtectionRequest, request_id)
+    if request is None or request.body_id != _recipient().body_id:
+        abort(404, "No such protection request for your body.")
+    return request
+
+
+@bp.get("/protection-requests")
+def list_protection_requests() -> dict[str, Any]:
+    """Protection requests sent to the recipient's body."""
+    rows = protection_requests.requests_for_body(get_session(), _recipient().body_id)
+    return {"protection_requests": [_describe_protection(r) for r in rows]}
+
+
+@bp.get("/protection-requests/<request_id>/parts/<part_id>")
+def protection_part(request_id: str, part_id: str) -> Response:
+    """The ciphertext of a request's details, or of its identity once readable."""
+    request = _protection_or_404(request_id)
+    readable = protection_requests.identity_readable(request, on=current_instance().config.today())
+    allowed = {request.details_part_id} | ({request.identity_part_id} if readable else set())
+    if part_id not in allowed - {None}:
+        abort(404, "No such part, or not readable yet.")
+    recipient = _recipient()
+    db = get_session()
+    audit.record(db, "protection.download", actor=casework.actor_of(recipient), report_id=request.report_id,
+                 body_id=recipient.body_id, detail={"request": request.id, "part": part_id})
+    db.commit()
+    blobs = current_instance().blobs
+    return Response(blobs.path_for(part_id).read_bytes(), mimetype="application/octet-stream")
+
+
+@bp.post("/protection-requests/<request_id>/status")
+def protection_status(request_id: str) -> dict[str, Any]:
+    """Change a request's status; the source sees it on their report page."""
+    request = _protection_or_404(request_id)
+    status = _text(_json_body(), "status")
+    try:
+        protection_requests.set_status(get_session(), request, status, actor=casework.actor_of(_recipient()),
+                                       on=current_instance().config.today())
+    except protection_requests.ProtectionError as error:
+        abort(400, str(error))
+    return _describe_protection(request)

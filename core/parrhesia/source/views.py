@@ -48,6 +48,9 @@ __all__ = ["bp"]
 bp = Blueprint("source", __name__)
 log = logging.getLogger(__name__)
 
+# What the source's conversation shows: never a body's internal note, and protection
+# requests appear in their own section.
+SOURCE_KINDS = frozenset({"message", "attachment", "answers", "reply"})
 # A message longer than this is shown truncated; the recipient still gets all of it.
 DISPLAY_LIMIT = 256 * 1024
 
@@ -473,7 +476,11 @@ def _stored_routing(report: Report) -> RoutingView:
 
 def _conversation(report: Report, report_key: PrivateKey) -> list[ConversationItem]:
     blobs = current_instance().blobs
-    return [_decrypt_for_source(blobs, report, part, report_key) for part in report.parts]
+    return [
+        _decrypt_for_source(blobs, report, part, report_key)
+        for part in report.parts
+        if part.kind in SOURCE_KINDS
+    ]
 
 
 def _decrypt_for_source(blobs: BlobStore, report: Report, part: Part, report_key: PrivateKey) -> ConversationItem:
