@@ -37,11 +37,18 @@ def init(instance_dir: Path, name: str) -> None:
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log request lines (never addresses or user agents).")
-def serve(instance_dir: Path, bind: str, workers: int, threads: int, access_log: bool) -> None:
+@click.option("--tick-minutes", type=click.IntRange(1, 24 * 60), default=None,
+              help="Also run the clock engine and the notification batch every N minutes "
+                   "(instead of the systemd timers in deploy/).")
+def serve(instance_dir: Path, bind: str, workers: int, threads: int, access_log: bool, tick_minutes: int | None) -> None:
     """Serve an instance in production with gunicorn."""
     from parrhesia.server import serve as run
 
     load_instance(instance_dir).dispose()
+    if tick_minutes:
+        from parrhesia import scheduler
+
+        scheduler.start(instance_dir.resolve(), tick_minutes)
     run(str(instance_dir.resolve()), bind, workers=workers, threads=threads, access_log=access_log)
 
 
