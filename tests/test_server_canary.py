@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from parrhesia.config import load_config
 from parrhesia.db import make_engine
 from server_support import (
     Attachment,

@@ -1,5 +1,15 @@
-"""The source interface: plain HTML forms that work in Tor Browser at "Safest"."""
+"""The source interface: plain HTML forms that work in Tor Browser at "Safest".
 
-from parrhesia.source.views import bp
+:mod:`~parrhesia.source.submission` makes a report, :mod:`~parrhesia.source.casefile`
+is the source's own report page, :mod:`~parrhesia.source.readers` shows its routing,
+:mod:`~parrhesia.source.session` keeps a logged-in source without their codename.
+"""
+
+from flask import Blueprint
+
+bp = Blueprint("source", __name__)
+
+# Imported for their routes, which they register on bp.
+from parrhesia.source import casefile, submission  # noqa: E402,F401
 
 __all__ = ["bp"]
