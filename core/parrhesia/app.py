@@ -76,10 +76,12 @@ def create_app(
     from parrhesia.api import bp as api_bp
     from parrhesia.desk import bp as desk_bp
     from parrhesia.source import bp as source_bp
+    from parrhesia.stats import bp as stats_bp
 
     app.register_blueprint(source_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(desk_bp)
+    app.register_blueprint(stats_bp)
     security.csrf.exempt(api_bp)
 
     app.register_error_handler(HTTPException, _http_error)

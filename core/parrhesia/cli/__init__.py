@@ -12,6 +12,7 @@ from parrhesia.cli.jurisdiction import directory, plugins, route
 from parrhesia.cli.keys import keys
 from parrhesia.cli.operators import audit, notify, operators
 from parrhesia.cli.recipients import recipients
+from parrhesia.cli.reports import reports, statistics
 
 __all__ = ["main"]
 
@@ -22,5 +23,5 @@ def main() -> None:
     """Parrhesia: secure, anonymous reporting of corruption and organised crime."""
 
 
-for command in (init, serve, demo, keys, recipients, desk, plugins, directory, route, operators, audit, notify, tick, escalate, hold):
+for command in (init, serve, demo, keys, recipients, desk, plugins, directory, route, operators, audit, notify, tick, escalate, hold, reports, statistics):
     main.add_command(command)
