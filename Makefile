@@ -11,10 +11,13 @@ PLUGINS  := $(wildcard plugins/*/pyproject.toml)
 
 .PHONY: demo test bandit browser bench clean
 
-$(STAMP): pyproject.toml $(PLUGINS)
+# The desk's libsodium comes from npm at build time, pinned and integrity-checked by
+# themes/default/js/package-lock.json, and is copied to the (untracked) static/vendor/.
+$(STAMP): pyproject.toml $(PLUGINS) themes/default/js/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	cd themes/default/js && npm ci --ignore-scripts --no-audit --no-fund --silent && npm run --silent build
 	touch $(STAMP)
 
 demo: $(STAMP)

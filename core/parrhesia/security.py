@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import IO, Any
 
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import BadRequest
 
-__all__ = ["SECURITY_HEADERS", "ParrhesiaRequest", "csrf", "init_app"]
+__all__ = ["SECURITY_HEADERS", "DESK_CONTENT_SECURITY_POLICY", "ParrhesiaRequest", "csrf", "init_app"]
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -26,6 +26,14 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "base-uri 'none'",
     ]
 )
+
+# The recipients' desk decrypts in the browser (progressive enhancement): it may run its
+# own scripts from 'self', compile libsodium's WebAssembly, and fetch ciphertext from
+# 'self'. Source pages never get any of this: they stay script-free.
+DESK_CONTENT_SECURITY_POLICY = "; ".join(
+    [CONTENT_SECURITY_POLICY, "script-src 'self' 'wasm-unsafe-eval'", "connect-src 'self'"]
+)
+_SCRIPTED_BLUEPRINTS = frozenset({"desk"})
 
 PERMISSIONS_POLICY = ", ".join(
     f"{feature}=()"
@@ -85,6 +93,8 @@ class ParrhesiaRequest(Request):
 def _apply_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers[name] = value
+    if request.blueprint in _SCRIPTED_BLUEPRINTS:
+        response.headers["Content-Security-Policy"] = DESK_CONTENT_SECURITY_POLICY
     response.headers.pop("Server", None)
     return response
 

@@ -1,9 +1,647 @@
-"""Views of the recipients' desk (being built: log-in, inbox, report page, actions)."""
+"""Views of the recipients' desk: log-in, inbox, report page, casework, key file, operators.
+
+Everything works without JavaScript except reading content, which only ever happens in
+the recipient's browser (``static/desk/decrypt.js``) or on their machine: the server
+hands out ciphertext and sealed keys, never plaintext. Authorisation is decided by the
+decorators of :mod:`parrhesia.desk.auth` (who is logged in, and as what) and by
+:mod:`parrhesia.casework` (a report of another body is "not found"); every action is
+audited there, and log-ins, enrolment, log-outs and operator views here.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import re
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from parrhesia import audit, casework
+from parrhesia.accounts import LoginRefused, check_login, provisioning_uri, qr_svg, utcnow
+from parrhesia.crypto import HEADER_SIZE, CIPHERTEXT_CHUNK_SIZE, fingerprint, read_public_key_from_keyfile
+from parrhesia.crypto._encoding import b64url_encode
+from parrhesia.crypto.errors import KeyFileError
+from parrhesia.crypto.stream import MAGIC
+from parrhesia.db import get_session
+from parrhesia.desk import auth, enrolment
+from parrhesia.desk.forms import (
+    ActionForm,
+    EnrolForm,
+    KeyFileForm,
+    LoginForm,
+    NoteForm,
+    RecuseForm,
+    ReplyForm,
+    StatusForm,
+    TransferForm,
+)
+from parrhesia.host import current_host
+from parrhesia.instance import current_instance
+from parrhesia.models import AuditEntry, Operator, Part, PluginError, Recipient, Report
+from parrhesia.plugins import describe_plugins
+from parrhesia.reports import today
 
 __all__ = ["bp"]
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
+
+ENROL_MINUTES = 10
+DUE_SOON_DAYS = 7
+_ENROL_FIELD = "desk_enrol"
+_PART_ID = re.compile(r"^[0-9a-f]{32}$")
+_COPY_SIZE = 1024 * 1024
+_ERROR_LIMIT = 100
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _db() -> Session:
+    return get_session()
+
+
+def _recipient() -> Recipient:
+    account = auth.current()
+    if account is None:  # pragma: no cover - the decorators ran first
+        abort(401)
+    return account.recipient
+
+
+def _actor(kind: str, record: Recipient | Operator) -> str:
+    return f"{kind}:{record.id}"
+
+
+def _safe_next(target: str | None) -> str | None:
+    """A redirect target only if it is a local desk path (no scheme, host or tricks)."""
+    if not target or "\\" in target or any(ord(c) < 32 for c in target):
+        return None
+    parts = urllib.parse.urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/desk/") or target.startswith("//"):
+        return None
+    if "/../" in parts.path or parts.path.endswith("/.."):
+        return None
+    return target
+
+
+def _home(kind: str) -> str:
+    return url_for("desk.operator") if kind == "operator" else url_for("desk.inbox")
+
+
+def _problem(message: str, back: str | None = None, status: int = 400) -> tuple[str, int]:
+    """An error page with a message for the recipient (never a 500 for their mistakes)."""
+    return render_template("desk/problem.html", message=message, back=back), status
+
+
+def _first_error(form: FlaskForm) -> str:
+    for errors in form.errors.values():
+        for error in errors:
+            return str(error)
+    return _("Please check the form and try again.")
+
+
+def _open(report_id: str, *, audit_open: bool = False) -> Report:
+    try:
+        return casework.open_report(_db(), _recipient(), report_id, audit_open=audit_open)
+    except casework.ReportNotFound:
+        abort(404, _("No such report for your body."))
+
+
+def _back_to(report: Report) -> str:
+    return url_for("desk.report", report_id=report.id)
+
+
+def _body_name(body_id: str) -> str:
+    body = current_host().directory.get(body_id)
+    return body.name if body else body_id
+
+
+@bp.app_template_filter("desk_size")
+def _desk_size(size: int) -> str:
+    if size < 1024 * 1024:
+        return _("%(kb)s KB", kb=max(1, round(size / 1024)))
+    return _("%(mb).1f MB", mb=size / (1024 * 1024))
+
+
+@bp.errorhandler(HTTPException)
+def _desk_error(error: HTTPException) -> tuple[str, int]:
+    """Desk errors in the desk's layout (the app's handler serves every other page)."""
+    return render_template("desk/problem.html", message=error.description, title=error.name), error.code or 500
+
+
+@bp.context_processor
+def _desk_globals() -> dict[str, Any]:
+    account = auth.current()
+    return {"account": account, "logout_form": ActionForm(), "body_name": _body_name}
+
+
+# ---------------------------------------------------------------- log-in and log-out
+
+
+def _find_account(db: Session, login_name: str) -> tuple[str, Recipient | Operator] | tuple[None, None]:
+    recipient = db.scalar(select(Recipient).where(Recipient.login_name == login_name))
+    if recipient is not None:
+        return ("recipient", recipient) if recipient.active else (None, None)
+    operator = db.scalar(select(Operator).where(Operator.login_name == login_name))
+    if operator is not None:
+        return "operator", operator
+    return None, None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | tuple[str, int] | str:
+    wanted = _safe_next(request.args.get("next"))
+    account = auth.current()
+    if account is not None:
+        return redirect(wanted if account.kind == "recipient" and wanted else _home(account.kind), code=303)
+    form = LoginForm()
+    if request.method == "GET":
+        return render_template("desk/login.html", form=form, next=wanted)
+    if not form.validate_on_submit():
+        return render_template("desk/login.html", form=form, next=wanted,
+                               error=_("Enter your log-in name, password and code.")), 400
+    db = _db()
+    kind, record = _find_account(db, (form.login_name.data or "").strip())
+    password, code = form.password.data or "", form.code.data or ""
+    try:
+        if kind == "recipient" and isinstance(record, Recipient) and enrolment.needs_enrolment(record):
+            enrolment.check_password(record, password)
+            enrolment.begin(record)
+            audit.record(db, "enrol.start", actor=_actor(kind, record), body_id=record.body_id)
+            db.commit()
+            session[_ENROL_FIELD] = [record.id, int(time.time()) + ENROL_MINUTES * 60, wanted]
+            return redirect(url_for("desk.enrol"), code=303)
+        check_login(record, password, code)
+    except LoginRefused:
+        audit.record(db, "login.failed", actor=_actor(kind, record) if kind and record else "unknown",
+                     body_id=record.body_id if isinstance(record, Recipient) else None,
+                     detail={"locked": bool(record is not None and record.locked_until and record.locked_until > utcnow())})
+        db.commit()  # the account's counters, and the record of the attempt
+        return render_template(
+            "desk/login.html", form=LoginForm(formdata=None, login_name=form.login_name.data), next=wanted,
+            error=_("Log-in refused: the name, password or code is wrong, or the account is locked for a while."),
+        ), 403
+    if kind is None or record is None:  # pragma: no cover - check_login refuses an unknown account
+        abort(403)
+    audit.record(db, "login", actor=_actor(kind, record), body_id=record.body_id if isinstance(record, Recipient) else None)
+    auth.start(kind, record)  # commits
+    return redirect(wanted if kind == "recipient" and wanted else _home(kind), code=303)
+
+
+def _pending_enrolment() -> tuple[Recipient, str | None] | None:
+    pending = session.get(_ENROL_FIELD)
+    if not isinstance(pending, list) or len(pending) != 3:
+        return None
+    recipient_id, until, wanted = pending
+    if not isinstance(recipient_id, int) or not isinstance(until, int) or until < time.time():
+        session.pop(_ENROL_FIELD, None)
+        return None
+    recipient = _db().get(Recipient, recipient_id)
+    if recipient is None or not recipient.active or not enrolment.needs_enrolment(recipient):
+        session.pop(_ENROL_FIELD, None)
+        return None
+    return recipient, _safe_next(wanted)
+
+
+@bp.route("/enrol", methods=["GET", "POST"])
+def enrol() -> Response | tuple[str, int] | str:
+    """First log-in: set up the authenticator app, then log in with its first code."""
+    pending = _pending_enrolment()
+    if pending is None:
+        flash(_("Your first log-in has expired. Log in again with your password."), "error")
+        return redirect(url_for("desk.login"), code=303)
+    recipient, wanted = pending
+    form = EnrolForm()
+    status = 200
+    error = None
+    if request.method == "POST":
+        db = _db()
+        actor = _actor("recipient", recipient)
+        try:
+            if not form.validate_on_submit():
+                raise LoginRefused("no code")
+            enrolment.confirm_code(recipient, form.code.data or "")
+        except LoginRefused:
+            audit.record(db, "enrol.failed", actor=actor, body_id=recipient.body_id)
+            db.commit()
+            status, error = 403, _("That code was not accepted. Check the time on your phone and try the next code.")
+        else:
+            audit.record(db, "enrol", actor=actor, body_id=recipient.body_id)
+            audit.record(db, "login", actor=actor, body_id=recipient.body_id)
+            auth.start("recipient", recipient)  # commits; clears the pending state with the session
+            flash(_("Your authenticator app is set up. Use a fresh code from it at every log-in."), "success")
+            return redirect(wanted or url_for("desk.inbox"), code=303)
+    secret = recipient.totp_secret or ""
+    uri = provisioning_uri(secret, recipient.login_name or str(recipient.id), current_instance().config.name)
+    spaced = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return render_template("desk/enrol.html", form=EnrolForm(formdata=None), qr=qr_svg(uri), secret=spaced,
+                           error=error), status
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    account = auth.current()
+    if account is not None:
+        db = _db()
+        audit.record(db, "logout", actor=account.key,
+                     body_id=account.record.body_id if isinstance(account.record, Recipient) else None)
+        db.commit()
+    auth.end()
+    session.pop(_ENROL_FIELD, None)
+    flash(_("You are logged out."), "success")
+    return redirect(url_for("desk.login"), code=303)
+
+
+# ---------------------------------------------------------------- inbox
+
+
+@dataclass(frozen=True)
+class ClockView:
+    label: str
+    legal_source: str
+    due_on: date
+    state: str
+    overdue: bool
+    due_soon: bool
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    report: Report
+    route: list[str]
+    clocks: list[ClockView]
+    urgent: bool
+    unread: bool
+
+    @property
+    def overdue(self) -> bool:
+        return any(c.overdue for c in self.clocks)
+
+
+def _clocks(report: Report, on: date) -> list[ClockView]:
+    soon = on + timedelta(days=DUE_SOON_DAYS)
+    return [
+        ClockView(c.label, c.legal_source, c.due_on, c.state,
+                  overdue=c.state == "running" and c.due_on < on,
+                  due_soon=c.state == "running" and on <= c.due_on <= soon)
+        for c in report.clocks
+    ]
+
+
+def _urgent(report: Report) -> bool:
+    return any(f.name == "urgency" and f.value == "imminent" for f in report.fields)
+
+
+@bp.get("/")
+@auth.recipient_required
+def inbox() -> str:
+    recipient = _recipient()
+    status = request.args.get("status") or None
+    clock = request.args.get("clock") or None
+    wanted = casework.InboxFilter(
+        status=status if status in casework.STATUSES else None,
+        clock=clock if clock in ("overdue", "due-soon") else None,
+    )
+    db = _db()
+    on = today()
+    rows = [
+        InboxRow(r, [_body_name(b.body_id) for b in r.bodies if b.role == "route"], _clocks(r, on), _urgent(r),
+                 casework.unread(db, recipient, r))
+        for r in casework.inbox(db, recipient, wanted, on=on)
+    ]
+    return render_template("desk/inbox.html", rows=rows, wanted=wanted, statuses=casework.STATUSES)
+
+
+# ---------------------------------------------------------------- the report page
+
+
+def _visible_parts(report: Report, recipient: Recipient) -> list[Part]:
+    """Every part but the internal notes of other bodies."""
+    return [p for p in report.parts if p.kind != "note" or p.body_id == recipient.body_id]
+
+
+def _status_form(report: Report) -> StatusForm:
+    form = StatusForm(formdata=None if request.method == "GET" else request.form, status=report.status)
+    form.status.choices = [(s, s) for s in casework.STATUSES]
+    return form
+
+
+def _transfer_form(report: Report) -> TransferForm:
+    form = TransferForm() if request.method == "POST" else TransferForm(formdata=None)
+    blocked = {b.body_id for b in report.bodies if b.role in ("route", "excluded", "recused")}
+    bodies = sorted((b for b in current_host().directory.bodies.values() if b.id not in blocked), key=lambda b: b.name)
+    form.target.choices = [(b.id, b.name) for b in bodies]
+    return form
+
+
+@bp.get("/reports/<report_id>")
+@auth.recipient_required
+def report(report_id: str) -> str:
+    recipient = _recipient()
+    found = _open(report_id, audit_open=True)
+    on = today()
+    return render_template(
+        "desk/report.html",
+        report=found,
+        parts=_visible_parts(found, recipient),
+        clocks=_clocks(found, on),
+        urgent=_urgent(found),
+        holds_key=any(k.holder == "recipient" and k.recipient_id == recipient.id for k in found.sealed_keys),
+        stored_key=recipient.wrapped_key is not None,
+        action_form=ActionForm(),
+        status_form=_status_form(found),
+        reply_form=ReplyForm(formdata=None),
+        note_form=NoteForm(formdata=None),
+        recuse_form=RecuseForm(formdata=None),
+        transfer_form=_transfer_form(found),
+    )
+
+
+@bp.get("/reports/<report_id>.json")
+@auth.recipient_required
+def report_data(report_id: str) -> dict[str, Any]:
+    """What the browser needs to decrypt: keys sealed to this recipient, and the parts."""
+    recipient = _recipient()
+    found = _open(report_id)
+    mine = {(k.holder, k.part_id): k.sealed for k in found.sealed_keys if k.recipient_id == recipient.id}
+    sealed = mine.get(("recipient", None))
+    return {
+        "id": found.id,
+        "public_key": b64url_encode(found.public_key),
+        "sealed_key": b64url_encode(sealed) if sealed else None,
+        "parts": [
+            {
+                "id": p.id,
+                "kind": p.kind,
+                "author": p.author,
+                "created_on": p.created_on.isoformat(),
+                "size": p.size,
+                "url": url_for("desk.part", report_id=found.id, part_id=p.id),
+                "sealed_note_key": b64url_encode(mine[("note", p.id)]) if ("note", p.id) in mine else None,
+            }
+            for p in _visible_parts(found, recipient)
+        ],
+    }
+
+
+@bp.get("/reports/<report_id>/parts/<part_id>")
+@auth.recipient_required
+def part(report_id: str, part_id: str) -> Response:
+    """The ciphertext of one part (decrypted in the browser); every download is audited."""
+    recipient = _recipient()
+    found = _open(report_id)
+    chosen = next((p for p in _visible_parts(found, recipient) if p.id == part_id), None)
+    if chosen is None:
+        abort(404, _("No such part in this report."))
+    db = _db()
+    audit.record(db, "download", actor=casework.actor_of(recipient), report_id=found.id, body_id=recipient.body_id,
+                 detail={"part": chosen.id})
+    db.commit()
+    blobs = current_instance().blobs
+    name = chosen.blob
+
+    def stream() -> Iterator[bytes]:
+        with blobs.open(name) as handle:
+            while chunk := handle.read(_COPY_SIZE):
+                yield chunk
+
+    response = Response(stream_with_context(stream()), mimetype="application/octet-stream")
+    response.headers["Content-Length"] = str(blobs.size(name))
+    return response
+
+
+# ---------------------------------------------------------------- casework actions
+
+
+@bp.post("/reports/<report_id>/acknowledge")
+@auth.recipient_required
+def acknowledge(report_id: str) -> Response:
+    found = _open(report_id)
+    casework.acknowledge(_db(), _recipient(), found)
+    flash(_("Receipt acknowledged."), "success")
+    return redirect(_back_to(found), code=303)
+
+
+@bp.post("/reports/<report_id>/status")
+@auth.recipient_required
+def status(report_id: str) -> Response | tuple[str, int]:
+    found = _open(report_id)
+    form = _status_form(found)
+    if not form.validate():
+        return _problem(_first_error(form), _back_to(found))
+    try:
+        casework.set_status(_db(), _recipient(), found, form.status.data or "")
+    except casework.CaseworkError as problem:
+        return _problem(str(problem), _back_to(found))
+    flash(_("Status changed to %(status)s.", status=form.status.data), "success")
+    return redirect(_back_to(found), code=303)
+
+
+@bp.post("/reports/<report_id>/reply")
+@auth.recipient_required
+def reply(report_id: str) -> Response | tuple[str, int]:
+    """The no-JavaScript reply: sealed on receipt, in memory, to the report key."""
+    found = _open(report_id)
+    form = ReplyForm()
+    if not form.validate():
+        return _problem(_first_error(form), _back_to(found))
+    try:
+        casework.seal_reply(current_instance(), _db(), _recipient(), found, form.text.data or "",
+                            feedback=bool(form.feedback.data))
+    except casework.CaseworkError as problem:
+        return _problem(str(problem), _back_to(found))
+    flash(_("Reply sent. It was sealed to the report key on receipt; only the source and your body can read it."),
+          "success")
+    return redirect(_back_to(found), code=303)
+
+
+@bp.put("/reports/<report_id>/replies/<part_id>")
+@auth.recipient_required
+def put_reply(report_id: str, part_id: str) -> tuple[dict[str, Any], int]:
+    """A reply sealed in the browser: the body is the part's ciphertext (CSRF in X-CSRFToken)."""
+    found = _open(report_id)
+    if not _PART_ID.match(part_id):
+        abort(400, _("A part id is 32 lowercase hexadecimal characters."))
+    db = _db()
+    if db.scalar(select(Part.id).where(Part.id == part_id)) is not None:
+        abort(409, _("A part with this id already exists."))
+    instance = current_instance()
+    limit = instance.config.max_submission_bytes
+    pending = instance.blobs.create(part_id)
+    size = 0
+    try:
+        while chunk := request.stream.read(_COPY_SIZE):
+            if size == 0 and not chunk.startswith(MAGIC):
+                abort(400, _("This is not a Parrhesia part."))
+            size += len(chunk)
+            if size > limit:
+                abort(413)
+            pending.file.write(chunk)
+        if size <= HEADER_SIZE or (size - HEADER_SIZE) % CIPHERTEXT_CHUNK_SIZE:
+            abort(400, _("This is not a whole Parrhesia part."))
+        pending.commit()
+        casework.record_reply(db, _recipient(), found, part_id=part_id, blob=part_id, size=size,
+                              feedback=request.args.get("feedback") == "1")
+    except BaseException:
+        pending.discard()
+        raise
+    flash(_("Reply sent. It was sealed in your browser; only the source and your body can read it."), "success")
+    return {"id": part_id, "size": size}, 201
+
+
+@bp.post("/reports/<report_id>/note")
+@auth.recipient_required
+def note(report_id: str) -> Response | tuple[str, int]:
+    found = _open(report_id)
+    form = NoteForm()
+    if not form.validate():
+        return _problem(_first_error(form), _back_to(found))
+    try:
+        casework.add_note(current_instance(), _db(), _recipient(), found, form.text.data or "")
+    except casework.CaseworkError as problem:
+        return _problem(str(problem), _back_to(found))
+    flash(_("Note added. It is sealed to your body's recipients only."), "success")
+    return redirect(_back_to(found), code=303)
+
+
+@bp.post("/reports/<report_id>/recuse")
+@auth.recipient_required
+def recuse(report_id: str) -> Response | tuple[str, int]:
+    found = _open(report_id)
+    form = RecuseForm()
+    if not form.validate():
+        return _problem(_first_error(form), _back_to(found))
+    try:
+        casework.recuse(current_host(), _db(), _recipient(), found, form.reason.data or "")
+    except casework.CaseworkError as problem:
+        return _problem(str(problem), _back_to(found))
+    flash(_("Conflict of interest declared. Your body no longer has access to this report."), "success")
+    return redirect(url_for("desk.inbox"), code=303)
+
+
+@bp.post("/reports/<report_id>/transfer")
+@auth.recipient_required
+def transfer(report_id: str) -> Response | tuple[str, int]:
+    found = _open(report_id)
+    form = _transfer_form(found)
+    if not form.validate():
+        return _problem(_first_error(form), _back_to(found))
+    target = form.target.data or ""
+    try:
+        casework.transfer(current_host(), _db(), _recipient(), found, target, form.reason.data or "")
+    except casework.CaseworkError as problem:
+        return _problem(str(problem), _back_to(found))
+    flash(_("Report transferred to %(body)s. Your body no longer has access to it.", body=_body_name(target)),
+          "success")
+    return redirect(url_for("desk.inbox"), code=303)
+
+
+# ---------------------------------------------------------------- the wrapped key file
+
+
+@bp.get("/key")
+@auth.recipient_required
+def key() -> str:
+    recipient = _recipient()
+    return render_template("desk/key.html", form=KeyFileForm(formdata=None), forget_form=ActionForm(),
+                           stored=recipient.wrapped_key is not None,
+                           fingerprint=fingerprint(recipient.public_key))
+
+
+@bp.post("/key")
+@auth.recipient_required
+def store_key() -> Response | tuple[str, int]:
+    """Keep the passphrase-wrapped key file on the server (never the passphrase)."""
+    recipient = _recipient()
+    form = KeyFileForm()
+    if not form.validate():
+        return _problem(_first_error(form), url_for("desk.key"))
+    data = (form.key_file.data or "").strip().encode("utf-8")
+    try:
+        public = read_public_key_from_keyfile(data)
+    except KeyFileError:
+        return _problem(_("This is not a Parrhesia key file."), url_for("desk.key"))
+    if public != recipient.public_key:
+        return _problem(_("This key file holds another key than the one registered for you."), url_for("desk.key"))
+    recipient.wrapped_key = data + b"\n"
+    db = _db()
+    audit.record(db, "key.store", actor=casework.actor_of(recipient), body_id=recipient.body_id)
+    db.commit()
+    flash(_("Your wrapped key file is kept on the server. Its passphrase never leaves your browser."), "success")
+    return redirect(url_for("desk.key"), code=303)
+
+
+@bp.post("/key/forget")
+@auth.recipient_required
+def forget_key() -> Response:
+    recipient = _recipient()
+    recipient.wrapped_key = None
+    db = _db()
+    audit.record(db, "key.forget", actor=casework.actor_of(recipient), body_id=recipient.body_id)
+    db.commit()
+    flash(_("Your key file is no longer kept on the server."), "success")
+    return redirect(url_for("desk.key"), code=303)
+
+
+@bp.get("/key.json")
+@auth.recipient_required
+def key_data() -> dict[str, Any]:
+    recipient = _recipient()
+    if recipient.wrapped_key is None:
+        return {"key_file": None}
+    db = _db()
+    audit.record(db, "key.fetch", actor=casework.actor_of(recipient), body_id=recipient.body_id)
+    db.commit()
+    return {"key_file": recipient.wrapped_key.decode("utf-8")}
+
+
+# ---------------------------------------------------------------- body administrators and operators
+
+
+@bp.get("/body")
+@auth.recipient_required
+def body() -> str:
+    recipient = _recipient()
+    if recipient.role != "body_admin":
+        abort(403)
+    db = _db()
+    members = list(db.scalars(select(Recipient).where(Recipient.body_id == recipient.body_id).order_by(Recipient.name)))
+    audit.record(db, "body.recipients", actor=casework.actor_of(recipient), body_id=recipient.body_id)
+    db.commit()
+    return render_template("desk/body.html", members=members, fingerprint=fingerprint)
+
+
+@bp.get("/operator")
+@auth.operator_required
+def operator() -> str:
+    """The instance's health for its operators: plugins, their errors, the audit chain. No report content."""
+    account = auth.current()
+    host = current_host()
+    db = _db()
+    entries = list(db.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
+    problem = audit.verify(entries)
+    errors = list(db.scalars(select(PluginError).order_by(PluginError.id.desc()).limit(_ERROR_LIMIT)))
+    plugins = describe_plugins(host.manager, host.config.plugins)
+    if account is not None:
+        audit.record(db, "operator.view", actor=account.key)
+        db.commit()
+    return render_template("desk/operator.html", plugins=plugins, errors=errors, problem=problem, entries=len(entries))

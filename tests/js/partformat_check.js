@@ -1,0 +1,55 @@
+/*
+ * Driven by tests/test_desk_js_crypto.py: reads a JSON job on stdin, runs the desk's
+ * browser crypto (themes/default/static/desk/partformat.js) under node with the pinned
+ * libsodium, and prints a JSON answer on stdout.
+ */
+"use strict";
+const path = require("path");
+const sodium = require("libsodium-wrappers-sumo");
+const format = require(path.resolve(__dirname, "../../themes/default/static/desk/partformat.js"));
+
+function hex(bytes) { return Buffer.from(bytes).toString("hex"); }
+function unhex(text) { return new Uint8Array(Buffer.from(text, "hex")); }
+
+async function main() {
+  await sodium.ready;
+  const job = JSON.parse(require("fs").readFileSync(0, "utf8"));
+  const answer = { fingerprint: null, decrypted: [], encrypted: [], errors: [], padme: {} };
+  const recipient = format.unwrapKeyFile(sodium, job.key_file, job.passphrase);
+  answer.public_key_hex = hex(recipient.publicKey);
+  answer.fingerprint = format.fingerprint(sodium, recipient.publicKey);
+  try {
+    format.unwrapKeyFile(sodium, job.key_file, job.passphrase + "x");
+    answer.wrong_passphrase = "accepted";
+  } catch (e) {
+    answer.wrong_passphrase = e.code;
+  }
+  const report = format.openSealedKey(sodium, format.base64url(sodium, job.sealed_report_key), recipient);
+  answer.report_public_key_hex = hex(report.publicKey);
+  for (const part of job.parts) {
+    const keypair = part.sealed_note_key
+      ? format.openSealedKey(sodium, format.base64url(sodium, part.sealed_note_key), recipient)
+      : report;
+    const result = format.decryptPart(sodium, unhex(part.blob_hex), keypair, job.report_id, part.id);
+    answer.decrypted.push({ id: part.id, meta: result.meta, content_hex: hex(result.content) });
+  }
+  for (const bad of job.tampered) {
+    try {
+      format.decryptPart(sodium, unhex(bad.blob_hex), report, job.report_id, bad.id);
+      answer.errors.push({ name: bad.name, code: "accepted" });
+    } catch (e) {
+      answer.errors.push({ name: bad.name, code: e.code || e.name });
+    }
+  }
+  for (const wanted of job.encrypt) {
+    const id = format.newPartId(sodium);
+    const blob = format.encryptPart(sodium, unhex(wanted.content_hex), report.publicKey, job.report_id, id, wanted.meta);
+    answer.encrypted.push({ id: id, blob_hex: hex(blob) });
+  }
+  for (const n of job.padme) {
+    answer.padme[String(n)] = [format.padme(n), format.paddedChunkCount(n)];
+  }
+  process.stdout.write(JSON.stringify(answer));
+}
+
+main().catch((e) => { process.stderr.write(String(e && e.stack || e)); process.exit(1); });

@@ -1,0 +1,242 @@
+/*
+ * The desk's in-browser decryption (progressive enhancement of the report page).
+ *
+ * The recipient's key file (kept on the server wrapped, or chosen from disk) is
+ * unlocked here with a passphrase that is never sent anywhere; the report key and each
+ * part are opened with libsodium (partformat.js). Content is shown with textContent
+ * only, attachments as Blob downloads. Replies are sealed here to the report's public
+ * key and PUT as ciphertext; without this script the plain form is sealed on the server.
+ */
+(function () {
+  "use strict";
+
+  var panel = document.getElementById("decrypt");
+  if (!panel || !window.sodium || !window.ParrhesiaFormat) {
+    return;
+  }
+  var sodium = window.sodium;
+  var format = window.ParrhesiaFormat;
+  var messages = JSON.parse(panel.getAttribute("data-messages"));
+  var csrfToken = panel.getAttribute("data-csrf");
+  var statusLine = document.getElementById("decrypt-status");
+  var list = document.getElementById("decrypted");
+  var unlockButton = document.getElementById("unlock");
+  var passphraseInput = document.getElementById("passphrase");
+  var fileInput = document.getElementById("key-file");
+  var replyForm = document.getElementById("reply-form");
+  var reportData = null;
+  var blobUrls = [];
+
+  function say(text, isError) {
+    statusLine.textContent = text;
+    statusLine.className = isError ? "error" : "";
+  }
+
+  function messageFor(error) {
+    return (error && error.code && messages[error.code]) || messages.failed;
+  }
+
+  function fetchJson(url) {
+    return fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("HTTP " + response.status);
+        }
+        return response.json();
+      });
+  }
+
+  function fetchBytes(url) {
+    return fetch(url, { credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) {
+        throw new Error("HTTP " + response.status);
+      }
+      return response.arrayBuffer();
+    }).then(function (buffer) { return new Uint8Array(buffer); });
+  }
+
+  function loadReport() {
+    if (reportData) {
+      return Promise.resolve(reportData);
+    }
+    return fetchJson(panel.getAttribute("data-report-url")).then(function (data) {
+      reportData = data;
+      return data;
+    });
+  }
+
+  function readKeyFile() {
+    if (panel.getAttribute("data-stored-key") === "1") {
+      return fetchJson(panel.getAttribute("data-key-url")).then(function (data) {
+        if (!data.key_file) {
+          throw Object.assign(new Error("no key"), { code: "no_key" });
+        }
+        return data.key_file;
+      });
+    }
+    var file = fileInput && fileInput.files && fileInput.files[0];
+    if (!file) {
+      return Promise.reject(Object.assign(new Error("no key"), { code: "no_key" }));
+    }
+    return new Promise(function (resolve, reject) {
+      var reader = new FileReader();
+      reader.onload = function () { resolve(String(reader.result)); };
+      reader.onerror = function () { reject(Object.assign(new Error("unreadable"), { code: "keyfile" })); };
+      reader.readAsText(file);
+    });
+  }
+
+  function safeFilename(name, fallback) {
+    var cleaned = String(name || "").replace(/[\u0000-\u001f\u007f/\\:*?"<>|]+/g, "_").replace(/^[.\s]+/, "").slice(0, 200);
+    return cleaned || fallback;
+  }
+
+  function show(part, result, problem) {
+    var item = document.createElement("li");
+    item.className = part.author + " " + part.kind;
+    item.setAttribute("data-part", part.id);
+    var who = document.createElement("p");
+    who.className = "who";
+    who.textContent = (part.author === "source" ? messages.source : messages.recipient) + " · " + part.kind + " · " + part.created_on;
+    item.appendChild(who);
+    if (problem) {
+      var error = document.createElement("p");
+      error.className = "error";
+      error.textContent = messageFor(problem);
+      item.appendChild(error);
+    } else if (part.kind === "attachment") {
+      var filename = safeFilename(result.meta.filename, part.id + ".bin");
+      // Always octet-stream: a Blob URL shares this page's origin, so it must never render.
+      var url = URL.createObjectURL(new Blob([result.content], { type: "application/octet-stream" }));
+      blobUrls.push(url);
+      var link = document.createElement("a");
+      link.href = url;
+      link.download = filename;
+      link.textContent = messages.download + ": " + filename;
+      var line = document.createElement("p");
+      line.appendChild(link);
+      item.appendChild(line);
+    } else {
+      var text = document.createElement("div");
+      text.className = "text";
+      text.textContent = new TextDecoder("utf-8").decode(result.content);
+      item.appendChild(text);
+    }
+    list.appendChild(item);
+  }
+
+  function unlock() {
+    var passphrase = passphraseInput.value;
+    unlockButton.disabled = true;
+    say(messages.unlocking, false);
+    var holder = null;
+    readKeyFile().then(function (keyFileText) {
+      // Let the status line paint before Argon2id blocks the page for a moment.
+      return new Promise(function (resolve) { setTimeout(resolve, 30); }).then(function () {
+        holder = format.unwrapKeyFile(sodium, keyFileText, passphrase);
+        passphraseInput.value = "";
+        passphrase = null;
+        return loadReport();
+      });
+    }).then(function (data) {
+      if (!data.sealed_key) {
+        throw Object.assign(new Error("not sealed to you"), { code: "notyours" });
+      }
+      say(messages.decrypting, false);
+      var reportKey = format.openSealedKey(sodium, format.base64url(sodium, data.sealed_key), holder);
+      var noteKeys = {};
+      data.parts.forEach(function (part) {
+        if (part.sealed_note_key) {
+          try {
+            noteKeys[part.id] = format.openSealedKey(sodium, format.base64url(sodium, part.sealed_note_key), holder);
+          } catch (e) {
+            noteKeys[part.id] = e;
+          }
+        }
+      });
+      sodium.memzero(holder.privateKey);
+      blobUrls.forEach(function (url) { URL.revokeObjectURL(url); });
+      blobUrls = [];
+      list.textContent = "";
+      return data.parts.reduce(function (previous, part) {
+        return previous.then(function () {
+          var keypair = part.kind === "note" ? noteKeys[part.id] : reportKey;
+          if (!keypair || keypair instanceof Error) {
+            show(part, null, keypair || { code: "notyours" });
+            return null;
+          }
+          return fetchBytes(part.url).then(function (blob) {
+            show(part, format.decryptPart(sodium, blob, keypair, data.id, part.id), null);
+          }).catch(function (problem) {
+            show(part, null, problem);
+          });
+        });
+      }, Promise.resolve()).then(function () {
+        sodium.memzero(reportKey.privateKey);
+        say(messages.done, false);
+      });
+    }).catch(function (problem) {
+      if (holder) {
+        sodium.memzero(holder.privateKey);
+      }
+      say(messageFor(problem), true);
+    }).then(function () {
+      unlockButton.disabled = false;
+    });
+  }
+
+  function sendReply(event) {
+    event.preventDefault();
+    var textArea = replyForm.querySelector("textarea");
+    var feedback = replyForm.querySelector("input[type=checkbox]");
+    var button = replyForm.querySelector("button[type=submit]");
+    if (!textArea.value.trim()) {
+      say(messages.empty, true);
+      return;
+    }
+    button.disabled = true;
+    say(messages.sealing, false);
+    loadReport().then(function (data) {
+      var partId = format.newPartId(sodium);
+      var blob = format.encryptPart(sodium, new TextEncoder().encode(textArea.value),
+        format.base64url(sodium, data.public_key), data.id, partId, { kind: "reply" });
+      var url = panel.getAttribute("data-reply-url").replace("PART", partId) + (feedback && feedback.checked ? "?feedback=1" : "");
+      return fetch(url, {
+        method: "PUT",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/octet-stream", "X-CSRFToken": csrfToken },
+        body: blob
+      });
+    }).then(function (response) {
+      if (response.status !== 201) {
+        throw new Error("HTTP " + response.status);
+      }
+      textArea.value = "";
+      window.location.assign(panel.getAttribute("data-back-url"));
+    }).catch(function () {
+      say(messages.sent_failed, true);
+      button.disabled = false;
+    });
+  }
+
+  say(messages.loading, false);
+  sodium.ready.then(function () {
+    panel.hidden = false;
+    say("", false);
+    unlockButton.addEventListener("click", unlock);
+    passphraseInput.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        unlock();
+      }
+    });
+    if (replyForm) {
+      replyForm.addEventListener("submit", sendReply);
+      var mode = document.getElementById("reply-mode");
+      if (mode) {
+        mode.textContent = messages.sealed_here;
+      }
+    }
+    document.documentElement.setAttribute("data-desk-crypto", "ready");
+  });
+})();
