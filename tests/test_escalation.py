@@ -223,3 +223,14 @@ def test_an_unknown_time_zone_is_a_clear_error(tmp_path: Any) -> None:
     (tmp_path / "parrhesia.toml").write_text('[instance]\ntimezone = "Mars/Olympus"\n')
     with pytest.raises(ConfigError, match="not a known time zone"):
         load_config(tmp_path)
+
+
+def test_a_transfer_to_a_body_without_recipients_is_refused(app: Flask, aca: RegisteredRecipient, report: tuple[str, str]) -> None:
+    report_id, _ = report
+    with Session(_engine(app)) as db:
+        recipient = db.get(Recipient, aca.id)
+        assert recipient is not None
+        opened = casework.open_report(db, recipient, report_id)
+        with pytest.raises(casework.CaseworkError, match="no recipients"):
+            casework.transfer(app.extensions["parrhesia.host"], db, recipient, opened, "example-audit-office", "audit matter")
+    assert _visible(app, aca) == [report_id]

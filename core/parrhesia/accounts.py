@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 import pyotp
 import segno
@@ -28,6 +28,10 @@ __all__ = [
     "provisioning_uri",
     "qr_svg",
     "check_login",
+    "needs_enrolment",
+    "check_enrolment_password",
+    "begin_enrolment",
+    "confirm_enrolment",
     "utcnow",
 ]
 
@@ -86,16 +90,63 @@ def check_login(account: Account | None, password: str, code: str, *, now: datet
         # Spend the same effort as a real check, so timing does not reveal accounts.
         argon2id.str(b"timing-equaliser", opslimit=argon2id.OPSLIMIT_MIN, memlimit=argon2id.MEMLIMIT_MIN)
         raise LoginRefused("unknown account")
-    if account.locked_until is not None and account.locked_until > now:
-        raise LoginRefused("locked")
+    _refuse_if_locked(account, now)
     step = _valid_step(account.totp_secret, code, now)
     password_ok = _password_matches(account.password_hash, password)
     if not password_ok or step is None or (account.totp_last_step is not None and step <= account.totp_last_step):
-        account.failed_logins = (account.failed_logins or 0) + 1
-        if account.failed_logins >= MAX_FAILURES:
-            account.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-            account.failed_logins = 0
-        raise LoginRefused("wrong password or code")
+        _fail(account, now)
+    _succeed(account, step)
+
+
+def needs_enrolment(account: Account) -> bool:
+    """A recipient whose TOTP nobody has confirmed yet (first desk log-in)."""
+    return account.totp_last_step is None
+
+
+def check_enrolment_password(account: Account, password: str, *, now: datetime | None = None) -> None:
+    """The password alone, for an account that has no TOTP yet; throttled and locked
+    like a full log-in. The caller commits the account afterwards either way."""
+    now = now or utcnow()
+    if account.password_hash is None or not needs_enrolment(account):
+        raise LoginRefused("not enrolling")
+    _refuse_if_locked(account, now)
+    if not _password_matches(account.password_hash, password):
+        _fail(account, now)
+    account.failed_logins = 0
+
+
+def begin_enrolment(account: Account) -> str:
+    """A fresh secret for the authenticator app (any secret made earlier is discarded)."""
+    account.totp_secret = new_totp_secret()
+    return account.totp_secret
+
+
+def confirm_enrolment(account: Account, code: str, *, now: datetime | None = None) -> None:
+    """Accept the first code of the new secret: the account is enrolled from now on."""
+    now = now or utcnow()
+    if account.totp_secret is None or not needs_enrolment(account):
+        raise LoginRefused("not enrolling")
+    _refuse_if_locked(account, now)
+    step = _valid_step(account.totp_secret, code, now)
+    if step is None:
+        _fail(account, now)
+    _succeed(account, step)
+
+
+def _refuse_if_locked(account: Account, now: datetime) -> None:
+    if account.locked_until is not None and account.locked_until > now:
+        raise LoginRefused("locked")
+
+
+def _fail(account: Account, now: datetime) -> NoReturn:
+    account.failed_logins = (account.failed_logins or 0) + 1
+    if account.failed_logins >= MAX_FAILURES:
+        account.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+        account.failed_logins = 0
+    raise LoginRefused("wrong password or code")
+
+
+def _succeed(account: Account, step: int | None) -> None:
     account.totp_last_step = step
     account.failed_logins = 0
     account.locked_until = None

@@ -297,6 +297,8 @@ def transfer(
         raise CaseworkError("That body already has this report.")
     holders = {k.recipient_id for k in report.sealed_keys if k.holder == "recipient"}
     targets = recipients_of(db, [target])
+    if not targets:
+        raise CaseworkError("That body has no recipients on this instance yet: nobody there could read the report.")
     missing = [r for r in targets if r.id not in holders]
     for r in missing:
         sealed = (sealed_keys or {}).get(r.id)

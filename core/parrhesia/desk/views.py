@@ -36,14 +36,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from parrhesia import audit, casework
+from parrhesia import accounts, audit, casework
 from parrhesia.accounts import LoginRefused, check_login, provisioning_uri, qr_svg, utcnow
 from parrhesia.crypto import HEADER_SIZE, CIPHERTEXT_CHUNK_SIZE, fingerprint, read_public_key_from_keyfile
 from parrhesia.crypto._encoding import b64url_encode
 from parrhesia.crypto.errors import KeyFileError
 from parrhesia.crypto.stream import MAGIC
 from parrhesia.db import get_session
-from parrhesia.desk import auth, enrolment
+from parrhesia.desk import auth
 from parrhesia.desk.forms import (
     ActionForm,
     EnrolForm,
@@ -183,9 +183,9 @@ def login() -> Response | tuple[str, int] | str:
     kind, record = _find_account(db, (form.login_name.data or "").strip())
     password, code = form.password.data or "", form.code.data or ""
     try:
-        if kind == "recipient" and isinstance(record, Recipient) and enrolment.needs_enrolment(record):
-            enrolment.check_password(record, password)
-            enrolment.begin(record)
+        if kind == "recipient" and isinstance(record, Recipient) and accounts.needs_enrolment(record):
+            accounts.check_enrolment_password(record, password)
+            accounts.begin_enrolment(record)
             audit.record(db, "enrol.start", actor=_actor(kind, record), body_id=record.body_id)
             db.commit()
             session[_ENROL_FIELD] = [record.id, int(time.time()) + ENROL_MINUTES * 60, wanted]
@@ -216,7 +216,7 @@ def _pending_enrolment() -> tuple[Recipient, str | None] | None:
         session.pop(_ENROL_FIELD, None)
         return None
     recipient = _db().get(Recipient, recipient_id)
-    if recipient is None or not recipient.active or not enrolment.needs_enrolment(recipient):
+    if recipient is None or not recipient.active or not accounts.needs_enrolment(recipient):
         session.pop(_ENROL_FIELD, None)
         return None
     return recipient, _safe_next(wanted)
@@ -239,7 +239,7 @@ def enrol() -> Response | tuple[str, int] | str:
         try:
             if not form.validate_on_submit():
                 raise LoginRefused("no code")
-            enrolment.confirm_code(recipient, form.code.data or "")
+            accounts.confirm_enrolment(recipient, form.code.data or "")
         except LoginRefused:
             audit.record(db, "enrol.failed", actor=actor, body_id=recipient.body_id)
             db.commit()
