@@ -1,39 +1,60 @@
 """Receiving a submission: multipart parsing that encrypts as it parses.
 
 Werkzeug's form parser spools large files to plaintext temporary files. Submission
-routes instead feed the raw request stream through Werkzeug's incremental
-``MultipartDecoder`` and hand each file (and the message text) straight to a
-:class:`~parrhesia.crypto.PartWriter` writing into a pending blob. Memory stays at a
-few chunks whatever the upload size; plaintext exists only in memory, one chunk at a
-time; the size limit is enforced on bytes as they arrive.
+routes instead read the raw request body in large blocks and run it through
+:class:`MultipartParser`, a small streaming parser that hands each file (and the
+message text) to a :class:`~parrhesia.crypto.PartWriter` writing into a pending blob.
+Part contents are passed on as views of the blocks read, without copying; encryption
+and writing run on a second thread fed through a bounded queue (libsodium and file
+writes release the GIL), so parsing and encrypting use two cores. Memory stays at a
+few blocks whatever the upload size; plaintext exists only in memory; the size limit
+is enforced on bytes as they arrive.
 
 The CSRF token must arrive before any message or file (browsers send fields in page
 order and the forms put it first), so a forged request is refused before its content
-is read. On any error every pending blob is discarded: nothing is stored.
+is read. On any error the encrypting thread is stopped and every pending blob is
+discarded: nothing is stored.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import secrets
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, BinaryIO
 
 from flask import Request
 from flask_babel import gettext as _
 from flask_wtf.csrf import ValidationError, validate_csrf
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
-from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from parrhesia.blobs import BlobStore, PendingBlob
 from parrhesia.crypto import PartWriter
 
-__all__ = ["EncryptedPart", "Submission", "SubmissionRejected", "SubmissionTooLarge", "receive_submission"]
+__all__ = [
+    "EncryptedPart",
+    "MultipartError",
+    "MultipartParser",
+    "PartData",
+    "PartStart",
+    "Submission",
+    "SubmissionRejected",
+    "SubmissionTooLarge",
+    "TooManyParts",
+    "receive_submission",
+]
 
-READ_SIZE = 1024 * 1024
+READ_SIZE = 1024 * 1024  # bytes asked of the request body at a time
+QUEUE_DEPTH = 4  # blocks waiting for the encrypting thread (bounds memory)
 FIELD_LIMIT = 4096  # bytes for a plain form field (CSRF token, routing choices)
 ANSWER_LIMIT = 64 * 1024  # bytes for one answer to a content question
 MAX_PARTS = 200
+MAX_HEADER_SIZE = 16 * 1024  # bytes for the header block of one part
 ENCRYPTED_FIELDS = frozenset({"message"})
 
 
@@ -90,7 +111,7 @@ def receive_submission(
     """
     mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
     boundary = options.get("boundary", "")
-    if mimetype != "multipart/form-data" or not boundary:
+    if mimetype != "multipart/form-data" or not _valid_boundary(boundary):
         raise SubmissionRejected(_("The form was not sent as expected. Please use the form on this site."))
     if request.content_length is not None and request.content_length > limit:
         raise SubmissionTooLarge(_too_large(limit))
@@ -99,6 +120,7 @@ def receive_submission(
     try:
         _run(receiver, request, boundary.encode("latin-1"), limit)
         receiver.seal_answers()
+        receiver.finish()
     except BaseException:
         receiver.abort()
         raise
@@ -113,35 +135,343 @@ def _too_large(limit: int) -> str:
     )
 
 
+def _malformed() -> SubmissionRejected:
+    return SubmissionRejected(_("The upload was interrupted or malformed. Nothing was stored; please try again."))
+
+
 def _run(receiver: _Receiver, request: Request, boundary: bytes, limit: int) -> None:
-    decoder = MultipartDecoder(boundary, max_parts=MAX_PARTS)
-    stream = request.stream
+    parser = MultipartParser(boundary, max_parts=MAX_PARTS)
     received = 0
-    finished = False
-    while not finished:
-        chunk = stream.read(READ_SIZE)
-        received += len(chunk)
-        if received > limit:
-            raise SubmissionTooLarge(_too_large(limit))
-        try:
-            decoder.receive_data(chunk or None)
-            event = decoder.next_event()
-            while not isinstance(event, NeedData):
-                if isinstance(event, Epilogue):
-                    finished = True
-                    break
+    try:
+        for block in _body_blocks(request):
+            received += len(block)
+            if received > limit:
+                raise SubmissionTooLarge(_too_large(limit))
+            for event in parser.feed(block):
                 receiver.handle(event)
-                event = decoder.next_event()
-        except RequestEntityTooLarge:
-            raise SubmissionRejected(_("The form has too many parts.")) from None
-        except ValueError:
-            raise SubmissionRejected(
-                _("The upload was interrupted or malformed. Nothing was stored; please try again.")
-            ) from None
-        if not chunk and not finished:
-            raise SubmissionRejected(
-                _("The upload was interrupted or malformed. Nothing was stored; please try again.")
-            )
+            if parser.complete:
+                return  # the epilogue, if any, is left unread
+        parser.finish()
+    except TooManyParts:
+        raise SubmissionRejected(_("The form has too many parts.")) from None
+    except ValueError:  # MultipartError, or a field or part the receiver cannot take
+        raise _malformed() from None
+
+
+def _body_blocks(request: Request, size: int = READ_SIZE) -> Iterator[bytes]:
+    """The request body in blocks of up to ``size`` bytes, read from the WSGI input itself.
+
+    Werkzeug's ``request.stream`` wraps the input in a LimitedStream that copies every
+    block once more; reading ``wsgi.input`` directly, this respects Content-Length (never
+    reading past it) or, without one, reads to the end only where the server ends the
+    stream (``wsgi.input_terminated``, e.g. a chunked upload), as Werkzeug does.
+    """
+    environ = request.environ
+    remaining = request.content_length
+    if remaining is None and not environ.get("wsgi.input_terminated"):
+        return  # nothing can safely be read: the parser reports a truncated body
+    stream: BinaryIO = environ["wsgi.input"]
+    while remaining is None or remaining > 0:
+        block = stream.read(size if remaining is None else min(size, remaining))
+        if not block:
+            return
+        if type(block) is not bytes:
+            block = bytes(block)  # views of it outlive this read: it must not change
+        if remaining is not None:
+            remaining -= len(block)
+        yield block
+
+
+def _valid_boundary(boundary: str) -> bool:
+    """RFC 2046: 1 to 70 characters; we refuse only what could confuse the parser."""
+    return 0 < len(boundary) <= 200 and boundary.isascii() and "\r" not in boundary and "\n" not in boundary
+
+
+# --- The streaming multipart parser ------------------------------------------------
+
+
+class MultipartError(ValueError):
+    """A multipart body that is malformed or ends before its closing delimiter."""
+
+
+class TooManyParts(MultipartError):
+    """A multipart body with more parts than allowed."""
+
+
+@dataclass(frozen=True)
+class PartStart:
+    """The headers of a new part: ``filename`` is None for a plain field."""
+
+    name: str | None
+    filename: str | None
+    headers: Headers
+
+
+@dataclass(frozen=True)
+class PartData:
+    """Content of the current part; ``more`` is False on the part's last piece.
+
+    ``data`` is a read-only view into a block the parser was fed (no copy): it stays
+    valid as long as it is referenced, since blocks are immutable ``bytes``.
+    """
+
+    data: memoryview
+    more: bool
+
+
+_EMPTY = memoryview(b"")
+_PREAMBLE, _AFTER_BOUNDARY, _HEADERS, _DATA, _DONE = range(5)
+_MAX_PADDING = 256  # transport padding (spaces, tabs) allowed after a boundary
+
+
+class MultipartParser:
+    """An incremental ``multipart/form-data`` parser (RFC 7578, RFC 2046) over memoryviews.
+
+    Feed it the body in blocks of any size with :meth:`feed`, which yields
+    :class:`PartStart` and :class:`PartData` events; call :meth:`finish` at the end of
+    the body. Line breaks must be CRLF, as browsers send them. The delimiter
+    (CRLF, ``--``, boundary) is found with ``bytes.find`` even when a block boundary
+    splits it; part contents are never copied, except at most the few bytes of a block
+    that could start a delimiter continued in the next block. A part's header block is
+    limited to ``max_header_size`` bytes and the number of parts to ``max_parts``;
+    the preamble and the epilogue are ignored. Raises :class:`MultipartError` on
+    malformed input (:class:`TooManyParts` past ``max_parts``).
+    """
+
+    def __init__(self, boundary: bytes, *, max_parts: int = MAX_PARTS, max_header_size: int = MAX_HEADER_SIZE) -> None:
+        if not boundary or b"\r" in boundary or b"\n" in boundary:
+            raise ValueError("not a usable multipart boundary")
+        self._delimiter = b"\r\n--" + boundary
+        self._max_parts = max_parts
+        self._max_header_size = max_header_size
+        self._state = _PREAMBLE
+        # A body may begin with the boundary itself: as if a CRLF came before it.
+        self._buffer = bytearray(b"\r\n")
+        self._held = b""  # in content: a tail that may begin a delimiter
+        self._parts = 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether the closing delimiter has been read (what follows is epilogue)."""
+        return self._state == _DONE
+
+    def finish(self) -> None:
+        """Declare the end of the body; raise MultipartError unless it was complete."""
+        if self._state != _DONE:
+            raise MultipartError("the body ends before its closing delimiter")
+
+    def feed(self, block: bytes) -> Iterator[PartStart | PartData]:
+        """Parse the next block of the body, yielding the events it completes."""
+        view = memoryview(block)
+        pos, end = 0, len(block)
+        while pos < end:
+            state = self._state
+            if state == _DATA:
+                pos = yield from self._content(block, view, pos)
+            elif state == _HEADERS:
+                pos, start = self._headers(block, pos)
+                if start is not None:
+                    yield start
+            elif state == _AFTER_BOUNDARY:
+                pos = self._after_boundary(block, pos)
+            elif state == _PREAMBLE:
+                pos = self._preamble(block, pos)
+            else:  # _DONE: the epilogue is ignored
+                return
+
+    # Each step consumes some of block[pos:] and returns the new position.
+
+    def _preamble(self, block: bytes, pos: int) -> int:
+        buffer = self._buffer
+        searched = max(0, len(buffer) - len(self._delimiter) + 1)
+        buffer += block[pos:]
+        found = buffer.find(self._delimiter, searched)
+        if found < 0:
+            # Keep only what could begin a delimiter; the preamble itself is ignored.
+            del buffer[: max(0, len(buffer) - len(self._delimiter) + 1)]
+            return len(block)
+        rest = len(buffer) - (found + len(self._delimiter))
+        buffer.clear()
+        self._state = _AFTER_BOUNDARY
+        return len(block) - rest
+
+    def _after_boundary(self, block: bytes, pos: int) -> int:
+        """After a delimiter: ``--`` (the body is complete) or padding and CRLF (a part)."""
+        buffer = self._buffer
+        taken = min(len(block) - pos, _MAX_PADDING + 2 - len(buffer))
+        before = len(buffer)
+        buffer += block[pos : pos + taken]
+        if buffer[:2] == b"--":
+            self._state = _DONE
+            buffer.clear()
+            return len(block)
+        if buffer[:1] == b"-":
+            if len(buffer) >= 2:
+                raise MultipartError("a boundary is followed by something else than -- or a line break")
+            return pos + taken  # need one more byte
+        padding = len(buffer) - len(buffer.lstrip(b" \t"))
+        line_end = padding + 2
+        if len(buffer) < line_end:
+            if len(buffer) >= _MAX_PADDING + 2:
+                raise MultipartError("too much padding after a boundary")
+            return pos + taken
+        if buffer[padding:line_end] != b"\r\n":
+            raise MultipartError("a boundary is followed by something else than -- or a line break")
+        # Headers follow; the CRLF that ended the boundary line stays, so that an empty
+        # header block is found as CRLF CRLF like any other.
+        consumed = line_end - before
+        buffer.clear()
+        buffer += b"\r\n"
+        self._state = _HEADERS
+        return pos + consumed
+
+    def _headers(self, block: bytes, pos: int) -> tuple[int, PartStart | None]:
+        buffer = self._buffer
+        before = len(buffer)
+        room = self._max_header_size + 4 - before
+        buffer += block[pos : pos + room]
+        found = buffer.find(b"\r\n\r\n", max(0, before - 3))
+        if found < 0:
+            if len(buffer) >= self._max_header_size + 4:
+                raise MultipartError("a part's headers are too long")
+            return len(block), None  # all of it was taken, or the limit was reached
+        self._parts += 1
+        if self._parts > self._max_parts:
+            raise TooManyParts("too many parts")
+        start = _part_start(bytes(buffer[2:found]))
+        consumed = found + 4 - before
+        buffer.clear()
+        self._state = _DATA
+        return pos + consumed, start
+
+    def _content(self, block: bytes, view: memoryview, pos: int) -> Iterator[PartData]:
+        """Yield the content in block[pos:] up to a delimiter; return the position after it."""
+        delimiter = self._delimiter
+        size = len(delimiter)
+        if self._held:
+            # A delimiter may begin in the held tail and end in this block.
+            held = self._held
+            probe = held + block[pos : pos + size - 1]
+            found = probe.find(delimiter)
+            if found >= 0:
+                self._held = b""
+                yield PartData(memoryview(held)[:found], False)
+                self._state = _AFTER_BOUNDARY
+                return pos + found + size - len(held)
+            if len(probe) < len(held) + size - 1:
+                # The block is shorter than a delimiter: all of it is in the probe.
+                keep = _delimiter_tail(probe, delimiter, 0)
+                self._held = probe[keep:]
+                if keep:
+                    yield PartData(memoryview(probe)[:keep], True)
+                return len(block)
+            self._held = b""
+            yield PartData(memoryview(held), True)
+        found = block.find(delimiter, pos)
+        if found >= 0:
+            yield PartData(view[pos:found], False)
+            self._state = _AFTER_BOUNDARY
+            return found + size
+        keep = _delimiter_tail(block, delimiter, pos)
+        if keep < len(block):
+            self._held = block[keep:]
+        if keep > pos:
+            yield PartData(view[pos:keep], True)
+        return len(block)
+
+
+def _delimiter_tail(data: bytes, delimiter: bytes, start: int) -> int:
+    """Where the longest suffix of data[start:] that is a proper prefix of the delimiter starts.
+
+    Those bytes may begin a delimiter that the next block completes, so they are held
+    back; returns len(data) when there are none. Only a suffix shorter than the
+    delimiter can qualify (a whole delimiter would have been found).
+    """
+    cr = data.find(b"\r", max(start, len(data) - len(delimiter) + 1))
+    while cr >= 0:
+        if delimiter.startswith(data[cr:]):
+            return cr
+        cr = data.find(b"\r", cr + 1)
+    return len(data)
+
+
+def _part_start(block: bytes) -> PartStart:
+    """Parse a part's header block (CRLF-separated lines, folded lines joined)."""
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MultipartError("a part's headers are not UTF-8") from None
+    headers = Headers()
+    for line in text.replace("\r\n ", " ").replace("\r\n\t", " ").split("\r\n"):
+        line = line.strip(" \t")
+        if line:
+            name, colon, value = line.partition(":")
+            if not colon:
+                raise MultipartError("a part's header line has no colon")
+            headers.add(name.strip(" \t"), value.strip(" \t"))
+    disposition = headers.get("Content-Disposition")
+    if disposition is None:
+        raise MultipartError("a part has no Content-Disposition header")
+    _, options = parse_options_header(disposition)
+    return PartStart(name=options.get("name"), filename=options.get("filename"), headers=headers)
+
+
+# --- Encrypting on a second thread ----------------------------------------------------
+
+
+class _Pipeline:
+    """Run calls in order on one thread of its own, fed through a bounded queue.
+
+    Started on the first call. The first error stops all further work and is raised
+    by the next :meth:`call` or by :meth:`finish`; :meth:`cancel` stops the thread
+    without raising. After ``finish`` or ``cancel`` returns, the thread has ended, so
+    nothing is written any more to the files it was given.
+    """
+
+    def __init__(self, depth: int = QUEUE_DEPTH) -> None:
+        self._queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.Queue(depth)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._stopped = False
+
+    def call(self, function: Callable[..., Any], *args: Any) -> None:
+        if self._error is not None:
+            self._raise()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="parrhesia-encrypt", daemon=True)
+            self._thread.start()
+        self._queue.put((function, args))
+
+    def finish(self) -> None:
+        self._stop()
+        if self._error is not None:
+            self._raise()
+
+    def cancel(self) -> None:
+        self._stopped = True
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _raise(self) -> None:
+        error, self._error = self._error, None
+        self._stopped = True
+        assert error is not None  # noqa: S101 - only called with an error
+        raise error
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._stopped or self._error is not None:
+                continue  # drain, so that the producer never blocks
+            function, args = item
+            try:
+                function(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the request thread
+                self._error = exc
 
 
 class _Receiver:
@@ -159,62 +489,64 @@ class _Receiver:
         self.csrf_checked = False
         self.field_name: str | None = None
         self.field_value = bytearray()
+        self.pipeline = _Pipeline()
+        # The part being received: its kind and metadata; its writer and blob exist
+        # from its first content byte (an empty part leaves nothing behind).
+        self.part_meta: tuple[str, dict[str, object]] | None = None
         self.writer: PartWriter | None = None
         self.part: EncryptedPart | None = None
 
-    def handle(self, event: object) -> None:
-        if isinstance(event, Field):
+    def handle(self, event: PartStart | PartData) -> None:
+        if isinstance(event, PartData):
+            self._data(event)
+        elif event.filename is None:
             if event.name in ENCRYPTED_FIELDS:
                 self._start_part("message", {"kind": "message"})
             else:
                 self.field_name = event.name
                 self.field_value.clear()
-        elif isinstance(event, File):
-            if event.filename:
-                content_type = event.headers.get("Content-Type", "application/octet-stream")
-                meta = {"kind": "attachment", "filename": event.filename, "content_type": content_type}
-                self._start_part("attachment", meta)
-            else:
-                self.field_name = None  # an empty file input: nothing chosen
-        elif isinstance(event, Data):
-            self._data(event)
+        elif event.filename:
+            content_type = event.headers.get("Content-Type", "application/octet-stream")
+            meta = {"kind": "attachment", "filename": event.filename, "content_type": content_type}
+            self._start_part("attachment", meta)
+        else:
+            self.field_name = None  # an empty file input: nothing chosen
 
-    def _start_part(self, kind: str, meta: dict[str, object]) -> tuple[PartWriter, EncryptedPart]:
+    def _start_part(self, kind: str, meta: dict[str, object]) -> None:
         if not self.csrf_checked:
             raise SubmissionRejected(
                 _("The form expired or was not sent from this site. Nothing was stored; please reload the page.")
             )
+        self.part_meta = (kind, meta)
+        self.field_name = None
+
+    def _open_part(self, kind: str, meta: dict[str, object]) -> tuple[PartWriter, EncryptedPart]:
         part_id = secrets.token_hex(16)
         pending = self.blobs.create(part_id)
-        self.part = EncryptedPart(part_id=part_id, kind=kind, blob=pending)
-        self.submission.parts.append(self.part)
-        self.writer = PartWriter(pending.file, self.report_public_key, self.report_id, part_id, meta)
-        self.field_name = None
-        return self.writer, self.part
+        part = EncryptedPart(part_id=part_id, kind=kind, blob=pending)
+        self.submission.parts.append(part)
+        writer = PartWriter(pending.file, self.report_public_key, self.report_id, part_id, meta)
+        return writer, part
 
-    def _data(self, event: Data) -> None:
-        if self.writer is not None and self.part is not None:
+    def _data(self, event: PartData) -> None:
+        if self.part_meta is not None:
             if event.data:
-                self.writer.write(event.data)
-            if not event.more_data:
-                self._finish_part(self.writer, self.part)
+                if self.writer is None:
+                    self.writer, self.part = self._open_part(*self.part_meta)
+                assert self.part is not None  # noqa: S101 - set with the writer
+                self.part.plaintext_size += len(event.data)
+                self.pipeline.call(self.writer.write, event.data)
+            if not event.more:
+                if self.writer is not None and self.part is not None:
+                    self.pipeline.call(_close_part, self.writer, self.part)
+                self.part_meta = self.writer = self.part = None
         elif self.field_name is not None:
             self.field_value += event.data
             limit = ANSWER_LIMIT if self.field_name in self.content_fields else FIELD_LIMIT
             if len(self.field_value) > limit:
                 raise SubmissionRejected(_("A form field is too long."))
-            if not event.more_data:
+            if not event.more:
                 self._finish_field(self.field_name, self.field_value.decode("utf-8", errors="replace"))
-
-    def _finish_part(self, writer: PartWriter, part: EncryptedPart) -> None:
-        part.plaintext_size = writer.plaintext_size
-        part.ciphertext_size = writer.close()
-        if part.plaintext_size == 0:
-            # An empty message box: keep nothing, not even an empty ciphertext.
-            part.blob.discard()
-            self.submission.parts.remove(part)
-        self.writer = None
-        self.part = None
 
     def _finish_field(self, name: str, value: str) -> None:
         self.field_name = None
@@ -240,11 +572,22 @@ class _Receiver:
         """Encrypt the content answers as one part; plaintext answers leave memory."""
         if not self.answers:
             return
-        writer, part = self._start_part("answers", {"kind": "answers", "content_type": "application/json"})
-        writer.write(json.dumps(self.answers, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        writer, part = self._open_part("answers", {"kind": "answers", "content_type": "application/json"})
+        data = json.dumps(self.answers, ensure_ascii=False, sort_keys=True).encode("utf-8")
         self.answers.clear()
-        self._finish_part(writer, part)
+        part.plaintext_size = len(data)
+        self.pipeline.call(writer.write, data)
+        self.pipeline.call(_close_part, writer, part)
+
+    def finish(self) -> None:
+        """Wait until every part is encrypted and written; raise the first error."""
+        self.pipeline.finish()
 
     def abort(self) -> None:
-        self.writer = None
+        self.pipeline.cancel()  # the encrypting thread has ended: the files can go
+        self.part_meta = self.writer = self.part = None
         self.submission.discard()
+
+
+def _close_part(writer: PartWriter, part: EncryptedPart) -> None:
+    part.ciphertext_size = writer.close()

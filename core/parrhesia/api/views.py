@@ -22,15 +22,16 @@ import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from flask import Blueprint, Response, abort, g, request, stream_with_context
+from flask import Blueprint, Response, abort, g, request
 from sqlalchemy import select
 
 from parrhesia import audit, casework, reports
 from parrhesia.api.openapi import document as openapi_document
 from parrhesia.casework import CaseworkError, ReportNotFound
 from parrhesia.crypto import SEALED_REPORT_KEY_SIZE, encode_public_key
-from parrhesia.crypto.stream import CIPHERTEXT_CHUNK_SIZE, HEADER_SIZE, MAGIC
+from parrhesia.crypto.stream import MAGIC
 from parrhesia.db import get_session
+from parrhesia.ciphertext import NotAPart, ciphertext_response, is_whole_part, receive_part
 from parrhesia.host import current_host
 from parrhesia.instance import current_instance
 from parrhesia import protection_requests
@@ -41,7 +42,6 @@ __all__ = ["bp", "NOTE_LIMIT", "JSON_LIMIT"]
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 _PART_ID = re.compile(r"^[0-9a-f]{32}$")
-_COPY_SIZE = 1024 * 1024
 # JSON request bodies are read into memory, so they are small by design: a note is
 # text (its ciphertext, base64-encoded, must fit NOTE_LIMIT); anything else is a few
 # fields and sealed keys (about 110 bytes per recipient).
@@ -154,11 +154,6 @@ def _flag(name: str) -> bool:
     if value in _FALSE:
         return False
     abort(400, f"?{name}= takes 1 or 0.")
-
-
-def _whole_part(size: int) -> bool:
-    """A part is a header and whole ciphertext chunks (padding makes them all full)."""
-    return size > HEADER_SIZE and (size - HEADER_SIZE) % CIPHERTEXT_CHUNK_SIZE == 0
 
 
 def _new_part_id(part_id: Any) -> str:
@@ -275,17 +270,7 @@ def part_ciphertext(report_id: str, part_id: str) -> Response:
     audit.record(db, "download", actor=casework.actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
                  detail={"part": part.id})
     db.commit()
-    blobs = current_instance().blobs
-    blob = part.blob
-
-    def stream() -> Any:
-        with blobs.open(blob) as handle:
-            while chunk := handle.read(_COPY_SIZE):
-                yield chunk
-
-    response = Response(stream_with_context(stream()), mimetype="application/octet-stream")
-    response.headers["Content-Length"] = str(blobs.size(blob))
-    return response
+    return ciphertext_response(part.blob)
 
 
 # ---------------------------------------------------------------------------
@@ -304,21 +289,11 @@ def put_reply(report_id: str, part_id: str) -> tuple[dict[str, Any], int]:
     feedback = _flag("feedback")
     _new_part_id(part_id)
     instance = current_instance()
-    limit = instance.config.max_submission_bytes
-    pending = instance.blobs.create(part_id)
-    size = 0
     try:
-        while chunk := request.stream.read(_COPY_SIZE):
-            if size == 0 and not chunk.startswith(MAGIC):
-                abort(400, "The body is not a Parrhesia part (wrong magic bytes).")
-            size += len(chunk)
-            if size > limit:
-                abort(413, "The reply is larger than this instance accepts.")
-            pending.file.write(chunk)
-        if size == 0:
-            abort(400, "The reply is empty.")
-        if not _whole_part(size):
-            abort(400, "The body is not a whole Parrhesia part (truncated?).")
+        pending, size = receive_part(request.stream, instance.blobs, part_id, instance.config.max_submission_bytes)
+    except NotAPart as problem:
+        abort(problem.status, str(problem))
+    try:
         pending.commit()
         part = casework.record_reply(
             get_session(), _recipient(), report, part_id=part_id, blob=pending.name, size=size, feedback=feedback
@@ -363,7 +338,7 @@ def add_note(report_id: str) -> tuple[dict[str, Any], int]:
         abort(400, "The ciphertext is not a Parrhesia part (wrong magic bytes).")
     if len(blob) > NOTE_LIMIT:
         _too_large()
-    if not _whole_part(len(blob)):
+    if not is_whole_part(len(blob)):
         abort(400, "The ciphertext is not a whole Parrhesia part (truncated?).")
     sealed = _sealed_keys(data.get("sealed_keys"))
     recipient = _recipient()
@@ -483,8 +458,7 @@ def protection_part(request_id: str, part_id: str) -> Response:
     audit.record(db, "protection.download", actor=casework.actor_of(recipient), report_id=request.report_id,
                  body_id=recipient.body_id, detail={"request": request.id, "part": part_id})
     db.commit()
-    blobs = current_instance().blobs
-    return Response(blobs.path_for(part_id).read_bytes(), mimetype="application/octet-stream")
+    return ciphertext_response(part_id)
 
 
 @bp.post("/protection-requests/<request_id>/status")

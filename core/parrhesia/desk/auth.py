@@ -7,19 +7,19 @@ use or ``ABSOLUTE`` after log-in, whichever comes first, and at log-out (a POST)
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, g, redirect, request, session, url_for
+from flask import abort, g, redirect, request, url_for
 from sqlalchemy import delete
 
 from parrhesia.accounts import utcnow
 from parrhesia.db import get_session
 from parrhesia.models import DeskSession, Operator, Recipient
+from parrhesia import session_tokens
 from parrhesia.reports import token_hash
 
 __all__ = ["IDLE", "ABSOLUTE", "Account", "start", "current", "end", "recipient_required", "operator_required"]
@@ -52,15 +52,9 @@ def start(kind: str, record: Recipient | Operator) -> None:
     db = get_session()
     now = utcnow()
     db.execute(delete(DeskSession).where(DeskSession.created_at < now - ABSOLUTE))
-    token = secrets.token_bytes(32)
+    token = session_tokens.issue(_FIELD)
     db.add(DeskSession(token_hash=token_hash(token), account=f"{kind}:{record.id}", created_at=now, last_seen_at=now))
     db.commit()
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
-    session[_FIELD] = token.hex()
-    session.permanent = True
 
 
 def current() -> Account | None:
@@ -69,12 +63,8 @@ def current() -> Account | None:
         account: Account | None = g.desk_account
         return account
     g.desk_account = None
-    token_hex = session.get(_FIELD)
-    if not isinstance(token_hex, str):
-        return None
-    try:
-        token = bytes.fromhex(token_hex)
-    except ValueError:
+    token = session_tokens.read(_FIELD)
+    if token is None:
         return None
     db = get_session()
     row = db.get(DeskSession, token_hash(token))
@@ -95,13 +85,9 @@ def current() -> Account | None:
 
 
 def end() -> None:
-    token_hex = session.pop(_FIELD, None)
+    token = session_tokens.discard(_FIELD)
     g.pop("desk_account", None)
-    if isinstance(token_hex, str):
-        try:
-            token = bytes.fromhex(token_hex)
-        except ValueError:
-            return
+    if token is not None:
         db = get_session()
         db.execute(delete(DeskSession).where(DeskSession.token_hash == token_hash(token)))
         db.commit()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import time
 import urllib.parse
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -27,7 +26,6 @@ from flask import (
     render_template,
     request,
     session,
-    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
@@ -38,11 +36,11 @@ from werkzeug.exceptions import HTTPException
 
 from parrhesia import accounts, audit, casework
 from parrhesia.accounts import LoginRefused, check_login, provisioning_uri, qr_svg, utcnow
-from parrhesia.crypto import HEADER_SIZE, CIPHERTEXT_CHUNK_SIZE, fingerprint, read_public_key_from_keyfile
+from parrhesia.crypto import fingerprint, read_public_key_from_keyfile
 from parrhesia.crypto._encoding import b64url_encode
 from parrhesia.crypto.errors import KeyFileError
-from parrhesia.crypto.stream import MAGIC
 from parrhesia.db import get_session
+from parrhesia.ciphertext import NotAPart, ciphertext_response, receive_part
 from parrhesia.desk import auth
 from parrhesia.desk.forms import (
     ActionForm,
@@ -69,7 +67,6 @@ ENROL_MINUTES = 10
 DUE_SOON_DAYS = 7
 _ENROL_FIELD = "desk_enrol"
 _PART_ID = re.compile(r"^[0-9a-f]{32}$")
-_COPY_SIZE = 1024 * 1024
 _ERROR_LIMIT = 100
 
 
@@ -416,17 +413,7 @@ def part(report_id: str, part_id: str) -> Response:
     audit.record(db, "download", actor=casework.actor_of(recipient), report_id=found.id, body_id=recipient.body_id,
                  detail={"part": chosen.id})
     db.commit()
-    blobs = current_instance().blobs
-    name = chosen.blob
-
-    def stream() -> Iterator[bytes]:
-        with blobs.open(name) as handle:
-            while chunk := handle.read(_COPY_SIZE):
-                yield chunk
-
-    response = Response(stream_with_context(stream()), mimetype="application/octet-stream")
-    response.headers["Content-Length"] = str(blobs.size(name))
-    return response
+    return ciphertext_response(chosen.blob)
 
 
 # ---------------------------------------------------------------- casework actions
@@ -485,19 +472,11 @@ def put_reply(report_id: str, part_id: str) -> tuple[dict[str, Any], int]:
     if db.scalar(select(Part.id).where(Part.id == part_id)) is not None:
         abort(409, _("A part with this id already exists."))
     instance = current_instance()
-    limit = instance.config.max_submission_bytes
-    pending = instance.blobs.create(part_id)
-    size = 0
     try:
-        while chunk := request.stream.read(_COPY_SIZE):
-            if size == 0 and not chunk.startswith(MAGIC):
-                abort(400, _("This is not a Parrhesia part."))
-            size += len(chunk)
-            if size > limit:
-                abort(413)
-            pending.file.write(chunk)
-        if size <= HEADER_SIZE or (size - HEADER_SIZE) % CIPHERTEXT_CHUNK_SIZE:
-            abort(400, _("This is not a whole Parrhesia part."))
+        pending, size = receive_part(request.stream, instance.blobs, part_id, instance.config.max_submission_bytes)
+    except NotAPart as problem:
+        abort(problem.status, str(problem))
+    try:
         pending.commit()
         casework.record_reply(db, _recipient(), found, part_id=part_id, blob=part_id, size=size,
                               feedback=request.args.get("feedback") == "1")

@@ -9,7 +9,6 @@ carries only the day it was made and is deleted at log-out or after a day.
 
 from __future__ import annotations
 
-import secrets
 import time
 from datetime import timedelta
 
@@ -20,6 +19,7 @@ from sqlalchemy import delete
 from parrhesia.crypto import CryptoFormatError, unwrap_for_session, wrap_for_session
 from parrhesia.db import get_session
 from parrhesia.models import Report, SourceSession
+from parrhesia import session_tokens
 from parrhesia.reports import today, token_hash
 
 __all__ = ["start", "current", "end"]
@@ -32,7 +32,7 @@ def start(report: Report, report_key: PrivateKey) -> None:
     """Log the source in to a report."""
     db = get_session()
     db.execute(delete(SourceSession).where(SourceSession.created_on < today() - timedelta(days=1)))
-    token = secrets.token_bytes(32)
+    token = session_tokens.issue(_FIELD)
     db.add(
         SourceSession(
             token_hash=token_hash(token),
@@ -42,29 +42,19 @@ def start(report: Report, report_key: PrivateKey) -> None:
         )
     )
     db.commit()
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
-    session[_FIELD] = token.hex()
     # Kept only in the signed cookie, to enforce the session lifetime.
     session[_SINCE] = int(time.time())
-    session.permanent = True
 
 
 def current() -> tuple[Report, PrivateKey] | None:
     """The logged-in report and its key, or None."""
-    token_hex = session.get(_FIELD)
+    token = session_tokens.read(_FIELD)
     since = session.get(_SINCE, 0)
-    if not isinstance(token_hex, str) or not isinstance(since, int):
+    if token is None or not isinstance(since, int):
         return None
     lifetime = current_app.permanent_session_lifetime.total_seconds()
     if time.time() - since > lifetime:
         end()
-        return None
-    try:
-        token = bytes.fromhex(token_hex)
-    except ValueError:
         return None
     db = get_session()
     row = db.get(SourceSession, token_hash(token))
@@ -81,13 +71,9 @@ def current() -> tuple[Report, PrivateKey] | None:
 
 def end() -> None:
     """Log out: forget the server-side row and the cookie."""
-    token_hex = session.pop(_FIELD, None)
+    token = session_tokens.discard(_FIELD)
     session.pop(_SINCE, None)
-    if isinstance(token_hex, str):
-        try:
-            token = bytes.fromhex(token_hex)
-        except ValueError:
-            return
+    if token is not None:
         db = get_session()
         db.execute(delete(SourceSession).where(SourceSession.token_hash == token_hash(token)))
         db.commit()
