@@ -73,6 +73,15 @@ def report() -> Response | str:
     return _report_page(report, report_key)
 
 
+def _logged_in() -> tuple[Report, PrivateKey]:
+    """The logged-in source's report and key; a form posted after the session ended
+    gets a clear 403 (and nothing it carried is stored)."""
+    found = source_session.current()
+    if found is None:
+        abort(403, _("Your session has ended. Log in again with your codename; nothing was stored."))
+    return found
+
+
 def _report_page(report: Report, report_key: PrivateKey, *, error: str | None = None, status: int = 200) -> Any:
     return render_template(
         "report.html",
@@ -133,10 +142,7 @@ def _escalation_history(report: Report) -> list[tuple[str, str, str]]:
 @bp.post("/report")
 @csrf.exempt  # checked by the streaming parser before any content is read
 def follow_up() -> Response | tuple[str, int]:
-    found = source_session.current()
-    if found is None:
-        abort(403, _("Your session has ended. Log in again with your codename; nothing was stored."))
-    report, report_key = found
+    report, report_key = _logged_in()
     submission = receive(report.id, report.public_key)
     if not submission.parts:
         return _report_page(report, report_key, error=_("Write a message or attach at least one file."), status=400)
@@ -149,10 +155,7 @@ def follow_up() -> Response | tuple[str, int]:
 def escalate_report() -> Response | tuple[str, int]:
     """The source asks for escalation: always possible for danger or collusion; for
     missing feedback, once a feedback deadline has passed."""
-    found = source_session.current()
-    if found is None:
-        abort(403, _("Your session has ended. Log in again with your codename; nothing was stored."))
-    report, report_key = found
+    report, report_key = _logged_in()
     form = EscalationForm()
     if not form.validate_on_submit():
         return _report_page(report, report_key, error=_("Please check the form and try again."), status=400)
@@ -174,10 +177,7 @@ def escalate_report() -> Response | tuple[str, int]:
 @bp.post("/report/protection")
 def ask_protection() -> Response | tuple[str, int]:
     """The source asks for a protection measure from the jurisdiction's catalogue."""
-    found = source_session.current()
-    if found is None:
-        abort(403, _("Your session has ended. Log in again with your codename; nothing was stored."))
-    report, report_key = found
+    report, report_key = _logged_in()
     form = _protection_form()
     if not form.validate_on_submit():
         return _report_page(report, report_key, error=_("Please check the form and try again."), status=400)
@@ -195,10 +195,7 @@ def ask_protection() -> Response | tuple[str, int]:
 @bp.post("/report/protection/<request_id>/consent")
 def consent(request_id: str) -> Response | tuple[str, int]:
     """The source agrees that the competent body may read the identity they gave."""
-    found = source_session.current()
-    if found is None:
-        abort(403, _("Your session has ended. Log in again with your codename; nothing was stored."))
-    report, report_key = found
+    report, report_key = _logged_in()
     if not ConsentForm().validate_on_submit():
         return _report_page(report, report_key, error=_("Please check the form and try again."), status=400)
     request_row = next((r for r in report.protection_requests if r.id == request_id), None)
