@@ -375,3 +375,16 @@ def test_bodies_controlled_through_a_subordinate_are_in_conflict_too(app: Flask)
     assert excluded["t-police"] == "it is overseen by Ministry of the Interior, which Government controls"
     assert excluded["t-audit"] == "it is funded by Government"
     assert "t-police" not in decision.route and "t-police-north" in excluded
+
+
+def test_parrhesia_statuses_adds_a_jurisdiction_status_recipients_can_set(app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        assert current_host().statuses[-1] == "hearing-scheduled"
+        assert current_host().statuses[:6] == ("received", "acknowledged", "assessing", "investigating", "referred", "closed")
+    officer = add_test_recipient(app, "t-aca")
+    submit_report(client, "x", subject="police")
+    (report,) = client.get("/api/v1/reports", headers=officer.headers).json["reports"]
+    ok = client.post(f"/api/v1/reports/{report['id']}/status", json={"status": "hearing-scheduled"}, headers=officer.headers)
+    assert ok.status_code == 200 and ok.json["status"] == "hearing-scheduled"
+    bad = client.post(f"/api/v1/reports/{report['id']}/status", json={"status": "buried"}, headers=officer.headers)
+    assert bad.status_code == 400

@@ -63,6 +63,14 @@ def parrhesia_intake_fields(directory: Directory, config: InstanceConfig) -> lis
 
 
 @hookspec
+def parrhesia_statuses(config: InstanceConfig) -> list[str]:
+    """Report statuses a jurisdiction adds to the core ones (received, acknowledged,
+    assessing, investigating, referred, closed). Return a list of lowercase ids
+    (letters, digits, '-'); all are kept, after the core ones.
+    """
+
+
+@hookspec
 def parrhesia_protection_measures(directory: Directory, config: InstanceConfig) -> list[ProtectionMeasure]:
     """The protection measures a jurisdiction offers. Return a list; all are kept."""
 

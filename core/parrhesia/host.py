@@ -8,6 +8,7 @@ kept in ``app.extensions``; the command line builds one the same way.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import pluggy
@@ -25,6 +26,10 @@ __all__ = ["PluginHost", "load_host", "current_host"]
 
 log = logging.getLogger(__name__)
 
+# The core statuses of a report; jurisdictions add theirs with parrhesia_statuses.
+STATUSES = ("received", "acknowledged", "assessing", "investigating", "referred", "closed")
+_STATUS = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
 
 @dataclass(frozen=True)
 class PluginHost:
@@ -33,6 +38,7 @@ class PluginHost:
     directory: Directory
     intake_fields: tuple[IntakeField, ...]
     measures: tuple[ProtectionMeasure, ...]
+    statuses: tuple[str, ...] = STATUSES
 
     @property
     def routing_fields(self) -> tuple[IntakeField, ...]:
@@ -77,12 +83,21 @@ def load_host(config: InstanceConfig) -> PluginHost:
 
     measures, failures = call_each(manager, "parrhesia_protection_measures", directory=directory, config=config)
     _refuse(failures, "listing protection measures")
+    extra, failures = call_each(manager, "parrhesia_statuses", config=config)
+    _refuse(failures, "listing statuses")
+    statuses = list(STATUSES)
+    for status in _items(extra, str, "parrhesia_statuses"):
+        if not _STATUS.match(status):
+            raise PluginLoadError(f"status {status!r} must be lowercase letters, digits and '-'")
+        if status not in statuses:
+            statuses.append(status)
     return PluginHost(
         config=config,
         manager=manager,
         directory=directory,
         intake_fields=tuple(intake),
         measures=tuple(_items(measures, ProtectionMeasure, "parrhesia_protection_measures")),
+        statuses=tuple(statuses),
     )
 
 

@@ -73,5 +73,10 @@ def parrhesia_protection_measures():  # type: ignore[no-untyped-def]
 
 
 @hookimpl
+def parrhesia_statuses():  # type: ignore[no-untyped-def]
+    return ["hearing-scheduled"]
+
+
+@hookimpl
 def parrhesia_event(event):  # type: ignore[no-untyped-def]
     EVENTS.append(event)

@@ -316,7 +316,7 @@ def acknowledge(report_id: str) -> dict[str, Any]:
 def set_status(report_id: str) -> dict[str, Any]:
     report = _report_or_404(report_id)
     status = _text(_json_body(), "status")
-    casework.set_status(get_session(), _recipient(), report, status)
+    casework.set_status(get_session(), _recipient(), report, status, current_host().statuses)
     return _describe(report)
 
 

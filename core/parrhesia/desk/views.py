@@ -315,7 +315,7 @@ def inbox() -> str:
     status = request.args.get("status") or None
     clock = request.args.get("clock") or None
     wanted = casework.InboxFilter(
-        status=status if status in casework.STATUSES else None,
+        status=status if status in current_host().statuses else None,
         clock=clock if clock in ("overdue", "due-soon") else None,
     )
     db = _db()
@@ -325,7 +325,7 @@ def inbox() -> str:
                  casework.unread(db, recipient, r))
         for r in casework.inbox(db, recipient, wanted, on=on)
     ]
-    return render_template("desk/inbox.html", rows=rows, wanted=wanted, statuses=casework.STATUSES)
+    return render_template("desk/inbox.html", rows=rows, wanted=wanted, statuses=current_host().statuses)
 
 
 # ---------------------------------------------------------------- the report page
@@ -338,7 +338,7 @@ def _visible_parts(report: Report, recipient: Recipient) -> list[Part]:
 
 def _status_form(report: Report) -> StatusForm:
     form = StatusForm(formdata=None if request.method == "GET" else request.form, status=report.status)
-    form.status.choices = [(s, s) for s in casework.STATUSES]
+    form.status.choices = [(s, s) for s in current_host().statuses]
     return form
 
 
@@ -436,7 +436,7 @@ def status(report_id: str) -> Response | tuple[str, int]:
     if not form.validate():
         return _problem(_first_error(form), _back_to(found))
     try:
-        casework.set_status(_db(), _recipient(), found, form.status.data or "")
+        casework.set_status(_db(), _recipient(), found, form.status.data or "", current_host().statuses)
     except casework.CaseworkError as problem:
         return _problem(str(problem), _back_to(found))
     flash(_("Status changed to %(status)s.", status=form.status.data), "success")
