@@ -3,7 +3,9 @@
 Each entry records who (an account id and role, never an IP address), did what, to
 which report or body, when, and a small JSON detail that never holds content. Its hash
 covers its own fields and the previous entry's hash, so deleting, reordering or
-editing an entry breaks the chain at that point; :func:`verify` says where.
+editing an entry breaks the chain at that point; :func:`verify` says where. Removing
+the newest entries leaves a shorter intact chain: ``parrhesia audit verify`` prints the
+head (sequence number and hash) so that operators can keep it elsewhere and compare.
 """
 
 from __future__ import annotations
