@@ -61,7 +61,7 @@ def matrix_app(app: Flask) -> Flask:
 
 def _desk_recipient(app: Flask, body_id: str, login_name: str) -> RegisteredRecipient:
     """A recipient with an API token and a desk log-in."""
-    from parrhesia.cli.recipients import add_recipient
+    from parrhesia.accounts import add_recipient
     from parrhesia.crypto import generate_recipient_key
 
     key = generate_recipient_key()

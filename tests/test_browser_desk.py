@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia.accounts import utcnow
-from parrhesia.cli.recipients import add_recipient
+from parrhesia.accounts import add_recipient
 from parrhesia.crypto import generate_recipient_key, wrap_private_key
 from parrhesia.models import AuditEntry, Recipient
 from server_support import ServedInstance, WebClient

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from parrhesia import audit
 from parrhesia.accounts import hash_password, new_totp_secret, utcnow
-from parrhesia.cli.recipients import add_recipient
+from parrhesia.accounts import add_recipient
 from parrhesia.crypto import CryptoFormatError, decrypt_bytes, encrypt_bytes, generate_recipient_key, open_report_key, wrap_private_key
 from parrhesia.crypto._encoding import b64url_decode
 from parrhesia.models import AuditEntry, DeskSession, Operator, Part, PluginError, Recipient, Report, ReportClock, SealedKey
@@ -632,3 +632,38 @@ def test_no_address_password_or_code_in_any_audit_entry_or_log(
                    report_for_officer.message, officer.login_name):
         assert needle not in recorded, needle
         assert needle not in logged, needle
+
+
+def test_a_body_administrator_adds_and_deactivates_colleagues_of_their_own_body_only(
+    app: Flask, recipient: RegisteredRecipient
+) -> None:
+    from parrhesia.crypto import encode_public_key
+
+    admin = add_desk_recipient(app, recipient.body_id, role="body_admin")
+    plain = add_desk_recipient(app, recipient.body_id)
+    elsewhere = add_desk_recipient(app, OUTSIDER)
+    client = app.test_client()
+    login(client, admin)
+    colleague_key = generate_recipient_key()
+    added = post(client, "/desk/body/recipients", "/desk/body", name="New officer",
+                 public_key=encode_public_key(bytes(colleague_key.public_key)), login_name="new-officer",
+                 password="a long first password")
+    assert added.status_code == 200
+    token = re.search(r'class="token">([^<]+)<', added.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json
+    assert me["body"]["id"] == recipient.body_id and me["name"] == "New officer"
+    assert "body.recipient.add" not in actions(app) and "recipient.add" in actions(app, f"recipient:{admin.id}")
+    bad = post(client, "/desk/body/recipients", "/desk/body", name="x", public_key="not a key", login_name="xx",
+               password="a long first password")
+    assert bad.status_code == 400 and "prh1pk_" in bad.get_data(as_text=True)
+    off = post(client, f"/desk/body/recipients/{plain.id}/deactivate", "/desk/body")
+    assert off.status_code == 303
+    assert "body.recipient.deactivate" in actions(app, f"recipient:{admin.id}")
+    assert post(client, f"/desk/body/recipients/{elsewhere.id}/deactivate", "/desk/body").status_code == 404
+    with Session(_engine(app)) as db:
+        assert db.get(Recipient, plain.id).active is False  # type: ignore[union-attr]
+        assert db.get(Recipient, elsewhere.id).active is True  # type: ignore[union-attr]
+    other = app.test_client()
+    login(other, add_desk_recipient(app, recipient.body_id))
+    refused = post(other, "/desk/body/recipients", "/desk/", name="x", public_key="x", login_name="yy", password="p" * 12)
+    assert refused.status_code == 403

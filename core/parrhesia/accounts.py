@@ -10,6 +10,7 @@ attempt during the lock fails without checking anything.
 from __future__ import annotations
 
 import io
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn, Protocol
 
@@ -17,6 +18,11 @@ import pyotp
 import segno
 from nacl.exceptions import InvalidkeyError
 from nacl.pwhash import argon2id
+from sqlalchemy.orm import Session
+
+from parrhesia import audit
+from parrhesia.models import Recipient
+from parrhesia.reports import today, token_hash
 
 __all__ = [
     "MAX_FAILURES",
@@ -33,6 +39,7 @@ __all__ = [
     "begin_enrolment",
     "confirm_enrolment",
     "utcnow",
+    "add_recipient",
 ]
 
 MAX_FAILURES = 5
@@ -171,3 +178,44 @@ def _valid_step(secret: str, code: str, now: datetime) -> int | None:
         if pyotp.utils.strings_equal(totp.at(at), code):
             return int(totp.timecode(at))
     return None
+
+
+def add_recipient(
+    db: Session,
+    *,
+    body_id: str,
+    name: str,
+    public_key: bytes,
+    token: str | None = None,
+    login_name: str | None = None,
+    password: str | None = None,
+    role: str = "recipient",
+    actor: str = "cli",
+) -> str:
+    """Register a recipient; return the API token (shown once, stored only hashed).
+
+    With a log-in name and password the recipient can also use the web desk; their
+    TOTP is enrolled at the first desk log-in (the QR code is shown then).
+    """
+    token = token or secrets.token_urlsafe(32)
+    recipient = Recipient(
+        body_id=body_id,
+        name=name,
+        public_key=public_key,
+        token_hash=token_hash(token),
+        active=True,
+        created_on=today(),
+        role=role,
+        failed_logins=0,
+    )
+    if login_name is not None:
+        if password is None:
+            raise ValueError("A desk log-in needs a password.")
+        recipient.login_name = login_name
+        recipient.password_hash = hash_password(password)
+        recipient.totp_secret = new_totp_secret()
+    db.add(recipient)
+    db.flush()
+    audit.record(db, "recipient.add", actor=actor, body_id=body_id, detail={"recipient": recipient.id, "role": role})
+    db.commit()
+    return token

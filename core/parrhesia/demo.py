@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia.cli.keys import write_private_file
-from parrhesia.cli.recipients import add_recipient
+from parrhesia.accounts import add_recipient
 from parrhesia.crypto import wrap_private_key
 from parrhesia.instance import Instance, init_instance
 from parrhesia.models import Recipient

@@ -158,7 +158,7 @@ def recipient(app: Flask) -> RegisteredRecipient:
 
 
 def add_test_recipient(app: Flask, body_id: str, name: str = "Case officer") -> RegisteredRecipient:
-    from parrhesia.cli.recipients import add_recipient
+    from parrhesia.accounts import add_recipient
     from parrhesia.crypto import generate_recipient_key
     from parrhesia.models import Recipient
 

@@ -2,67 +2,24 @@
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia import audit
-from parrhesia.accounts import hash_password, new_totp_secret
+from parrhesia.accounts import add_recipient
 from parrhesia.cli.common import instance_option, load_instance
 from parrhesia.crypto import decode_public_key, fingerprint, read_public_key_from_keyfile
 from parrhesia.crypto.errors import KeyFileError
 from parrhesia.models import Recipient
-from parrhesia.reports import today, token_hash
 
-__all__ = ["recipients", "add_recipient"]
+__all__ = ["recipients"]
 
 
 @click.group()
 def recipients() -> None:
     """Manage recipients (public keys and API tokens)."""
-
-
-def add_recipient(
-    db: Session,
-    *,
-    body_id: str,
-    name: str,
-    public_key: bytes,
-    token: str | None = None,
-    login_name: str | None = None,
-    password: str | None = None,
-    role: str = "recipient",
-) -> str:
-    """Register a recipient; return the API token (shown once, stored only hashed).
-
-    With a log-in name and password the recipient can also use the web desk; their
-    TOTP is enrolled at the first desk log-in (the QR code is shown then).
-    """
-    token = token or secrets.token_urlsafe(32)
-    recipient = Recipient(
-        body_id=body_id,
-        name=name,
-        public_key=public_key,
-        token_hash=token_hash(token),
-        active=True,
-        created_on=today(),
-        role=role,
-        failed_logins=0,
-    )
-    if login_name is not None:
-        if password is None:
-            raise ValueError("A desk log-in needs a password.")
-        recipient.login_name = login_name
-        recipient.password_hash = hash_password(password)
-        recipient.totp_secret = new_totp_secret()
-    db.add(recipient)
-    db.flush()
-    audit.record(db, "recipient.add", actor="cli", body_id=body_id, detail={"recipient": recipient.id, "role": role})
-    db.commit()
-    return token
 
 
 @recipients.command("add")

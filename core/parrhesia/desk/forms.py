@@ -81,3 +81,14 @@ class KeyFileForm(FlaskForm):
     key_file = TextAreaField(_l("Your key file (its contents)"),
                              validators=[DataRequired(message=_l("Paste your key file.")), Length(max=8192)],
                              render_kw=_NO_AUTOFILL)
+
+
+class NewRecipientForm(FlaskForm):
+    """A body administrator adds a colleague: their public key, and a desk log-in."""
+
+    name = StringField(_l("Name or role, as shown to sources"), validators=[DataRequired(), Length(max=200)])
+    public_key = StringField(_l("Their public key (prh1pk_…, from `parrhesia keys generate`)"),
+                             validators=[DataRequired(), Length(max=100)])
+    login_name = StringField(_l("Log-in name for the desk"), validators=[DataRequired(), Length(min=2, max=64)])
+    password = PasswordField(_l("A first password (at least 12 characters), to hand over in person"),
+                             validators=[DataRequired(), Length(min=12, max=200)])

@@ -36,13 +36,15 @@ from werkzeug.exceptions import HTTPException
 
 from parrhesia import accounts, audit, casework
 from parrhesia.accounts import LoginRefused, check_login, provisioning_uri, qr_svg, utcnow
-from parrhesia.crypto import fingerprint, read_public_key_from_keyfile
+from parrhesia.crypto import decode_public_key, fingerprint, read_public_key_from_keyfile
 from parrhesia.crypto._encoding import b64url_encode
 from parrhesia.crypto.errors import KeyFileError
 from parrhesia.db import get_session
 from parrhesia.ciphertext import NotAPart, ciphertext_response, receive_part
 from parrhesia.desk import auth
+from parrhesia.accounts import add_recipient
 from parrhesia.desk.forms import (
+    NewRecipientForm,
     ActionForm,
     EnrolForm,
     KeyFileForm,
@@ -606,7 +608,61 @@ def body() -> str:
     members = list(db.scalars(select(Recipient).where(Recipient.body_id == recipient.body_id).order_by(Recipient.name)))
     audit.record(db, "body.recipients", actor=casework.actor_of(recipient), body_id=recipient.body_id)
     db.commit()
-    return render_template("desk/body.html", members=members, fingerprint=fingerprint)
+    return render_template("desk/body.html", members=members, fingerprint=fingerprint, form=NewRecipientForm(),
+                           action_form=ActionForm())
+
+
+def _body_admin() -> Recipient:
+    recipient = _recipient()
+    if recipient.role != "body_admin":
+        abort(403)
+    return recipient
+
+
+@bp.post("/body/recipients")
+@auth.recipient_required
+def add_colleague() -> str | tuple[str, int]:
+    """A body administrator registers a colleague of the same body; the API token is
+    shown once. The key was made on the colleague's machine; only its public half is here."""
+    admin = _body_admin()
+    form = NewRecipientForm()
+    back = url_for("desk.body")
+    if not form.validate():
+        return _problem(_first_error(form), back)
+    try:
+        public_key = decode_public_key(form.public_key.data or "")
+    except ValueError:
+        return _problem(_("That is not a Parrhesia public key (it starts with prh1pk_)."), back)
+    db = _db()
+    if db.scalar(select(Recipient.id).where(Recipient.login_name == form.login_name.data)) is not None:
+        return _problem(_("That log-in name is taken."), back)
+    token = add_recipient(db, body_id=admin.body_id, name=form.name.data or "", public_key=public_key,
+                          login_name=form.login_name.data, password=form.password.data,
+                          actor=casework.actor_of(admin))
+    return render_template("desk/token.html", name=form.name.data, token=token, fingerprint=fingerprint(public_key))
+
+
+@bp.post("/body/recipients/<int:member_id>/deactivate")
+@auth.recipient_required
+def deactivate_colleague(member_id: int) -> Response | tuple[str, int]:
+    """Revoke a colleague of the same body: their token and desk sessions stop working,
+    and new reports are no longer sealed to their key."""
+    admin = _body_admin()
+    back = url_for("desk.body")
+    if not ActionForm().validate():
+        return _problem(_("Please check the form and try again."), back)
+    db = _db()
+    member = db.get(Recipient, member_id)
+    if member is None or member.body_id != admin.body_id:
+        abort(404)
+    if member.id == admin.id:
+        return _problem(_("You cannot deactivate yourself; ask another administrator of your body."), back)
+    member.active = False
+    audit.record(db, "body.recipient.deactivate", actor=casework.actor_of(admin), body_id=admin.body_id,
+                 detail={"recipient": member.id})
+    db.commit()
+    flash(_("%(name)s is deactivated.", name=member.name), "success")
+    return redirect(back, code=303)
 
 
 @bp.get("/operator")
