@@ -552,3 +552,21 @@ def test_desk_commands_fail_with_one_clear_line(
         assert result.exit_code == 1, result.output
         assert isinstance(result.exception, SystemExit), result.exception  # a ClickException, no traceback
         assert result.output.startswith("Error: ") and words in result.output, result.output
+
+
+def test_desk_pull_of_tampered_ciphertext_fails_clearly_and_writes_no_plaintext(
+    app: Flask, server: str, tmp_path: Path, recipient: RegisteredRecipient, report: SubmittedReport
+) -> None:
+    with Session(app.extensions["parrhesia.instance"].engine) as db:
+        blob = db.scalars(select(Part.blob).where(Part.report_id == report.id)).first()
+    assert blob is not None
+    path = app.extensions["parrhesia.instance"].blobs.path_for(blob)
+    data = bytearray(path.read_bytes())
+    data[200] ^= 0x01  # one bit, inside the first ciphertext chunk
+    path.write_bytes(bytes(data))
+    out = tmp_path / "pulled"
+    result = desk(server, recipient, "pull", *_key_file(tmp_path, recipient), "--out", str(out))
+    assert result.exit_code == 1
+    assert "damaged or was tampered with" in result.output and "Traceback" not in result.output
+    leftovers = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".parrhesia")]
+    assert leftovers == []
