@@ -84,7 +84,7 @@ def test_an_identity_is_withheld_until_the_source_consents(app: Flask) -> None:
         assert request.identity_state == "withheld"
         assert not protection_requests.identity_readable(request, on=request.created_on)
     page = source.get("/report").get_data(as_text=True)
-    assert "kept from everyone until you agree" in page
+    assert "kept from everyone unless you agree" in page
     token = csrf_token(page)
     assert source.post(f"/report/protection/{request.id}/consent", data={"csrf_token": token}).status_code == 303
     with Session(_engine(app)) as db:

@@ -95,7 +95,7 @@ def test_landing_page_in_french(client: FlaskClient) -> None:
     page = client.get("/?lang=fr").get_data(as_text=True)
     assert '<html lang="fr"' in page
     assert "Signalez la corruption en toute sécurité et de façon anonyme" in page
-    assert "Qui pourra lire votre signalement" in page
+    assert "Qui peut lire les signalements sur ce site" in page
     assert "Report corruption safely" not in page
 
 

@@ -95,8 +95,10 @@ def create_app(
 
 
 def _select_locale() -> str | None:
-    from flask import current_app
+    from flask import current_app, has_request_context
 
+    if not has_request_context():
+        return None  # the CLI, scheduled jobs: the instance's default language
     languages = current_app.config["LANGUAGES"]
     chosen = request.args.get("lang")
     if chosen in languages:

@@ -22,7 +22,9 @@ from parrhesia import audit
 from parrhesia.clocks import Clock, due_date
 from parrhesia.crypto import encrypt_bytes, seal_report_key
 from parrhesia.escalation import escalate
+from parrhesia.host import STATUSES as CORE_STATUSES
 from parrhesia.host import PluginHost
+from flask_babel import lazy_gettext as _l
 from parrhesia.instance import Instance
 from parrhesia.models import Part, Recipient, Report, ReportBody, ReportRead, SealedKey
 from parrhesia.reports import recipients_of, today
@@ -48,7 +50,7 @@ __all__ = [
     "InboxFilter",
 ]
 
-STATUSES = ("received", "acknowledged", "assessing", "investigating", "referred", "closed")
+STATUSES = CORE_STATUSES  # a jurisdiction adds its own: PluginHost.statuses
 
 
 class CaseworkError(ValueError):
@@ -102,7 +104,7 @@ def open_report(db: Session, recipient: Recipient, report_id: str, *, audit_open
         .where(Report.id == report_id, ReportBody.body_id == recipient.body_id, ReportBody.role == "route")
     )
     if report is None:
-        raise ReportNotFound("No such report for your body.")
+        raise ReportNotFound(_l("No such report for your body."))
     if audit_open:
         newest = max((p.seq for p in report.parts), default=0)
         seen = db.get(ReportRead, (recipient.id, report.id))
@@ -137,7 +139,7 @@ def acknowledge(db: Session, recipient: Recipient, report: Report) -> None:
 
 def set_status(db: Session, recipient: Recipient, report: Report, status: str, allowed: tuple[str, ...] = STATUSES) -> None:
     if status not in allowed:
-        raise CaseworkError(f"Unknown status {status!r} (one of: {', '.join(allowed)}).")
+        raise CaseworkError(_l("Unknown status %(status)r (one of: %(allowed)s).", status=status, allowed=", ".join(allowed)))
     previous, report.status = report.status, status
     report.updated_on = today()
     # The retention period runs from closure; reopening stops it.
@@ -165,7 +167,7 @@ def record_reply(
 def seal_reply(instance: Instance, db: Session, recipient: Recipient, report: Report, text: str, *, feedback: bool = False) -> Part:
     """The no-JavaScript path: seal a reply on receipt, in memory, to the report key."""
     if not text.strip():
-        raise CaseworkError("The reply is empty.")
+        raise CaseworkError(_l("The reply is empty."))
     part_id = secrets.token_hex(16)
     blob = encrypt_bytes(text.encode("utf-8"), report.public_key, report.id, part_id, {"kind": "reply"})
     with instance.blobs.writing(part_id) as pending:
@@ -198,7 +200,7 @@ def add_note(instance: Instance, db: Session, recipient: Recipient, report: Repo
     of the body, so neither the source nor another body can open it.
     """
     if not text.strip():
-        raise CaseworkError("The note is empty.")
+        raise CaseworkError(_l("The note is empty."))
     note_key = PrivateKey.generate()
     part_id = secrets.token_hex(16)
     blob = encrypt_bytes(text.encode("utf-8"), bytes(note_key.public_key), report.id, part_id, {"kind": "note"})
@@ -237,7 +239,7 @@ def recuse(
     competence): this body loses access at once, and the report escalates to the next
     body of its chain that is not in conflict. Returns the bodies that gained access."""
     if not reason.strip():
-        raise CaseworkError("Give a reason for the recusal.")
+        raise CaseworkError(_l("Give a reason for the recusal."))
     body_id = recipient.body_id
     _leave_route(db, report, body_id, "not-competent" if outside_competence else "recused", reason)
     action = "outside-competence" if outside_competence else "recusal"
@@ -252,18 +254,18 @@ def extend_clock(db: Session, recipient: Recipient, report: Report, clock_id: st
     (e.g. feedback from 3 to 6 months in duly justified cases, Directive 2019/1937 Art 11(2)(d))."""
     clock = next((c for c in report.clocks if c.clock_id == clock_id and c.state == "running"), None)
     if clock is None or clock.body_id not in (None, recipient.body_id):
-        raise CaseworkError("No such running clock for your body.")
+        raise CaseworkError(_l("No such running clock for your body."))
     if clock.extendable_to_months is None:
-        raise CaseworkError("The law attached to this deadline allows no extension.")
+        raise CaseworkError(_l("The law attached to this deadline allows no extension."))
     if not reason.strip():
-        raise CaseworkError("Give the reason that justifies the extension.")
+        raise CaseworkError(_l("Give the reason that justifies the extension."))
     if not 0 < months <= clock.extendable_to_months:
-        raise CaseworkError(f"This deadline can be extended to at most {clock.extendable_to_months} months.")
+        raise CaseworkError(_l("This deadline can be extended to at most %(months)s months.", months=clock.extendable_to_months))
     previous = clock.due_on
     clock.due_on = due_date(report.created_on, Clock(id="extension", label="", legal_source="-", months=months))
     if clock.due_on <= previous:
         clock.due_on = previous
-        raise CaseworkError("An extension must move the deadline later.")
+        raise CaseworkError(_l("An extension must move the deadline later."))
     clock.extension_reason = reason[:500]
     audit.record(db, "clock.extend", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
                  detail={"clock": clock_id, "from": previous.isoformat(), "to": clock.due_on.isoformat()})
@@ -287,26 +289,26 @@ def transfer(
     sealed key); the server cannot seal a key it never holds.
     """
     if not reason.strip():
-        raise CaseworkError("Give a reason for the transfer.")
+        raise CaseworkError(_l("Give a reason for the transfer."))
     if target not in host.directory:
-        raise CaseworkError(f"No body {target!r} in the directory.")
+        raise CaseworkError(_l("No body %(body)r in the directory.", body=target))
     roles = {(b.body_id, b.role) for b in report.bodies}
     if (target, "excluded") in roles or (target, "recused") in roles:
-        raise CaseworkError("That body is in conflict for this report and can never receive it.")
+        raise CaseworkError(_l("That body is in conflict for this report and can never receive it."))
     if (target, "route") in roles:
-        raise CaseworkError("That body already has this report.")
+        raise CaseworkError(_l("That body already has this report."))
     holders = {k.recipient_id for k in report.sealed_keys if k.holder == "recipient"}
     targets = recipients_of(db, [target])
     if not targets:
-        raise CaseworkError("That body has no recipients on this instance yet: nobody there could read the report.")
+        raise CaseworkError(_l("That body has no recipients on this instance yet: nobody there could read the report."))
     missing = [r for r in targets if r.id not in holders]
     for r in missing:
         sealed = (sealed_keys or {}).get(r.id)
         if sealed is None:
-            raise CaseworkError(
+            raise CaseworkError(_l(
                 "The recipients of that body cannot open this report yet: transfer it from "
                 "your own machine (`parrhesia desk transfer`), which seals the key for them."
-            )
+            ))
         db.add(SealedKey(report_id=report.id, holder="recipient", recipient_id=r.id, sealed=sealed))
     _leave_route(db, report, recipient.body_id, "transferred", reason)
     _grant(report, target)
@@ -318,7 +320,7 @@ def transfer(
 def _leave_route(db: Session, report: Report, body_id: str, role: str, reason: str) -> None:
     row = next((b for b in report.bodies if b.body_id == body_id and b.role == "route"), None)
     if row is None:
-        raise ReportNotFound("No such report for your body.")
+        raise ReportNotFound(_l("No such report for your body."))
     report.bodies.remove(row)
     db.flush()
     report.bodies.append(ReportBody(body_id=body_id, role=role, reason=reason[:500]))

@@ -24,6 +24,7 @@ from parrhesia import audit
 from parrhesia.clocks import due_date
 from parrhesia.crypto import encrypt_bytes, seal_report_key
 from parrhesia.host import PluginHost
+from flask_babel import lazy_gettext as _l
 from parrhesia.instance import Instance
 from parrhesia.models import Part, ProtectionRequest, Report, ReportClock, SealedKey
 from parrhesia.notifications import enqueue_for_bodies
@@ -61,7 +62,7 @@ def competent_body(host: PluginHost, report: Report, measure: ProtectionMeasure)
     for step in chain:
         if step.body_id not in blocked:
             return step.body_id
-    raise ProtectionError("No independent body can handle this request on this instance.")
+    raise ProtectionError(_l("No independent body can handle this request on this instance."))
 
 
 def _seal_part(
@@ -97,11 +98,11 @@ def request_protection(
     """Record a source's request; seal its details and (optional) identity. Commits."""
     measure = next((m for m in host.measures if m.id == measure_id), None)
     if measure is None:
-        raise ProtectionError("This protection measure is not offered here.")
+        raise ProtectionError(_l("This protection measure is not offered here."))
     if measure.date_label and from_date is None:
-        raise ProtectionError(f"Please give the date asked for: {measure.date_label}.")
+        raise ProtectionError(_l("Please give the date asked for: %(label)s.", label=measure.date_label))
     if from_date is not None and from_date > on:
-        raise ProtectionError("The date cannot be in the future.")
+        raise ProtectionError(_l("The date cannot be in the future."))
     body_id = competent_body(host, report, measure)
     recipients = recipients_of(db, [body_id])
     report.updated_on = on
@@ -147,7 +148,7 @@ def request_protection(
 
 def set_status(db: Session, request: ProtectionRequest, status: str, *, actor: str, on: date) -> None:
     if status not in STATUSES:
-        raise ProtectionError(f"Unknown status {status!r} (one of: {', '.join(STATUSES)}).")
+        raise ProtectionError(_l("Unknown status %(status)r (one of: %(allowed)s).", status=status, allowed=", ".join(STATUSES)))
     previous, request.status, request.updated_on = request.status, status, on
     audit.record(db, "protection.status", actor=actor, report_id=request.report_id, body_id=request.body_id,
                  detail={"request": request.id, "from": previous, "to": status})
@@ -157,7 +158,7 @@ def set_status(db: Session, request: ProtectionRequest, status: str, *, actor: s
 def consent_to_disclosure(db: Session, request: ProtectionRequest, *, on: date) -> None:
     """The source agrees that the competent body may read the identity they gave."""
     if request.identity_part_id is None:
-        raise ProtectionError("No identity was given with this request.")
+        raise ProtectionError(_l("No identity was given with this request."))
     request.identity_state, request.updated_on = "consented", on
     audit.record(db, "protection.consent", actor="source", report_id=request.report_id, body_id=request.body_id,
                  detail={"request": request.id})
@@ -172,9 +173,9 @@ def decide_disclosure(
     reasons. The source sees the reasons at once; access opens only after the notice
     period. Returns the day it takes effect."""
     if request.identity_part_id is None:
-        raise ProtectionError("No identity was given with this request.")
+        raise ProtectionError(_l("No identity was given with this request."))
     if len(reason.strip()) < 20:
-        raise ProtectionError("A disclosure decision needs written reasons (at least a full sentence).")
+        raise ProtectionError(_l("A disclosure decision needs written reasons (at least a full sentence)."))
     request.identity_state = "disclosure-pending"
     request.disclosure_reason = reason[:1000]
     request.disclosure_by = custodian[:64]

@@ -163,7 +163,7 @@ def escalate_report() -> Response | tuple[str, int]:
     if form.reason.data == "no-feedback" and not _feedback_overdue(report, day):
         return _report_page(
             report, report_key, status=400,
-            error=_("You can ask for this once the deadline for feedback has passed, or at any time for danger or collusion."),
+            error=_("You can ask for this once the deadline for feedback has passed, or at any time if someone is in danger or you believe a body is involved."),
         )
     db = get_session()
     explanation = (form.explanation.data or "").strip()

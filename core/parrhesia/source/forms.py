@@ -29,7 +29,7 @@ class EscalationForm(FlaskForm):
         choices=[
             SelectChoice("no-feedback", _l("I have had no feedback within the legal time limit")),
             SelectChoice("imminent-danger", _l("Someone is in immediate danger")),
-            SelectChoice("collusion", _l("I believe a body handling my report is involved or colluding")),
+            SelectChoice("collusion", _l("I believe a body handling my report is involved, or is working with those involved")),
         ],
         validators=[DataRequired()],
     )
@@ -48,10 +48,10 @@ class ProtectionForm(FlaskForm):
     )
     identity = TextAreaField(
         _l("Your name and how to reach you, only if you choose to give them (encrypted, and kept from "
-           "everyone until you agree)"),
+           "everyone unless you agree, or a designated official decides otherwise after telling you why)"),
         validators=[Length(max=2000)], render_kw={"rows": 2},
     )
-    from_date = DateField(_l("The date the measure asks for, if any (e.g. the day you were dismissed)"),
+    from_date = DateField(_l("The date the measure asks for, if any (for example, the day you were dismissed)"),
                           validators=[Optional()])
 
 
