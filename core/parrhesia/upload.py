@@ -18,6 +18,7 @@ discarded: nothing is stored.
 
 from __future__ import annotations
 
+import io
 import json
 import queue
 import secrets
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 READ_SIZE = 1024 * 1024  # bytes asked of the request body at a time
-QUEUE_DEPTH = 4  # blocks waiting for the encrypting thread (bounds memory)
+QUEUE_DEPTH = 2  # blocks waiting for the encrypting thread (bounds memory)
 FIELD_LIMIT = 4096  # bytes for a plain form field (CSRF token, routing choices)
 ANSWER_LIMIT = 64 * 1024  # bytes for one answer to a content question
 MAX_PARTS = 200
@@ -124,6 +125,8 @@ def receive_submission(
     except BaseException:
         receiver.abort()
         raise
+    finally:
+        _body_consumed(request)
     return receiver.submission
 
 
@@ -182,6 +185,19 @@ def _body_blocks(request: Request, size: int = READ_SIZE) -> Iterator[bytes]:
         yield block
 
 
+def _body_consumed(request: Request) -> None:
+    """Leave Werkzeug an empty body: this parser is its only reader.
+
+    Code that runs later in the request (a FlaskForm built for the answer page looks at
+    ``request.form``) then finds an empty form instead of parsing, or spooling to a
+    temporary file, whatever of the body is left after an error. Werkzeug's cached
+    properties are set as its own form loading sets them.
+    """
+    request.stream = io.BytesIO()
+    request.form = request.parameter_storage_class()
+    request.files = request.parameter_storage_class()
+
+
 def _valid_boundary(boundary: str) -> bool:
     """RFC 2046: 1 to 70 characters; we refuse only what could confuse the parser."""
     return 0 < len(boundary) <= 200 and boundary.isascii() and "\r" not in boundary and "\n" not in boundary
@@ -234,8 +250,11 @@ class MultipartParser:
     splits it; part contents are never copied, except at most the few bytes of a block
     that could start a delimiter continued in the next block. A part's header block is
     limited to ``max_header_size`` bytes and the number of parts to ``max_parts``;
-    the preamble and the epilogue are ignored. Raises :class:`MultipartError` on
-    malformed input (:class:`TooManyParts` past ``max_parts``).
+    the preamble and the epilogue are ignored. A delimiter must be followed by ``--``
+    or by optional padding and CRLF: anything else is refused as malformed rather than
+    taken for content (RFC 2046 forbids the delimiter inside a part; browsers choose
+    boundaries that do not occur). Raises :class:`MultipartError` on malformed input
+    (:class:`TooManyParts` past ``max_parts``).
     """
 
     def __init__(self, boundary: bytes, *, max_parts: int = MAX_PARTS, max_header_size: int = MAX_HEADER_SIZE) -> None:
@@ -248,6 +267,7 @@ class MultipartParser:
         # A body may begin with the boundary itself: as if a CRLF came before it.
         self._buffer = bytearray(b"\r\n")
         self._held = b""  # in content: a tail that may begin a delimiter
+        self._blank = False  # whether _held begins with the CRLF ending a header block
         self._parts = 0
 
     @property
@@ -341,6 +361,7 @@ class MultipartParser:
         start = _part_start(bytes(buffer[2:found]))
         consumed = found + 4 - before
         buffer.clear()
+        self._held, self._blank = b"\r\n", True
         self._state = _DATA
         return pos + consumed, start
 
@@ -348,6 +369,20 @@ class MultipartParser:
         """Yield the content in block[pos:] up to a delimiter; return the position after it."""
         delimiter = self._delimiter
         size = len(delimiter)
+        if self._blank:
+            # Right after a part's header lines: CRLF is the blank line before the
+            # content, unless it begins a delimiter (a part with no body, RFC 2046).
+            held = self._held
+            probe = held + block[pos : pos + size - len(held)]
+            if probe.startswith(delimiter):
+                self._held, self._blank = b"", False
+                yield PartData(_EMPTY, False)
+                self._state = _AFTER_BOUNDARY
+                return pos + size - len(held)
+            if len(probe) < size and delimiter.startswith(probe):
+                self._held = probe  # too few bytes to tell
+                return len(block)
+            self._held, self._blank = held[2:], False
         if self._held:
             # A delimiter may begin in the held tail and end in this block.
             held = self._held
@@ -460,8 +495,8 @@ class _Pipeline:
     def _raise(self) -> None:
         error, self._error = self._error, None
         self._stopped = True
-        assert error is not None  # noqa: S101 - only called with an error
-        raise error
+        if error is not None:
+            raise error
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
@@ -531,11 +566,10 @@ class _Receiver:
     def _data(self, event: PartData) -> None:
         if self.part_meta is not None:
             if event.data:
-                if self.writer is None:
+                if self.writer is None or self.part is None:
                     self.writer, self.part = self._open_part(*self.part_meta)
-                assert self.part is not None  # noqa: S101 - set with the writer
                 self.part.plaintext_size += len(event.data)
-                self.pipeline.call(self.writer.write, event.data)
+                self.pipeline.call(_write_part, self.writer, self.part, event.data)
             if not event.more:
                 if self.writer is not None and self.part is not None:
                     self.pipeline.call(_close_part, self.writer, self.part)
@@ -587,6 +621,11 @@ class _Receiver:
         self.pipeline.cancel()  # the encrypting thread has ended: the files can go
         self.part_meta = self.writer = self.part = None
         self.submission.discard()
+
+
+def _write_part(writer: PartWriter, part: EncryptedPart, data: memoryview) -> None:
+    writer.write(data)
+    part.blob.start_writeback()
 
 
 def _close_part(writer: PartWriter, part: EncryptedPart) -> None:
