@@ -93,3 +93,22 @@ def test_committed_blob_survives_in_place_and_is_fsynced(tmp_path: Path, monkeyp
     with store.writing("abcdefgh12345678") as pending:
         pending.file.write(b"data")
     assert len(synced) >= 2  # the file, then its directory
+
+
+def test_the_head_constant_is_the_newest_migration() -> None:
+    from parrhesia.migrate import HEAD
+
+    assert head_revision() == HEAD
+
+
+def test_a_web_app_does_not_load_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    init_instance(tmp_path / "lean").dispose()
+    code = (
+        "import sys; from parrhesia.app import create_app; create_app(sys.argv[1]); "
+        "print(sorted(m for m in ('alembic', 'segno', 'rich', 'parrhesia.cli') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "lean")], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

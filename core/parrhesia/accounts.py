@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import NoReturn, Protocol
 
 import pyotp
-import segno
 from nacl.exceptions import InvalidkeyError
 from nacl.pwhash import argon2id
 from sqlalchemy.orm import Session
@@ -82,6 +81,8 @@ def provisioning_uri(secret: str, login_name: str, issuer: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """An inline SVG QR code, rendered on the server (no script, no external image)."""
+    import segno  # only for enrolment pages: kept out of every worker's memory
+
     out = io.BytesIO()
     segno.make(uri, error="m").save(out, kind="svg", scale=4, xmldecl=False, svgns=True, title="TOTP")
     return out.getvalue().decode("utf-8")
