@@ -184,7 +184,8 @@ def test_escalation_chain_is_ordered_by_rank_and_skips_route_and_conflicts(app: 
 
 def test_clocks_and_notices_come_with_the_decision(app: Flask) -> None:
     decision = _decide(app)
-    assert [(c.id, c.days, c.legal_source) for c in decision.clocks] == [("acknowledge", 7, "Test Act s.1")]
+    assert [(c.id, c.days, c.legal_source) for c in decision.clocks] == [
+        ("acknowledge", 7, "Test Act s.1"), ("reflection", 30, "Test Act s.4")]
     assert [n.id for n in decision.notices] == ["rights"]
 
 
@@ -272,7 +273,7 @@ def test_route_exclusions_clocks_and_fields_are_stored_with_the_report(app: Flas
         assert ("route", "t-aca") in roles and ("excluded", "t-police") in roles and ("escalation", "t-ombuds") in roles
         fields = {(f.name, f.value) for f in db.scalars(select(ReportField))}
         assert fields == {("implicated", "t-interior"), ("subject", "police")}
-        clock = db.scalars(select(ReportClock)).one()
+        clock = db.scalars(select(ReportClock).where(ReportClock.clock_id == "acknowledge")).one()
         assert (clock.due_on - report.created_on).days == 7
         assert "last spring" not in str([(f.name, f.value) for f in db.scalars(select(ReportField))])
         kinds = [p.kind for p in report.parts]
@@ -388,3 +389,51 @@ def test_parrhesia_statuses_adds_a_jurisdiction_status_recipients_can_set(app: F
     assert ok.status_code == 200 and ok.json["status"] == "hearing-scheduled"
     bad = client.post(f"/api/v1/reports/{report['id']}/status", json={"status": "buried"}, headers=officer.headers)
     assert bad.status_code == 400
+
+
+def test_a_pausable_clock_stops_and_restarts_with_the_pause_added(app: Flask, client: FlaskClient) -> None:
+    from datetime import timedelta
+
+    from parrhesia import casework
+    from parrhesia.clock_engine import tick
+    from parrhesia.models import Recipient
+
+    officer = add_test_recipient(app, "t-aca")
+    submit_report(client, "x", subject="police")
+    engine = app.extensions["parrhesia.instance"].engine
+    host = app.extensions["parrhesia.host"]
+    with Session(engine) as db:
+        recipient = db.get(Recipient, officer.id)
+        report = db.scalars(select(Report)).one()
+        report_id, start = report.id, report.created_on
+        with pytest.raises(casework.CaseworkError, match="does not allow"):
+            casework.pause_clock(db, recipient, report, "acknowledge", "reflection", on=start)
+        casework.pause_clock(db, recipient, report, "reflection", "the source asked for time to reflect", on=start)
+        tick(host, db, on=start + timedelta(days=40))  # paused: never missed
+        clock = db.scalars(select(ReportClock).where(ReportClock.clock_id == "reflection")).one()
+        assert clock.state == "paused"
+        casework.resume_clock(db, recipient, report, "reflection", on=start + timedelta(days=10))
+        assert clock.state == "running" and clock.due_on == start + timedelta(days=40)
+    response = client.post(f"/api/v1/reports/{report_id}/clocks/reflection/pause", json={"reason": "again"},
+                           headers=officer.headers)
+    assert response.status_code == 200
+    assert {c["id"]: c["state"] for c in response.json["clocks"]}["reflection"] == "paused"
+
+
+def test_deadlines_are_counted_in_the_jurisdictions_time_zone(tmp_path: Path) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from parrhesia.config import load_config
+    from parrhesia.instance import init_instance
+
+    init_instance(tmp_path / "tz", bodies=TESTLAND["bodies"], plugins=["testland"],
+                  settings={**TESTLAND["instance"], "timezone": "Pacific/Pago_Pago"}).dispose()
+    config_file = tmp_path / "tz" / "parrhesia.toml"
+    config_file.write_text(config_file.read_text() + '\n[timezones]\ntestland = "Pacific/Kiritimati"\n')
+    config = load_config(tmp_path / "tz")
+    assert config.today("testland") == datetime.now(ZoneInfo("Pacific/Kiritimati")).date()
+    assert config.today("elsewhere") == config.today() == datetime.now(ZoneInfo("Pacific/Pago_Pago")).date()
+    config_file.write_text(config_file.read_text().replace("Pacific/Kiritimati", "Atlantis/Capital"))
+    with pytest.raises(ConfigError, match="timezones.testland"):
+        load_config(tmp_path / "tz")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from nacl.public import PrivateKey
 from sqlalchemy import select
@@ -26,7 +26,7 @@ from parrhesia.host import STATUSES as CORE_STATUSES
 from parrhesia.host import PluginHost
 from flask_babel import lazy_gettext as _l
 from parrhesia.instance import Instance
-from parrhesia.models import Part, Recipient, Report, ReportBody, ReportRead, SealedKey
+from parrhesia.models import Part, Recipient, Report, ReportBody, ReportClock, ReportRead, SealedKey
 from parrhesia.reports import recipients_of, today
 
 __all__ = [
@@ -46,6 +46,8 @@ __all__ = [
     "PRIVATE_KINDS",
     "recuse",
     "extend_clock",
+    "pause_clock",
+    "resume_clock",
     "transfer",
     "InboxFilter",
 ]
@@ -315,6 +317,37 @@ def transfer(
     audit.record(db, "transfer", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
                  detail={"to": target})
     db.commit()
+
+
+def pause_clock(db: Session, recipient: Recipient, report: Report, clock_id: str, reason: str, *, on: date) -> None:
+    """Stop a running clock where the jurisdiction allows it, with a recorded reason."""
+    clock = _clock_of(report, recipient, clock_id, "running")
+    if not clock.pausable:
+        raise CaseworkError(_l("The law attached to this deadline does not allow stopping it."))
+    if not reason.strip():
+        raise CaseworkError(_l("Give the reason for stopping the deadline."))
+    clock.state, clock.paused_on, clock.pause_reason = "paused", on, reason[:500]
+    audit.record(db, "clock.pause", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
+                 detail={"clock": clock_id})
+    db.commit()
+
+
+def resume_clock(db: Session, recipient: Recipient, report: Report, clock_id: str, *, on: date) -> None:
+    """Restart a paused clock; the days it was paused are added to its deadline."""
+    clock = _clock_of(report, recipient, clock_id, "paused")
+    paused_for = (on - clock.paused_on).days if clock.paused_on else 0
+    clock.due_on += timedelta(days=max(paused_for, 0))
+    clock.state, clock.paused_on = "running", None
+    audit.record(db, "clock.resume", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
+                 detail={"clock": clock_id, "paused_days": paused_for, "due_on": clock.due_on.isoformat()})
+    db.commit()
+
+
+def _clock_of(report: Report, recipient: Recipient, clock_id: str, state: str) -> ReportClock:
+    clock = next((c for c in report.clocks if c.clock_id == clock_id and c.state == state), None)
+    if clock is None or clock.body_id not in (None, recipient.body_id):
+        raise CaseworkError(_l("No such deadline in that state for your body."))
+    return clock
 
 
 def _leave_route(db: Session, report: Report, body_id: str, role: str, reason: str) -> None:

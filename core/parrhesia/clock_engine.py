@@ -31,15 +31,21 @@ class TickResult:
     retention: RetentionResult = field(default_factory=RetentionResult)
 
 
-def tick(host: PluginHost, db: Session, *, on: date, instance: Instance | None = None) -> TickResult:
+def tick(host: PluginHost, db: Session, *, on: date | None = None, instance: Instance | None = None) -> TickResult:
     """Mark overdue clocks missed and escalate their reports (one step per report per
-    tick); with an instance, also destroy closed reports whose retention has ended."""
+    tick); with an instance, also destroy closed reports whose retention has ended.
+
+    ``on`` simulates a day for every report; without it each report is judged by today
+    in its jurisdiction's time zone.
+    """
     result = TickResult()
+    latest = on or max(host.config.today(j) for j in (None, *host.config.timezones))
     if instance is not None:
-        result.retention = apply_retention(host, instance, db, on=on)
-    overdue = db.scalars(
-        select(ReportClock).where(ReportClock.state == "running", ReportClock.due_on < on).order_by(ReportClock.id)
+        result.retention = apply_retention(host, instance, db, on=latest)
+    candidates = db.scalars(
+        select(ReportClock).where(ReportClock.state == "running", ReportClock.due_on < latest).order_by(ReportClock.id)
     ).all()
+    overdue = [c for c in candidates if c.due_on < (on or host.config.today(_jurisdiction(c.report)))]
     by_report: dict[str, list[ReportClock]] = {}
     for clock in overdue:
         by_report.setdefault(clock.report_id, []).append(clock)
@@ -50,8 +56,13 @@ def tick(host: PluginHost, db: Session, *, on: date, instance: Instance | None =
         for clock in clocks:
             clock.state = "missed"
             result.missed.append((report_id, clock.clock_id))
-        body = escalate(host, db, report, trigger="clock-missed", actor="system", on=on,
+        day = on or host.config.today(_jurisdiction(report))
+        body = escalate(host, db, report, trigger="clock-missed", actor="system", on=day,
                         reason=", ".join(sorted(c.clock_id for c in clocks)))
         result.escalated.append((report_id, body))
         db.commit()
     return result
+
+
+def _jurisdiction(report: Report) -> str | None:
+    return next((f.value for f in report.fields if f.name == "jurisdiction"), None)

@@ -30,7 +30,10 @@ class Clock:
 
     ``body_id`` names the body that must act (None: every body on the route);
     ``extendable_to_months`` is the longest the deadline may be extended to with a
-    recorded reason, where the law allows it (e.g. Directive 2019/1937 Art 11(2)(d)).
+    recorded reason, where the law allows it (e.g. Directive 2019/1937 Art 11(2)(d));
+    ``pausable`` lets a body stop the clock with a recorded reason (e.g. while a
+    source's requested reflection period runs) and restart it, the days of the pause
+    added to the deadline.
     """
 
     id: str
@@ -42,6 +45,7 @@ class Clock:
     body_id: str | None = None
     extendable_to_months: int | None = None
     met_by: str | None = None  # the desk action that meets it: "acknowledge" or "feedback"
+    pausable: bool = False  # the law lets the body stop the clock, with a recorded reason
 
     def __post_init__(self) -> None:
         if not _ID.match(self.id):

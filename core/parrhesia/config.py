@@ -73,11 +73,14 @@ class InstanceConfig:
     last_resort: tuple[str, ...] = ()
     plugins: tuple[str, ...] = ()
     timezone: str = "UTC"
+    timezones: dict[str, str] = field(default_factory=dict)  # jurisdiction -> time zone
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def today(self) -> date:
-        """Today in the instance's time zone: the day deadlines are counted in."""
-        return datetime.now(ZoneInfo(self.timezone)).date()
+    def today(self, jurisdiction: str | None = None) -> date:
+        """Today where a jurisdiction's deadlines are counted: its time zone from
+        ``[timezones]``, else the instance's ``timezone``."""
+        zone = self.timezones.get(jurisdiction or "", self.timezone)
+        return datetime.now(ZoneInfo(zone)).date()
 
     @property
     def blob_dir(self) -> Path:
@@ -128,10 +131,12 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
     themes_dir = instance.get("themes_dir")
     languages = tuple(_strings(instance.get("languages", ["en"]), "instance.languages", config_file))
     timezone = str(instance.get("timezone", "UTC"))
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{config_file}: instance.timezone {timezone!r} is not a known time zone") from None
+    timezones = _table(data, "timezones", config_file)
+    for setting, zone in [("instance.timezone", timezone), *((f"timezones.{j}", z) for j, z in timezones.items())]:
+        try:
+            ZoneInfo(str(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{config_file}: {setting} {zone!r} is not a known time zone") from None
     if not languages:
         raise ConfigError(f"{config_file}: instance.languages must name at least one language")
 
@@ -147,6 +152,7 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
         themes_dir=(path / themes_dir).resolve() if themes_dir else None,
         languages=languages,
         timezone=timezone,
+        timezones={str(k): str(v) for k, v in timezones.items()},
         bodies=bodies,
         route=route,
         last_resort=last_resort,

@@ -59,6 +59,7 @@ def escalate(
                     due_on=due_date(on, clock),
                     extendable_to_months=clock.extendable_to_months,
                     met_by=clock.met_by,
+                    pausable=clock.pausable,
                     state="running",
                 )
             )

@@ -252,6 +252,9 @@ class ReportClock(Base):
     met_by: Mapped[str | None] = mapped_column(String(32), nullable=True)  # "acknowledge" or "feedback"
     warned_on: Mapped[date | None] = mapped_column(Date, nullable=True)  # "about to expire" queued
     extension_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    pausable: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    pause_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
     report: Mapped[Report] = relationship(back_populates="clocks")
 

@@ -69,15 +69,17 @@ def open_report(
     decision: RouteDecision,
     fields: Mapping[str, Sequence[str]],
     submission: Submission,
+    on: date | None = None,
 ) -> Report:
     """Store a first submission: the report, its routing, sealed keys and parts.
 
     The report key is sealed to every recipient of the route and of the escalation
     chain; the server gives escalation bodies access only when escalation triggers.
     Blobs are renamed into place before the transaction commits; if the commit fails
-    they are deleted again, so a report is either whole or absent.
+    they are deleted again, so a report is either whole or absent. ``on`` is the day of
+    submission where the report's deadlines are counted (its jurisdiction's day).
     """
-    day = today()
+    day = on or today()
     report = Report(
         id=report_id,
         lookup_id=source.lookup_id,
@@ -102,6 +104,7 @@ def open_report(
             due_on=due_date(day, clock),
             extendable_to_months=clock.extendable_to_months,
             met_by=clock.met_by,
+            pausable=clock.pausable,
             state="running",
         )
         for clock in decision.clocks

@@ -32,7 +32,7 @@ def run_round(instance_dir: Path) -> None:
         host = load_host(instance.config)
         day = instance.config.today()
         with Session(instance.engine) as db:
-            result = tick(host, db, on=day, instance=instance)
+            result = tick(host, db, instance=instance)
             queue_due_clocks(db, on=day)
             sent = flush(host, db)
             record_plugin_failures(db, [*result.retention.failures, *sent.failures], None)

@@ -59,7 +59,10 @@ def parrhesia_escalation(directory):  # type: ignore[no-untyped-def]
 
 @hookimpl
 def parrhesia_clocks():  # type: ignore[no-untyped-def]
-    return [Clock("acknowledge", "Acknowledge receipt", "Test Act s.1", days=7)]
+    return [
+        Clock("acknowledge", "Acknowledge receipt", "Test Act s.1", days=7),
+        Clock("reflection", "Decide after the reflection period", "Test Act s.4", days=30, pausable=True),
+    ]
 
 
 @hookimpl

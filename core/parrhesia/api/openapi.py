@@ -43,6 +43,8 @@ _PART_ID = {
     "name": "part_id", "in": "path", "required": True,
     "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}, "description": "The part id.",
 }
+_CLOCK_ID = {"name": "clock_id", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "The clock's id."}
 _BODY_ID = {"name": "body_id", "in": "path", "required": True, "schema": {"type": "string"}, "description": "A body id of the directory."}
 
 
@@ -352,6 +354,24 @@ def _paths() -> dict[str, Any]:
                 ),
                 "parameters": [_REPORT_ID, {"name": "clock_id", "in": "path", "required": True,
                                             "schema": {"type": "string"}, "description": "The clock's id."}],
+            }
+        },
+        "/api/v1/reports/{report_id}/clocks/{clock_id}/pause": {
+            "post": {
+                **_action(
+                    "Stop a running clock",
+                    "Only where the clock's law allows it (the clock is pausable), with the reason.",
+                    {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
+                    {"200": report},
+                ),
+                "parameters": [_REPORT_ID, _CLOCK_ID],
+            }
+        },
+        "/api/v1/reports/{report_id}/clocks/{clock_id}/resume": {
+            "post": {
+                **_action("Restart a paused clock", "The days it was paused are added to its deadline.", None,
+                          {"200": report}),
+                "parameters": [_REPORT_ID, _CLOCK_ID],
             }
         },
         "/api/v1/reports/{report_id}/transfer": {

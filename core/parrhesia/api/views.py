@@ -379,6 +379,23 @@ def extend_clock(report_id: str, clock_id: str) -> dict[str, Any]:
     return _describe(report)
 
 
+@bp.post("/reports/<report_id>/clocks/<clock_id>/pause")
+def pause_clock(report_id: str, clock_id: str) -> dict[str, Any]:
+    """Stop a running clock where its law allows, with the reason."""
+    report = _report_or_404(report_id)
+    casework.pause_clock(get_session(), _recipient(), report, clock_id, _text(_json_body(), "reason"),
+                         on=current_instance().config.today())
+    return _describe(report)
+
+
+@bp.post("/reports/<report_id>/clocks/<clock_id>/resume")
+def resume_clock(report_id: str, clock_id: str) -> dict[str, Any]:
+    """Restart a paused clock; the days of the pause are added to its deadline."""
+    report = _report_or_404(report_id)
+    casework.resume_clock(get_session(), _recipient(), report, clock_id, on=current_instance().config.today())
+    return _describe(report)
+
+
 @bp.post("/reports/<report_id>/transfer")
 def transfer(report_id: str) -> dict[str, Any]:
     """Transfer to another body, with a reason; this body loses access.

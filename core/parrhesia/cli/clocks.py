@@ -34,7 +34,7 @@ def tick(instance_dir: Path, now: datetime | None) -> None:
     """Evaluate every clock: missed deadlines escalate their reports."""
     instance = load_instance(instance_dir)
     host = load_host(instance.config)
-    day = _day(instance.config.today(), now)
+    day = now.date() if now else None
     with Session(instance.engine) as db:
         result = run_tick(host, db, on=day, instance=instance)
         record_plugin_failures(db, result.retention.failures, None)
@@ -48,7 +48,8 @@ def tick(instance_dir: Path, now: datetime | None) -> None:
         click.echo(f"missed\t{report_id}\t{clock_id}")
     for report_id, body in result.escalated:
         click.echo(f"escalated\t{report_id}\t{body or 'no independent body left'}")
-    click.echo(f"{day.isoformat()}: {len(result.missed)} clock(s) missed, {len(result.escalated)} report(s) escalated")
+    when = day.isoformat() if day else "today"
+    click.echo(f"{when}: {len(result.missed)} clock(s) missed, {len(result.escalated)} report(s) escalated")
 
 
 @click.command()

@@ -90,6 +90,7 @@ def submit() -> Response | tuple[str, int] | str:
         decision=decision,
         fields=answers,
         submission=submission,
+        on=instance.config.today(next(iter(answers.get("jurisdiction", ())), None)),
     )
     log_failures(decision.failures)
     if decision.duty:
