@@ -570,3 +570,20 @@ def test_desk_pull_of_tampered_ciphertext_fails_clearly_and_writes_no_plaintext(
     assert "damaged or was tampered with" in result.output and "Traceback" not in result.output
     leftovers = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".parrhesia")]
     assert leftovers == []
+
+
+def test_desk_pause_stops_and_resume_restarts_a_pausable_clock(
+    app: Flask, server: str, recipient: RegisteredRecipient, report: SubmittedReport
+) -> None:
+    with _db(app) as db:
+        db.add(ReportClock(report_id=report.id, clock_id="reflection", label="Reflection period", legal_source="CETS 197 Art 13",
+                           due_on=date.today() + timedelta(days=30), state="running", pausable=True))
+        db.commit()
+    _add_clock(app, report.id, "fixed", None)
+    on = ["--report", report.id, "--clock", "reflection"]
+    assert "is paused" in _ok(desk(server, recipient, "pause", *on, "--reason", "the source asked for time"))
+    assert "is running" in _ok(desk(server, recipient, "pause", *on, "--resume"))
+    refused = desk(server, recipient, "pause", "--report", report.id, "--clock", "fixed", "--reason", "x")
+    assert refused.exit_code == 1 and "does not allow" in refused.output
+    missing = desk(server, recipient, "pause", *on)
+    assert missing.exit_code == 1 and "reason" in missing.output

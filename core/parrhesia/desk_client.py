@@ -120,8 +120,13 @@ class DeskClient:
         return self._post(f"{_report_path(report_id)}/recusal", {"reason": reason, "outside_competence": outside_competence})
 
     def extend_clock(self, report_id: str, clock_id: str, months: int, reason: str) -> dict[str, Any]:
-        path = f"{_report_path(report_id)}/clocks/{urllib.parse.quote(clock_id, safe='')}/extension"
-        return self._post(path, {"months": months, "reason": reason})
+        return self._post(f"{_clock_path(report_id, clock_id)}/extension", {"months": months, "reason": reason})
+
+    def pause_clock(self, report_id: str, clock_id: str, reason: str) -> dict[str, Any]:
+        return self._post(f"{_clock_path(report_id, clock_id)}/pause", {"reason": reason})
+
+    def resume_clock(self, report_id: str, clock_id: str) -> dict[str, Any]:
+        return self._post(f"{_clock_path(report_id, clock_id)}/resume")
 
     def transfer(self, report_id: str, body_id: str, reason: str, sealed_keys: dict[int, bytes]) -> dict[str, Any]:
         return self._post(
@@ -285,3 +290,7 @@ def _write_manifest(folder: Path, manifest: dict[str, str]) -> None:
     temp = folder / (MANIFEST + ".tmp")
     temp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     temp.replace(folder / MANIFEST)
+
+
+def _clock_path(report_id: str, clock_id: str) -> str:
+    return f"{_report_path(report_id)}/clocks/{urllib.parse.quote(clock_id, safe='')}"

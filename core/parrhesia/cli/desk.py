@@ -154,6 +154,26 @@ def extend(server: str, token: str, report_id: str, clock_id: str, months: int, 
 @server_option
 @token_option
 @report_option
+@click.option("--clock", "clock_id", required=True, help="The clock's id (see the report's clocks).")
+@click.option("--reason", help="Why the deadline stops (required to pause, recorded).")
+@click.option("--resume", is_flag=True, help="Restart the clock instead; the days of the pause are added.")
+def pause(server: str, token: str, report_id: str, clock_id: str, reason: str | None, resume: bool) -> None:
+    """Stop (or, with --resume, restart) a clock where its law allows it."""
+    client = _client(server, token)
+    if resume:
+        report = _call(lambda: client.resume_clock(report_id, clock_id))
+    else:
+        if not (reason or "").strip():
+            raise click.ClickException("Give the reason for stopping the deadline.")
+        report = _call(lambda: client.pause_clock(report_id, clock_id, reason or ""))
+    clock = next((c for c in report.get("clocks", []) if c.get("id") == clock_id), {})
+    click.echo(f"Clock {clock_id} of report {report_id} is {clock.get('state', '?')}, due on {clock.get('due_on', '?')}.")
+
+
+@desk.command()
+@server_option
+@token_option
+@report_option
 @click.option("--to", "body_id", required=True, help="The id of the body that takes over the report.")
 @click.option("--reason", required=True, help="Why the report is transferred (recorded with the report).")
 @key_option
