@@ -587,3 +587,12 @@ def test_desk_pause_stops_and_resume_restarts_a_pausable_clock(
     assert refused.exit_code == 1 and "does not allow" in refused.output
     missing = desk(server, recipient, "pause", *on)
     assert missing.exit_code == 1 and "reason" in missing.output
+
+
+@pytest.mark.parametrize("body", ['{"body": "x", "reason": "r", "sealed_keys": {"²": "AA=="}}', "[" * 100000])
+def test_odd_json_is_a_clear_400_not_a_500(
+    client: FlaskClient, recipient: RegisteredRecipient, report: SubmittedReport, body: str
+) -> None:
+    response = client.post(f"/api/v1/reports/{report.id}/transfer", data=body, headers={
+        **recipient.headers, "Content-Type": "application/json"})
+    assert response.status_code == 400 and response.is_json

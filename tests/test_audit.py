@@ -91,3 +91,38 @@ def test_the_chain_links_each_entry_to_the_previous_one(app: Flask, logged: str)
         assert entries[0].prev_hash == audit.GENESIS
         assert all(later.prev_hash == earlier.hash for earlier, later in zip(entries, entries[1:]))
         assert audit.verify(entries) is None
+
+
+def test_what_a_source_did_is_dated_to_the_day_only(app: Flask) -> None:
+    with Session(_engine(app)) as db:
+        source_entry = audit.record(db, "protection.consent", actor="source")
+        desk_entry = audit.record(db, "open", actor="recipient:1")
+        db.commit()
+        assert len(source_entry.at) == len("2026-11-28") and "T" not in source_entry.at
+        assert "T" in desk_entry.at
+        assert audit.verify(db.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()) is None
+
+
+def test_concurrent_writers_keep_one_unbroken_chain(app: Flask) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        for i in range(15):
+            try:
+                with Session(_engine(app)) as db:
+                    audit.record(db, "open", actor=f"recipient:{n}", detail={"i": i})
+                    db.commit()
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with Session(_engine(app)) as db:
+        entries = db.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all()
+    assert len(entries) == 75 and audit.verify(entries) is None

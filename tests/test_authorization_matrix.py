@@ -85,7 +85,9 @@ def outsider(app: Flask) -> RegisteredRecipient:
 
 @pytest.fixture
 def report_b(app: Flask, insider: RegisteredRecipient, outsider: RegisteredRecipient) -> SubmittedReport:
-    """A report routed to body B only, submitted through the source form."""
+    """A report routed to body B only, submitted through the source form; the last
+    resort has a recipient, so that body B can recuse (someone must be able to take over)."""
+    _desk_recipient(app, LAST_RESORT, "audit-officer")
     from parrhesia.crypto import derive_source_identity
     from parrhesia.reports import find_by_lookup
     from parrhesia.testing import submit_report

@@ -464,9 +464,9 @@ def test_a_reply_sealed_in_the_browser_is_put_with_csrf_and_recorded(
     assert "Sealed in the browser." in source.get("/report").get_data(as_text=True)
 
 
-def test_recusal_removes_access_at_once(
-    app: Flask, desk: FlaskClient, officer: DeskUser, report_for_officer: SubmittedReport
-) -> None:
+def test_recusal_removes_access_at_once(app: Flask, desk: FlaskClient, officer: DeskUser) -> None:
+    add_desk_recipient(app, OTHER_BODY)  # the last resort holds the key: it can take over
+    report_for_officer = _submit(app, "the director takes bribes")
     report = f"/desk/reports/{report_for_officer.id}"
     assert post(desk, f"{report}/recuse", report, reason="").status_code == 400
     response = post(desk, f"{report}/recuse", report, reason="The director is my brother-in-law.")
@@ -476,6 +476,29 @@ def test_recusal_removes_access_at_once(
         assert desk.get(path).status_code == 404
     assert report_for_officer.id[:8] not in desk.get("/desk/").get_data(as_text=True)
     assert "recusal" in actions(app, f"recipient:{officer.id}")
+
+
+def test_recusal_is_refused_when_nobody_could_take_over(
+    app: Flask, desk: FlaskClient, officer: DeskUser, report_for_officer: SubmittedReport
+) -> None:
+    report = f"/desk/reports/{report_for_officer.id}"
+    response = post(desk, f"{report}/recuse", report, reason="The director is my brother-in-law.")
+    assert response.status_code == 400
+    assert "No other independent body could read this report" in response.get_data(as_text=True)
+    assert desk.get(report).status_code == 200
+
+
+def _submit(app: Flask, message: str) -> SubmittedReport:
+    from parrhesia.crypto import derive_source_identity
+    from parrhesia.reports import find_by_lookup
+
+    _, codename = submit_report(app.test_client(), message)
+    assert codename
+    instance = app.extensions["parrhesia.instance"]
+    with Session(instance.engine) as db:
+        found = find_by_lookup(db, derive_source_identity(codename, instance.pepper).lookup_id)
+        assert found is not None
+        return SubmittedReport(id=found.id, codename=codename, message=message)
 
 
 def test_transfer_needs_a_body_that_holds_the_key_without_javascript(

@@ -70,6 +70,16 @@ def _created(app: Flask, report_id: str) -> date:
         return report.created_on
 
 
+def test_a_body_nobody_there_could_read_for_is_skipped(app: Flask, aca: RegisteredRecipient) -> None:
+    # The ombudsman holds no key (no recipient at submission); the audit office does.
+    audit_office = add_test_recipient(app, "example-audit-office")
+    _, codename = submit_report(app.test_client(), "x", implicated="example-interior", subject="public-procurement")
+    with Session(_engine(app)) as db:
+        report_id = db.scalars(select(Report.id)).one()
+    _tick(app, _created(app, report_id) + timedelta(days=8))
+    assert _visible(app, audit_office) == [report_id]
+
+
 def test_report_not_acknowledged_within_7_days_escalates_to_the_next_independent_body(
     app: Flask, aca: RegisteredRecipient, ombudsman: RegisteredRecipient, report: tuple[str, str]
 ) -> None:
@@ -204,8 +214,13 @@ def test_feedback_clock_extends_only_as_far_as_the_law_allows(app: Flask, aca: R
         assert clock.extension_reason == "duly justified: cross-border evidence"
 
 
-def test_the_chain_can_run_out_without_losing_the_report(app: Flask, report: tuple[str, str]) -> None:
-    report_id, _ = report
+def test_the_chain_can_run_out_without_losing_the_report(app: Flask) -> None:
+    for body in ("example-aca", "example-ombudsman", "example-audit-office", "example-prosecutor", "example-parliament",
+                 "example-ngo"):
+        add_test_recipient(app, body)
+    _, codename = submit_report(app.test_client(), "x", implicated="example-interior", subject="public-procurement")
+    with Session(_engine(app)) as db:
+        report_id = db.scalars(select(Report.id)).one()
     for _ in range(8):
         CliRunner().invoke(main, ["escalate", "--instance", _folder(app), "--report", report_id,
                                   "--reason", "drill", "--operator", "ops1"])
@@ -234,3 +249,17 @@ def test_a_transfer_to_a_body_without_recipients_is_refused(app: Flask, aca: Reg
         with pytest.raises(casework.CaseworkError, match="no recipients"):
             casework.transfer(app.extensions["parrhesia.host"], db, recipient, opened, "example-audit-office", "audit matter")
     assert _visible(app, aca) == [report_id]
+
+
+def test_closing_a_report_does_not_silence_its_deadlines_and_escalation_reopens_it(
+    app: Flask, aca: RegisteredRecipient, ombudsman: RegisteredRecipient, report: tuple[str, str]
+) -> None:
+    report_id, _ = report
+    with Session(_engine(app)) as db:
+        recipient = db.get(Recipient, aca.id)
+        assert recipient is not None
+        casework.set_status(db, recipient, casework.open_report(db, recipient, report_id), "closed")
+    assert f"escalated\t{report_id}\texample-ombudsman" in _tick(app, _created(app, report_id) + timedelta(days=8))
+    with Session(_engine(app)) as db:
+        reopened = db.get(Report, report_id)
+        assert reopened is not None and reopened.status == "received" and reopened.closed_on is None

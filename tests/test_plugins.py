@@ -437,3 +437,24 @@ def test_deadlines_are_counted_in_the_jurisdictions_time_zone(tmp_path: Path) ->
     config_file.write_text(config_file.read_text().replace("Pacific/Kiritimati", "Atlantis/Capital"))
     with pytest.raises(ConfigError, match="timezones.testland"):
         load_config(tmp_path / "tz")
+
+
+def test_a_failing_conflicts_hook_fails_closed(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    import extra_bodies_plugin  # type: ignore[import-not-found]
+
+    from parrhesia.plugin import hookimpl
+
+    @hookimpl
+    def broken(request):  # type: ignore[no-untyped-def]
+        raise RuntimeError("conflict data unavailable")
+
+    monkeypatch.setattr(extra_bodies_plugin, "parrhesia_conflicts", broken)
+    with app.app_context():
+        host = current_host()
+        host.manager.unregister(name="testland")
+        host.manager.register(extra_bodies_plugin, name="testland")
+        decision = host.decide(RoutingRequest.from_fields({"subject": ("police",)}))
+    # Only the recipient of last resort: nobody the plugin might have excluded gets a key.
+    assert decision.route == ("last-resort",) and decision.fallback
+    assert decision.escalation == ()
+    assert ("testland", "parrhesia_conflicts", "RuntimeError") in {(f.plugin, f.hook, f.error) for f in decision.failures}

@@ -53,6 +53,8 @@ def test_a_protection_request_reaches_the_protection_body_and_not_the_implicated
 
 
 def test_when_the_competent_body_is_implicated_the_request_goes_to_an_independent_one(app: Flask) -> None:
+    add_test_recipient(app, "example-ombudsman")
+    add_test_recipient(app, "example-aca")
     source = _source(app, implicated="example-ombudsman", subject="public-procurement")
     assert _ask(source, measure="example-retaliation-complaint", details="x").status_code == 303
     with Session(_engine(app)) as db:
@@ -63,6 +65,7 @@ def test_when_the_competent_body_is_implicated_the_request_goes_to_an_independen
 
 
 def test_a_claim_window_counts_from_the_date_the_source_gives(app: Flask) -> None:
+    add_test_recipient(app, "example-supreme-court")
     source = _source(app)
     missing = _ask(source, measure="example-interim-relief", details="dismissed")
     assert missing.status_code == 400 and "the day you were dismissed" in missing.get_data(as_text=True)
@@ -93,6 +96,7 @@ def test_an_identity_is_withheld_until_the_source_consents(app: Flask) -> None:
 
 
 def test_a_custodian_decision_shows_its_reasons_to_the_source_before_it_takes_effect(app: Flask) -> None:
+    add_test_recipient(app, "example-prosecutor")
     source = _source(app)
     _ask(source, measure="example-witness-protection", details="threats", identity="Ana")
     with Session(_engine(app)) as db:
@@ -171,3 +175,61 @@ def test_internal_notes_never_appear_to_the_source(app: Flask) -> None:
         casework.add_note(app.extensions["parrhesia.instance"], db, recipient, report, "internal: looks credible")
     page = source.get("/report").get_data(as_text=True)
     assert "Reply from a recipient" not in page and "could not be decrypted" not in page
+
+
+def test_a_competent_body_with_nobody_to_read_is_passed_over_for_one_that_holds_the_report(app: Flask) -> None:
+    aca = add_test_recipient(app, "example-aca")  # on the route; the supreme court has no recipient
+    source = _source(app, subject="public-procurement")
+    with Session(_engine(app)) as db:
+        today = db.scalars(select(Report)).one().created_on
+    assert _ask(source, measure="example-interim-relief", details="x", from_date=today.isoformat()).status_code == 303
+    with Session(_engine(app)) as db:
+        request = db.scalars(select(ProtectionRequest)).one()
+    assert request.body_id == "example-aca"
+    assert len(app.test_client().get("/api/v1/protection-requests", headers=aca.headers).json["protection_requests"]) == 1
+
+
+def test_a_body_that_recused_loses_its_protection_requests(app: Flask) -> None:
+    from parrhesia import casework
+    from parrhesia.models import Recipient
+
+    ombudsman = add_test_recipient(app, "example-ombudsman")
+    add_test_recipient(app, "example-aca")
+    source = _source(app, subject="public-procurement")
+    _ask(source, measure="example-retaliation-complaint", details="x", identity="Ana")
+    token = csrf_token(source.get("/report").data)
+    with Session(_engine(app)) as db:
+        request_id = db.scalars(select(ProtectionRequest.id)).one()
+    source.post(f"/report/protection/{request_id}/consent", data={"csrf_token": token})
+    with Session(_engine(app)) as db:  # the ombudsman escalated to, then recused
+        report = db.scalars(select(Report)).one()
+        recipient = db.get(Recipient, ombudsman.id)
+        from parrhesia.escalation import escalate
+
+        escalate(app.extensions["parrhesia.host"], db, report, trigger="operator", actor="operator:x", on=report.created_on)
+        db.commit()
+        casework.recuse(app.extensions["parrhesia.host"], db, recipient, casework.open_report(db, recipient, report.id), "conflict")
+    client = app.test_client()
+    assert client.get("/api/v1/protection-requests", headers=ombudsman.headers).json == {"protection_requests": []}
+    assert client.post(f"/api/v1/protection-requests/{request_id}/status", json={"status": "granted"},
+                       headers=ombudsman.headers).status_code == 404
+
+
+def test_a_protection_clock_is_seen_only_by_the_body_handling_it(app: Flask) -> None:
+    add_test_recipient(app, "example-supreme-court")
+    aca = add_test_recipient(app, "example-aca")
+    source = _source(app, subject="public-procurement")
+    with Session(_engine(app)) as db:
+        today = db.scalars(select(Report)).one().created_on
+    _ask(source, measure="example-interim-relief", details="x", from_date=(today - timedelta(days=1)).isoformat())
+    with Session(_engine(app)) as db:
+        report_id = db.scalars(select(Report.id)).one()
+    clocks = app.test_client().get(f"/api/v1/reports/{report_id}", headers=aca.headers).json["clocks"]
+    assert not [c for c in clocks if c["id"].startswith("protection-")]
+    from click.testing import CliRunner
+
+    from parrhesia.cli import main
+
+    listing = CliRunner().invoke(main, ["reports", "list", "--json", "--instance",
+                                        str(app.extensions["parrhesia.instance"].config.path)])
+    assert (today + timedelta(days=6)).isoformat() not in listing.output

@@ -24,6 +24,7 @@ def instance_settings() -> dict[str, Any]:
 
 def test_a_round_escalates_overdue_reports(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
     add_test_recipient(app, "example-aca")
+    add_test_recipient(app, "example-ombudsman")
     submit_report(app.test_client(), "secret words", subject="public-procurement")
     engine = app.extensions["parrhesia.instance"].engine
     with Session(engine) as db:  # eight days pass

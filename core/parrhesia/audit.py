@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from parrhesia.models import AuditEntry
 
-__all__ = ["GENESIS", "record", "entry_hash", "verify", "ChainBreak"]
+__all__ = ["GENESIS", "SOURCE", "record", "entry_hash", "verify", "ChainBreak"]
 
 GENESIS = "0" * 64
+SOURCE = "source"
+_ATTEMPTS = 20
 
 
 def entry_hash(
@@ -49,27 +53,40 @@ def record(
     """Append an entry (added to the session; committed with the caller's transaction).
 
     ``actor`` is e.g. "recipient:12", "operator:1", "source" or "system"; ``detail``
-    must hold identifiers and states only, never content.
+    must hold identifiers and states only, never content. What a source did is dated
+    to the day only: no exact time of source activity is ever stored.
     """
-    last = db.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1).with_for_update())
-    seq = (last.seq + 1) if last else 1
-    previous = last.hash if last else GENESIS
-    at = datetime.now(UTC).replace(microsecond=0).isoformat()
+    now = datetime.now(UTC)
+    at = now.date().isoformat() if actor == SOURCE else now.replace(microsecond=0).isoformat()
     detail_text = json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    entry = AuditEntry(
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        report_id=report_id,
-        body_id=body_id,
-        detail=detail_text,
-        prev_hash=previous,
-        hash=entry_hash(previous, seq, at, actor, action, report_id, body_id, detail_text),
-    )
-    db.add(entry)
-    db.flush()
-    return entry
+    attempt = 0
+    while True:
+        # Two writers may read the same last entry; the loser retries on top of the
+        # winner's entry (the sequence number is the primary key).
+        try:
+            with db.begin_nested():
+                last = db.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
+                seq = (last.seq + 1) if last else 1
+                previous = last.hash if last else GENESIS
+                entry = AuditEntry(
+                    seq=seq,
+                    at=at,
+                    actor=actor,
+                    action=action,
+                    report_id=report_id,
+                    body_id=body_id,
+                    detail=detail_text,
+                    prev_hash=previous,
+                    hash=entry_hash(previous, seq, at, actor, action, report_id, body_id, detail_text),
+                )
+                db.add(entry)
+                db.flush()
+            return entry
+        except IntegrityError:
+            attempt += 1
+            if attempt >= _ATTEMPTS:
+                raise
+            time.sleep(0.01 * attempt)
 
 
 @dataclass(frozen=True)

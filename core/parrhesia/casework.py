@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from parrhesia import audit
 from parrhesia.clocks import Clock, due_date
 from parrhesia.crypto import encrypt_bytes, seal_report_key
-from parrhesia.escalation import escalate
+from parrhesia.escalation import escalate, next_body
 from parrhesia.host import STATUSES as CORE_STATUSES
 from parrhesia.host import PluginHost
 from flask_babel import lazy_gettext as _l
@@ -43,6 +43,8 @@ __all__ = [
     "add_note",
     "record_note",
     "visible_parts",
+    "visible_clocks",
+    "is_protection_clock",
     "PRIVATE_KINDS",
     "recuse",
     "extend_clock",
@@ -185,6 +187,17 @@ def seal_reply(instance: Instance, db: Session, recipient: Recipient, report: Re
 # belong to the body that wrote them; protection details and identities are reached
 # through their protection request, by the competent body only.
 PRIVATE_KINDS = frozenset({"note", "protection", "identity"})
+PROTECTION_CLOCK_PREFIX = "protection-"
+
+
+def visible_clocks(report: Report, recipient: Recipient) -> list[ReportClock]:
+    """The report's clocks a recipient sees: a protection request's clock only by the
+    body handling it (its due day gives away a date the source gave, e.g. a dismissal)."""
+    return [c for c in report.clocks if not is_protection_clock(c) or c.body_id == recipient.body_id]
+
+
+def is_protection_clock(clock: ReportClock) -> bool:
+    return clock.clock_id.startswith(PROTECTION_CLOCK_PREFIX)
 
 
 def visible_parts(report: Report, recipient: Recipient) -> list[Part]:
@@ -243,6 +256,12 @@ def recuse(
     if not reason.strip():
         raise CaseworkError(_l("Give a reason for the recusal."))
     body_id = recipient.body_id
+    others = [b for b in report.bodies if b.role == "route" and b.body_id != body_id]
+    if not others and next_body(host, db, report) is None:
+        raise CaseworkError(_l(
+            "No other independent body could read this report if your body left it. It stays with "
+            "your body; tell the instance's operators, who can record a decision."
+        ))
     _leave_route(db, report, body_id, "not-competent" if outside_competence else "recused", reason)
     action = "outside-competence" if outside_competence else "recusal"
     audit.record(db, action, actor=actor_of(recipient), report_id=report.id, body_id=body_id)

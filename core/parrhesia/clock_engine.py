@@ -51,8 +51,10 @@ def tick(host: PluginHost, db: Session, *, on: date | None = None, instance: Ins
         by_report.setdefault(clock.report_id, []).append(clock)
     for report_id, clocks in by_report.items():
         report = db.get(Report, report_id)
-        if report is None or report.status == "closed":
+        if report is None:
             continue
+        # A closed report is still judged: closing it does not meet a deadline, so one
+        # body closing cannot silence the clocks of the others (nobody can bury it).
         for clock in clocks:
             clock.state = "missed"
             result.missed.append((report_id, clock.clock_id))

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia import audit
 from parrhesia.clocks import Clock, due_date
 from parrhesia.host import PluginHost
-from parrhesia.models import Report, ReportBody, ReportClock, ReportEscalation
+from parrhesia.models import Recipient, Report, ReportBody, ReportClock, ReportEscalation, SealedKey
 from parrhesia.plugins import call_each
 from parrhesia.routing import RoutingRequest
 
-__all__ = ["TRIGGERS", "SOURCE_REASONS", "escalate", "clocks_for"]
+__all__ = ["TRIGGERS", "SOURCE_REASONS", "escalate", "next_body", "clocks_for"]
 
 TRIGGERS = ("clock-missed", "recusal", "outside-competence", "source-request", "operator")
 # What a source may give as the reason for asking: "no-feedback" only once a feedback
@@ -40,10 +41,7 @@ def escalate(
     """
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown escalation trigger {trigger!r}")
-    roles = {(b.body_id, b.role) for b in report.bodies}
-    blocked = {body for body, role in roles if role in _BLOCKING_ROLES or role == "route"}
-    chain = sorted((b for b in report.bodies if b.role == "escalation"), key=lambda b: (b.rank or 0, b.body_id))
-    target = next((step for step in chain if step.body_id not in blocked and step.body_id in host.directory), None)
+    target = next_body(host, db, report)
     body_id = target.body_id if target else None
     if target is not None:
         report.bodies.remove(target)
@@ -63,6 +61,9 @@ def escalate(
                     state="running",
                 )
             )
+    if target is not None and report.status == "closed":
+        # A body that gains a report gets it open: the closure was the previous body's.
+        report.status, report.closed_on = "received", None
     report.escalations.append(
         ReportEscalation(body_id=body_id, trigger=trigger, reason=(reason or "")[:500] or None, on=on)
     )
@@ -70,6 +71,23 @@ def escalate(
     audit.record(db, "escalation", actor=actor, report_id=report.id, body_id=body_id,
                  detail={"trigger": trigger, "exhausted": body_id is None})
     return body_id
+
+
+def next_body(host: PluginHost, db: Session, report: Report) -> ReportBody | None:
+    """The next step of the chain that can take the report: not in conflict, not on the
+    route already, and with a recipient holding the key sealed at submission (a body
+    nobody there can read for is skipped, never handed the report)."""
+    roles = {(b.body_id, b.role) for b in report.bodies}
+    blocked = {body for body, role in roles if role in _BLOCKING_ROLES or role == "route"}
+    holders = set(db.scalars(
+        select(Recipient.body_id)
+        .join(SealedKey, SealedKey.recipient_id == Recipient.id)
+        .where(SealedKey.report_id == report.id, SealedKey.holder == "recipient", Recipient.active.is_(True))
+    ))
+    chain = sorted((b for b in report.bodies if b.role == "escalation"), key=lambda b: (b.rank or 0, b.body_id))
+    return next(
+        (s for s in chain if s.body_id not in blocked and s.body_id in host.directory and s.body_id in holders), None
+    )
 
 
 def clocks_for(host: PluginHost, report: Report, body_id: str) -> list[Clock]:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia import audit
+from parrhesia.casework import PROTECTION_CLOCK_PREFIX
 from parrhesia.clocks import due_date
 from parrhesia.crypto import encrypt_bytes, seal_report_key
 from parrhesia.host import PluginHost
@@ -42,6 +43,7 @@ __all__ = [
     "decide_disclosure",
     "identity_readable",
     "requests_for_body",
+    "may_handle",
 ]
 
 STATUSES = ("requested", "in-progress", "granted", "refused", "referred", "withdrawn")
@@ -53,15 +55,17 @@ class ProtectionError(ValueError):
     """A protection request that cannot be made or changed, with a clear message."""
 
 
-def competent_body(host: PluginHost, report: Report, measure: ProtectionMeasure) -> str:
-    """The measure's competent body, or the next independent body if it is in conflict."""
+def competent_body(host: PluginHost, db: Session, report: Report, measure: ProtectionMeasure) -> str:
+    """The measure's competent body; if it is in conflict or has nobody to read the
+    request, a body already holding the report, then the next of its chain."""
     blocked = {b.body_id for b in report.bodies if b.role in _BLOCKING_ROLES}
-    if measure.body_id and measure.body_id in host.directory and measure.body_id not in blocked:
-        return measure.body_id
-    chain = sorted((b for b in report.bodies if b.role in ("escalation", "route")), key=lambda b: (b.role != "escalation", b.rank or 0, b.body_id))
-    for step in chain:
-        if step.body_id not in blocked:
-            return step.body_id
+    staffed = {r.body_id for r in recipients_of(db, host.directory.bodies.keys())}
+    candidates = [measure.body_id] if measure.body_id else []
+    candidates += [b.body_id for b in sorted(report.bodies, key=lambda b: (b.role != "route", b.rank or 0, b.body_id))
+                   if b.role in ("route", "escalation")]
+    for body_id in candidates:
+        if body_id and body_id in host.directory and body_id not in blocked and body_id in staffed:
+            return body_id
     raise ProtectionError(_l("No independent body can handle this request on this instance."))
 
 
@@ -103,7 +107,7 @@ def request_protection(
         raise ProtectionError(_l("Please give the date asked for: %(label)s.", label=measure.date_label))
     if from_date is not None and from_date > on:
         raise ProtectionError(_l("The date cannot be in the future."))
-    body_id = competent_body(host, report, measure)
+    body_id = competent_body(host, db, report, measure)
     recipients = recipients_of(db, [body_id])
     report.updated_on = on
     request = ProtectionRequest(
@@ -129,7 +133,7 @@ def request_protection(
         if measure.clock is not None:
             start = from_date or on
             report.clocks.append(ReportClock(
-                clock_id=f"protection-{request.id[:8]}", label=str(measure.clock.label)[:200],
+                clock_id=f"{PROTECTION_CLOCK_PREFIX}{request.id[:8]}", label=str(measure.clock.label)[:200],
                 legal_source=str(measure.clock.legal_source)[:200], body_id=body_id,
                 due_on=due_date(start, measure.clock), state="running", met_by=measure.clock.met_by,
             ))
@@ -199,5 +203,14 @@ def identity_readable(request: ProtectionRequest, *, on: date) -> bool:
 
 
 def requests_for_body(db: Session, body_id: str) -> list[ProtectionRequest]:
+    """The requests a body handles — none of a report it has left or is in conflict on."""
     query = select(ProtectionRequest).where(ProtectionRequest.body_id == body_id)
-    return list(db.scalars(query.order_by(ProtectionRequest.created_on.desc(), ProtectionRequest.id)))
+    rows = db.scalars(query.order_by(ProtectionRequest.created_on.desc(), ProtectionRequest.id))
+    return [r for r in rows if may_handle(r, body_id)]
+
+
+def may_handle(request: ProtectionRequest, body_id: str) -> bool:
+    """A body that recused, was transferred away or is excluded loses the request too."""
+    return request.body_id == body_id and not any(
+        b.body_id == body_id and b.role in _BLOCKING_ROLES for b in request.report.bodies
+    )

@@ -143,8 +143,8 @@ def decide(
     for body_id in request.excluded_by_source:
         if body_id in directory:
             excluded.setdefault(body_id, "you asked that it not receive this report")
-    results, failed = call_each(manager, "parrhesia_conflicts", **common)
-    failures += failed
+    results, conflict_failures = call_each(manager, "parrhesia_conflicts", **common)
+    failures += conflict_failures
     for plugin, exclusions in results:
         for exclusion in _list_of(exclusions, Exclusion, plugin, "parrhesia_conflicts", failures):
             if exclusion.body_id in directory:
@@ -168,7 +168,12 @@ def decide(
                 if assignment.body_id in directory and assignment.body_id not in excluded:
                     duty.setdefault(assignment.body_id, assignment)
     route = sorted(b for b in proposed | set(duty) if b not in excluded)
-    fallback = bool(route_failures) or not route
+    if conflict_failures:
+        # A jurisdiction's exclusions are unknown: fail closed. Only the recipient of
+        # last resort (outside the core conflict rule) receives the report, and no
+        # other key is sealed, so a body the plugin would have excluded never can.
+        route, duty = [], {}
+    fallback = bool(route_failures or conflict_failures) or not route
     if fallback:
         for body_id in _last_resort(config, directory, excluded):
             if body_id not in route:
@@ -183,7 +188,7 @@ def decide(
     steps: dict[str, EscalationStep] = {}
     results, failed = call_each(manager, "parrhesia_escalation", route=route_tuple, **common)
     failures += failed
-    for plugin, proposed_steps in results:
+    for plugin, proposed_steps in results if not conflict_failures else []:
         for step in _list_of(proposed_steps, EscalationStep, plugin, "parrhesia_escalation", failures):
             if step.body_id not in directory or step.body_id in excluded or step.body_id in route_tuple:
                 continue

@@ -101,7 +101,7 @@ def _json_body(limit: int = JSON_LIMIT) -> dict[str, Any]:
         _too_large()
     try:
         data = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         abort(400, "The request body is not valid JSON.")
     if not isinstance(data, dict):
         abort(400, "The request body must be a JSON object.")
@@ -138,7 +138,7 @@ def _sealed_keys(value: Any) -> dict[int, bytes]:
         abort(400, '"sealed_keys" must be an object mapping recipient ids to base64 sealed keys.')
     sealed: dict[int, bytes] = {}
     for raw_id, raw_key in value.items():
-        if not str(raw_id).isdigit():
+        if not re.fullmatch(r"[0-9]{1,12}", str(raw_id)):
             abort(400, f"{raw_id!r} in sealed_keys is not a recipient id.")
         key = _base64(raw_key, f"The sealed key for recipient {raw_id}")
         if len(key) != SEALED_REPORT_KEY_SIZE:
@@ -195,7 +195,7 @@ def _describe(report: Report) -> dict[str, Any]:
         "clocks": [
             {"id": c.clock_id, "label": c.label, "legal_source": c.legal_source, "due_on": c.due_on.isoformat(),
              "body": c.body_id, "state": c.state, "met_by": c.met_by}
-            for c in report.clocks
+            for c in casework.visible_clocks(report, recipient)
         ],
         "parts": [
             {
@@ -450,7 +450,7 @@ def _describe_protection(request: ProtectionRequest) -> dict[str, Any]:
 
 def _protection_or_404(request_id: str) -> ProtectionRequest:
     request = get_session().get(ProtectionRequest, request_id)
-    if request is None or request.body_id != _recipient().body_id:
+    if request is None or not protection_requests.may_handle(request, _recipient().body_id):
         abort(404, "No such protection request for your body.")
     return request
 

@@ -20,6 +20,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from parrhesia.casework import is_protection_clock
 from parrhesia.cli.common import instance_option, load_instance
 from parrhesia.models import PluginError, ProtectionRequest, Report, ReportEscalation
 from parrhesia.statistics import SMALL, WITHHELD, Statistics, compile_statistics, csv_rows
@@ -98,7 +99,8 @@ def report_metadata(db: Session, report: Report) -> dict[str, Any]:
                 "label": c.label,
                 "legal_source": c.legal_source,
                 "body_id": c.body_id,
-                "due_on": c.due_on.isoformat(),
+                # A protection clock's due day gives away a date the source gave.
+                "due_on": None if is_protection_clock(c) else c.due_on.isoformat(),
                 "state": c.state,
                 "met_by": c.met_by,
                 "extended": c.extension_reason is not None,

@@ -297,12 +297,13 @@ class InboxRow:
 
 
 def _clocks(report: Report, on: date) -> list[ClockView]:
+    recipient = _recipient()
     soon = on + timedelta(days=DUE_SOON_DAYS)
     return [
         ClockView(c.label, c.legal_source, c.due_on, c.state,
                   overdue=c.state == "running" and c.due_on < on,
                   due_soon=c.state == "running" and on <= c.due_on <= soon)
-        for c in report.clocks
+        for c in casework.visible_clocks(report, recipient)
     ]
 
 
@@ -333,11 +334,6 @@ def inbox() -> str:
 # ---------------------------------------------------------------- the report page
 
 
-def _visible_parts(report: Report, recipient: Recipient) -> list[Part]:
-    """Every part but the internal notes of other bodies."""
-    return [p for p in report.parts if p.kind != "note" or p.body_id == recipient.body_id]
-
-
 def _status_form(report: Report) -> StatusForm:
     form = StatusForm(formdata=None if request.method == "GET" else request.form, status=report.status)
     form.status.choices = [(s, s) for s in current_host().statuses]
@@ -361,7 +357,7 @@ def report(report_id: str) -> str:
     return render_template(
         "desk/report.html",
         report=found,
-        parts=_visible_parts(found, recipient),
+        parts=casework.visible_parts(found, recipient),
         clocks=_clocks(found, on),
         urgent=_urgent(found),
         holds_key=any(k.holder == "recipient" and k.recipient_id == recipient.id for k in found.sealed_keys),
@@ -397,7 +393,7 @@ def report_data(report_id: str) -> dict[str, Any]:
                 "url": url_for("desk.part", report_id=found.id, part_id=p.id),
                 "sealed_note_key": b64url_encode(mine[("note", p.id)]) if ("note", p.id) in mine else None,
             }
-            for p in _visible_parts(found, recipient)
+            for p in casework.visible_parts(found, recipient)
         ],
     }
 
@@ -408,7 +404,7 @@ def part(report_id: str, part_id: str) -> Response:
     """The ciphertext of one part (decrypted in the browser); every download is audited."""
     recipient = _recipient()
     found = _open(report_id)
-    chosen = next((p for p in _visible_parts(found, recipient) if p.id == part_id), None)
+    chosen = next((p for p in casework.visible_parts(found, recipient) if p.id == part_id), None)
     if chosen is None:
         abort(404, _("No such part in this report."))
     db = _db()

@@ -51,7 +51,8 @@ class ProtectionForm(FlaskForm):
            "everyone unless you agree, or a designated official decides otherwise after telling you why)"),
         validators=[Length(max=2000)], render_kw={"rows": 2},
     )
-    from_date = DateField(_l("The date the measure asks for, if any (for example, the day you were dismissed)"),
+    from_date = DateField(_l("The date the measure asks for, if any (for example, the day you were dismissed). "
+                             "The server sees this date: it starts the deadline for the body that helps you."),
                           validators=[Optional()])
 
 

@@ -12,7 +12,7 @@ The Republic's statutes cited below ("Example ...") are as fictional as the Repu
 
 from __future__ import annotations
 
-import logging
+from collections import Counter
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -59,7 +59,6 @@ __all__ = [
     "parrhesia_duty_bodies",
 ]
 
-log = logging.getLogger(__name__)
 
 # value -> (label shown to the source, bodies competent for it). Every subject goes to
 # the Anti-Corruption Agency (Example Anti-Corruption Act s.4); some go to a second
@@ -235,14 +234,16 @@ def parrhesia_protection_measures() -> list[ProtectionMeasure]:
     ]
 
 
+# Reports routed to each of the Republic's bodies since start-up, for a dashboard.
+ROUTED: Counter[str] = Counter()
+
+
 @hookimpl
 def parrhesia_event(event: Event) -> None:
-    # A real plugin would notify the duty officer here (by a channel that carries no
-    # content). Events carry identifiers only; log no more than a count.
+    # A real plugin would queue a notification for the duty officer here. It logs
+    # nothing: a timestamped log line at the moment of a submission would date it.
     if event.name is EventName.REPORT_ROUTED:
-        ours = [b for b in event.body_ids if b.startswith(f"{JURISDICTION}-")]
-        if ours:
-            log.info("a report was routed to %d bodies of the Republic of Example", len(ours))
+        ROUTED.update(b for b in event.body_ids if b.startswith(f"{JURISDICTION}-"))
 
 
 def _concerns_the_republic(request: RoutingRequest, directory: Directory) -> bool:
