@@ -690,3 +690,16 @@ def test_a_body_administrator_adds_and_deactivates_colleagues_of_their_own_body_
     login(other, add_desk_recipient(app, recipient.body_id))
     refused = post(other, "/desk/body/recipients", "/desk/", name="x", public_key="x", login_name="yy", password="p" * 12)
     assert refused.status_code == 403
+
+
+def test_a_recipient_log_in_name_cannot_shadow_an_operators(app: Flask, recipient: RegisteredRecipient) -> None:
+    from parrhesia.crypto import encode_public_key
+
+    operator = add_operator(app)
+    admin = add_desk_recipient(app, recipient.body_id, role="body_admin")
+    client = app.test_client()
+    login(client, admin)
+    refused = post(client, "/desk/body/recipients", "/desk/body", name="Shadow",
+                   public_key=encode_public_key(bytes(generate_recipient_key().public_key)),
+                   login_name=operator.login_name, password="a long first password")
+    assert refused.status_code == 400 and "taken" in refused.get_data(as_text=True)

@@ -233,3 +233,23 @@ def test_a_protection_clock_is_seen_only_by_the_body_handling_it(app: Flask) -> 
     listing = CliRunner().invoke(main, ["reports", "list", "--json", "--instance",
                                         str(app.extensions["parrhesia.instance"].config.path)])
     assert (today + timedelta(days=6)).isoformat() not in listing.output
+
+
+def test_the_custodian_command_records_a_reasoned_decision(app: Flask) -> None:
+    from click.testing import CliRunner
+
+    from parrhesia.cli import main
+
+    add_test_recipient(app, "example-prosecutor")
+    source = _source(app)
+    _ask(source, measure="example-witness-protection", details="threats", identity="Ana")
+    with Session(_engine(app)) as db:
+        request_id = db.scalars(select(ProtectionRequest.id)).one()
+    folder = str(app.extensions["parrhesia.instance"].config.path)
+    short = CliRunner().invoke(main, ["disclose", "--instance", folder, "--request", request_id, "--custodian", "judge-1",
+                                      "--reason", "needed"])
+    assert short.exit_code == 1 and "written reasons" in short.output
+    done = CliRunner().invoke(main, ["disclose", "--instance", folder, "--request", request_id, "--custodian", "judge-1",
+                                     "--reason", "The court must hear the witness in person to order protection."])
+    assert done.exit_code == 0, done.output
+    assert "The court must hear the witness in person" in source.get("/report").get_data(as_text=True)

@@ -17,10 +17,11 @@ from typing import NoReturn, Protocol
 import pyotp
 from nacl.exceptions import InvalidkeyError
 from nacl.pwhash import argon2id
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia import audit
-from parrhesia.models import Recipient
+from parrhesia.models import Operator, Recipient
 from parrhesia.reports import today, token_hash
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "confirm_enrolment",
     "utcnow",
     "add_recipient",
+    "login_name_taken",
 ]
 
 MAX_FAILURES = 5
@@ -179,6 +181,14 @@ def _valid_step(secret: str, code: str, now: datetime) -> int | None:
         if pyotp.utils.strings_equal(totp.at(at), code):
             return int(totp.timecode(at))
     return None
+
+
+def login_name_taken(db: Session, login_name: str) -> bool:
+    """Recipients and operators share one namespace of desk log-in names."""
+    return any(
+        db.scalar(select(model.id).where(model.login_name == login_name)) is not None
+        for model in (Recipient, Operator)
+    )
 
 
 def add_recipient(

@@ -87,3 +87,13 @@ def destroy(instance: Instance, db: Session, report: Report, *, actor: str, reas
     db.commit()
     for name in blobs:
         instance.blobs.delete(name)
+    engine = instance.engine
+    if engine.dialect.name == "sqlite":
+        # Old pages of the deleted rows (sealed keys) may linger in the write-ahead log
+        # until a checkpoint; secure_delete then overwrites them in the database file.
+        # Run outside any transaction, on the driver's own connection.
+        raw = engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from parrhesia import __version__
-from parrhesia.cli.clocks import escalate, hold, tick
+from parrhesia.cli.clocks import disclose, escalate, hold, tick
 from parrhesia.cli.desk import desk
 from parrhesia.cli.instance import demo, init, serve
 from parrhesia.cli.jurisdiction import directory, plugins, route
@@ -23,5 +23,5 @@ def main() -> None:
     """Parrhesia: secure, anonymous reporting of corruption and organised crime."""
 
 
-for command in (init, serve, demo, keys, recipients, desk, plugins, directory, route, operators, audit, notify, tick, escalate, hold, reports, statistics):
+for command in (init, serve, demo, keys, recipients, desk, plugins, directory, route, operators, audit, notify, tick, escalate, hold, disclose, reports, statistics):
     main.add_command(command)

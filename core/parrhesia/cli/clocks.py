@@ -12,10 +12,11 @@ from parrhesia.cli.common import instance_option, load_instance
 from parrhesia.clock_engine import tick as run_tick
 from parrhesia.escalation import escalate as escalate_report
 from parrhesia.host import load_host
-from parrhesia.models import Report
+from parrhesia.models import ProtectionRequest, Report
+from parrhesia.protection_requests import DISCLOSURE_NOTICE_DAYS, ProtectionError, decide_disclosure
 from parrhesia.reports import record_plugin_failures
 
-__all__ = ["tick", "escalate", "hold"]
+__all__ = ["tick", "escalate", "hold", "disclose"]
 
 now_option = click.option(
     "--now", "now", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
@@ -98,3 +99,27 @@ def hold(instance_dir: Path, report_id: str, reason: str | None, release: bool, 
         db.commit()
     instance.dispose()
     click.echo(f"Legal hold {'released' if release else 'placed'} on report {report_id}.")
+
+
+@click.command("disclose")
+@instance_option
+@click.option("--request", "request_id", required=True, help="The protection request's id.")
+@click.option("--custodian", required=True, help="The designated custodian who decides (recorded).")
+@click.option("--reason", required=True, help="The written reasons, shown to the source at once.")
+@click.option("--notice-days", type=click.IntRange(0, 365), default=DISCLOSURE_NOTICE_DAYS, show_default=True,
+              help="Days between showing the reasons to the source and the disclosure.")
+def disclose(instance_dir: Path, request_id: str, custodian: str, reason: str, notice_days: int) -> None:
+    """Record a custodian's decision to disclose a source's identity without consent
+    (Directive 2019/1937 Art 16): the reasons are shown to the source first."""
+    instance = load_instance(instance_dir)
+    with Session(instance.engine) as db:
+        request = db.get(ProtectionRequest, request_id)
+        if request is None:
+            raise click.ClickException(f"No protection request {request_id!r}.")
+        try:
+            effective = decide_disclosure(db, request, custodian=custodian, reason=reason,
+                                          on=instance.config.today(), notice_days=notice_days)
+        except ProtectionError as problem:
+            raise click.ClickException(str(problem)) from None
+    instance.dispose()
+    click.echo(f"Recorded. The source sees the reasons now; the identity becomes readable on {effective.isoformat()}.")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia import audit as audit_log
-from parrhesia.accounts import hash_password, new_totp_secret, provisioning_uri
+from parrhesia.accounts import hash_password, login_name_taken, new_totp_secret, provisioning_uri
 from parrhesia.cli.common import instance_option, load_instance
 from parrhesia.models import AuditEntry, Operator
 from parrhesia.reports import today
@@ -48,8 +48,8 @@ def add(instance_dir: Path, login_name: str, password_file: Path | None) -> None
     password = read_password(password_file)
     secret = new_totp_secret()
     with Session(instance.engine) as db:
-        if db.scalar(select(Operator).where(Operator.login_name == login_name)) is not None:
-            raise click.ClickException(f"An operator {login_name!r} already exists.")
+        if login_name_taken(db, login_name):
+            raise click.ClickException(f"The log-in name {login_name!r} is taken.")
         operator = Operator(login_name=login_name, password_hash=hash_password(password), totp_secret=secret,
                             failed_logins=0, created_on=today())
         db.add(operator)

@@ -8,7 +8,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia.accounts import add_recipient
+from parrhesia.accounts import add_recipient, login_name_taken
 from parrhesia.cli.common import instance_option, load_instance
 from parrhesia.crypto import decode_public_key, fingerprint, read_public_key_from_keyfile
 from parrhesia.crypto.errors import KeyFileError
@@ -63,7 +63,7 @@ def add(
 
         password = read_password(password_file)
     with Session(instance.engine) as db:
-        if login_name is not None and db.scalar(select(Recipient).where(Recipient.login_name == login_name)):
+        if login_name is not None and login_name_taken(db, login_name):
             raise click.ClickException(f"The log-in name {login_name!r} is taken.")
         token = add_recipient(db, body_id=body_id, name=name, public_key=key, login_name=login_name,
                               password=password, role=role)

@@ -630,7 +630,7 @@ def add_colleague() -> str | tuple[str, int]:
     except ValueError:
         return _problem(_("That is not a Parrhesia public key (it starts with prh1pk_)."), back)
     db = _db()
-    if db.scalar(select(Recipient.id).where(Recipient.login_name == form.login_name.data)) is not None:
+    if accounts.login_name_taken(db, form.login_name.data or ""):
         return _problem(_("That log-in name is taken."), back)
     token = add_recipient(db, body_id=admin.body_id, name=form.name.data or "", public_key=public_key,
                           login_name=form.login_name.data, password=form.password.data,
