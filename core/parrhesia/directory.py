@@ -128,13 +128,6 @@ class Directory:
     def in_jurisdiction(self, jurisdiction: str) -> list[Body]:
         return [b for b in self.bodies.values() if b.jurisdiction == jurisdiction]
 
-    def of_kind(self, kind: BodyKind | str, jurisdiction: str | None = None) -> list[Body]:
-        return [
-            b
-            for b in self.bodies.values()
-            if b.kind == kind and (jurisdiction is None or b.jurisdiction == jurisdiction)
-        ]
-
     def superiors(self, body_id: str) -> list[str]:
         """Bodies above ``body_id`` in its chain of command, nearest first."""
         chain = []
@@ -143,16 +136,6 @@ class Directory:
             chain.append(parent)
             parent = self.bodies[parent].parent
         return chain
-
-    def subordinates(self, body_id: str) -> list[str]:
-        """Bodies below ``body_id`` in its chain of command (all levels)."""
-        found: list[str] = []
-        stack = list(self._children.get(body_id, ()))
-        while stack:
-            child = stack.pop()
-            found.append(child)
-            stack.extend(self._children.get(child, ()))
-        return found
 
     def controlled_by(self, body_id: str) -> list[tuple[str, RelationKind]]:
         """Bodies that ``body_id`` appoints, funds or oversees, with the relation."""

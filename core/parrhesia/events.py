@@ -12,7 +12,6 @@ class EventName(StrEnum):
     REPORT_RECEIVED = "report.received"
     REPORT_ROUTED = "report.routed"
     SOURCE_FOLLOW_UP = "report.follow_up"
-    REPLY_SENT = "report.reply"
 
 
 @dataclass(frozen=True)
