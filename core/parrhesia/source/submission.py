@@ -67,6 +67,10 @@ def submit() -> Response | tuple[str, int] | str:
     host = current_host()
     report_id = reports.new_report_id()
     report_key = new_report_keypair()
+    # The codename's key is derived before the upload is read: Argon2id's 32 MiB are
+    # given back before the upload's buffers are taken, so the two never add up.
+    codename = generate_codename()
+    source = derive_source_identity(codename, instance.pepper)
     submission = receive(report_id, bytes(report_key.public_key))
     try:
         answers = clean_routing_answers(host.routing_fields, submission.fields)
@@ -80,13 +84,12 @@ def submit() -> Response | tuple[str, int] | str:
     if decision is None:
         submission.discard()
         return _content_form(answers, status=500)
-    codename = generate_codename()
     # open_report stores everything or, on any failure, discards the blobs and re-raises.
     report = reports.open_report(
         get_session(),
         report_id=report_id,
         report_key=report_key,
-        source=derive_source_identity(codename, instance.pepper),
+        source=source,
         decision=decision,
         fields=answers,
         submission=submission,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from datetime import date
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
@@ -25,9 +26,10 @@ from parrhesia.db import get_session
 from parrhesia.demographics import QUESTIONS, record_answers
 from parrhesia.host import current_host
 from parrhesia.source import session as source_session
-from parrhesia.statistics import SMALL, WITHHELD, Statistics, compile_statistics, completed_years, csv_rows
-from parrhesia.stats.charts import bar_chart
 from parrhesia.stats.forms import WhoReportsForm
+
+if TYPE_CHECKING:
+    from parrhesia.statistics import Statistics
 
 __all__ = ["bp", "StatisticsSettings", "statistics_settings"]
 
@@ -78,8 +80,15 @@ def _settings() -> StatisticsSettings:
     return settings
 
 
+# parrhesia.statistics and the charts are imported by these views only when a page is
+# asked for: a web worker that never serves statistics does not hold them in memory.
+
+
 @bp.get("/statistics")
 def page() -> str:
+    from parrhesia.statistics import SMALL, WITHHELD
+    from parrhesia.stats.charts import bar_chart
+
     stats, years = _published()
     return render_template(
         "statistics/page.html",
@@ -94,6 +103,8 @@ def page() -> str:
 
 @bp.get("/statistics.csv")
 def export() -> Response:
+    from parrhesia.statistics import csv_rows
+
     stats, _years = _published()
     if stats is None:
         abort(404)
@@ -137,6 +148,8 @@ def _today() -> date:
 
 def _published() -> tuple[Statistics | None, list[int]]:
     """The statistics of the requested completed year (default: the latest), or None."""
+    from parrhesia.statistics import compile_statistics, completed_years
+
     if not _settings().public:
         abort(404)
     db = get_session()
