@@ -703,3 +703,32 @@ def test_a_recipient_log_in_name_cannot_shadow_an_operators(app: Flask, recipien
                    public_key=encode_public_key(bytes(generate_recipient_key().public_key)),
                    login_name=operator.login_name, password="a long first password")
     assert refused.status_code == 400 and "taken" in refused.get_data(as_text=True)
+
+
+def test_deadlines_are_extended_paused_and_restarted_from_the_desk_with_reasons(
+    app: Flask, desk: FlaskClient, officer: DeskUser, report_for_officer: SubmittedReport
+) -> None:
+    with Session(_engine(app)) as db:
+        created = db.get(Report, report_for_officer.id).created_on  # type: ignore[union-attr]
+        db.add_all([
+            ReportClock(report_id=report_for_officer.id, clock_id="feedback", label="Feedback", legal_source="Test s.1",
+                        due_on=created + timedelta(days=90), state="running", extendable_to_months=6),
+            ReportClock(report_id=report_for_officer.id, clock_id="reflection", label="Reflection", legal_source="Test s.2",
+                        due_on=created + timedelta(days=30), state="running", pausable=True),
+        ])
+        db.commit()
+    page = f"/desk/reports/{report_for_officer.id}"
+    base = f"{page}/clocks"
+    assert "Stop the clock" in desk.get(page).get_data(as_text=True)
+    no_reason = post(desk, f"{base}/feedback/extend", page, months="6", reason="")
+    assert no_reason.status_code == 400
+    assert post(desk, f"{base}/feedback/extend", page, months="6", reason="duly justified").status_code == 303
+    assert post(desk, f"{base}/reflection/pause", page, reason="the source asked for time").status_code == 303
+    assert "Restart the clock" in desk.get(page).get_data(as_text=True)
+    assert post(desk, f"{base}/reflection/resume", page).status_code == 303
+    with Session(_engine(app)) as db:
+        clocks = {c.clock_id: c for c in db.scalars(select(ReportClock).where(ReportClock.report_id == report_for_officer.id))}
+    assert clocks["feedback"].extension_reason == "duly justified" and clocks["feedback"].due_on > created + timedelta(days=170)
+    assert clocks["reflection"].state == "running" and clocks["reflection"].pause_reason == "the source asked for time"
+    assert {"clock.extend", "clock.pause", "clock.resume"} <= set(actions(app, f"recipient:{officer.id}"))
+    assert post(desk, f"{base}/reflection/explode", page).status_code == 400

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 __all__ = [
     "LoginForm",
@@ -92,3 +92,10 @@ class NewRecipientForm(FlaskForm):
     login_name = StringField(_l("Log-in name for the desk"), validators=[DataRequired(), Length(min=2, max=64)])
     password = PasswordField(_l("A first password (at least 12 characters), to hand over in person"),
                              validators=[DataRequired(), Length(min=12, max=200)])
+
+
+class ClockForm(FlaskForm):
+    """Extend, pause or resume a deadline where its law allows (the reason is recorded)."""
+
+    months = IntegerField(_l("New length in months"), validators=[Optional(), NumberRange(min=1, max=120)])
+    reason = TextAreaField(_l("The reason (recorded)"), validators=[Optional(), Length(max=500)])

@@ -44,6 +44,7 @@ from parrhesia.ciphertext import NotAPart, ciphertext_response, receive_part
 from parrhesia.desk import auth
 from parrhesia.accounts import add_recipient
 from parrhesia.desk.forms import (
+    ClockForm,
     NewRecipientForm,
     ActionForm,
     EnrolForm,
@@ -281,6 +282,9 @@ class ClockView:
     state: str
     overdue: bool
     due_soon: bool
+    clock_id: str = ""
+    extendable_to_months: int | None = None
+    pausable: bool = False
 
 
 @dataclass(frozen=True)
@@ -302,7 +306,8 @@ def _clocks(report: Report, on: date) -> list[ClockView]:
     return [
         ClockView(c.label, c.legal_source, c.due_on, c.state,
                   overdue=c.state == "running" and c.due_on < on,
-                  due_soon=c.state == "running" and on <= c.due_on <= soon)
+                  due_soon=c.state == "running" and on <= c.due_on <= soon,
+                  clock_id=c.clock_id, extendable_to_months=c.extendable_to_months, pausable=c.pausable)
         for c in casework.visible_clocks(report, recipient)
     ]
 
@@ -367,6 +372,7 @@ def report(report_id: str) -> str:
         reply_form=ReplyForm(formdata=None),
         note_form=NoteForm(formdata=None),
         recuse_form=RecuseForm(formdata=None),
+        clock_form=ClockForm(formdata=None),
         transfer_form=_transfer_form(found),
     )
 
@@ -513,6 +519,28 @@ def recuse(report_id: str) -> Response | tuple[str, int]:
         return _problem(str(problem), _back_to(found))
     flash(_("Conflict of interest declared. Your body no longer has access to this report."), "success")
     return redirect(url_for("desk.inbox"), code=303)
+
+
+@bp.post("/reports/<report_id>/clocks/<clock_id>/<action>")
+@auth.recipient_required
+def clock_action(report_id: str, clock_id: str, action: str) -> Response | tuple[str, int]:
+    """Extend, pause or resume a deadline, where its law allows, with the recorded reason."""
+    found = _open(report_id)
+    form = ClockForm()
+    if action not in ("extend", "pause", "resume") or not form.validate():
+        return _problem(_first_error(form), _back_to(found))
+    reason, db, recipient = (form.reason.data or "").strip(), _db(), _recipient()
+    try:
+        if action == "extend":
+            casework.extend_clock(db, recipient, found, clock_id, form.months.data or 0, reason)
+        elif action == "pause":
+            casework.pause_clock(db, recipient, found, clock_id, reason, on=today())
+        else:
+            casework.resume_clock(db, recipient, found, clock_id, on=today())
+    except casework.CaseworkError as problem:
+        return _problem(str(problem), _back_to(found))
+    flash(_("The deadline was changed; the reason is recorded."), "success")
+    return redirect(_back_to(found), code=303)
 
 
 @bp.post("/reports/<report_id>/transfer")
