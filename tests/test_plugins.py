@@ -458,3 +458,18 @@ def test_a_failing_conflicts_hook_fails_closed(app: Flask, monkeypatch: pytest.M
     assert decision.route == ("last-resort",) and decision.fallback
     assert decision.escalation == ()
     assert ("testland", "parrhesia_conflicts", "RuntimeError") in {(f.plugin, f.hook, f.error) for f in decision.failures}
+
+
+def test_exclusion_reasons_are_stored_in_english_and_shown_in_the_sources_language(
+    app: Flask, client: FlaskClient
+) -> None:
+    client.get("/?lang=fr")
+    response, codename = submit_report(client, "x", implicated="t-interior", exclude=["t-ombuds"])
+    assert response.status_code == 200 and codename
+    with Session(app.extensions["parrhesia.instance"].engine) as db:
+        stored = {b.body_id: b.reason for b in db.scalars(select(Report)).one().bodies if b.role == "excluded"}
+    assert stored["t-police"] == "it is overseen by Ministry of the Interior"
+    assert stored["t-ombuds"] == "you asked that it not receive this report"
+    page = client.get("/report").get_data(as_text=True)
+    assert "placé sous la tutelle de Ministry of the Interior" in page
+    assert "vous avez demandé qu&#39;il ne reçoive pas ce signalement" in page or "vous avez demandé qu'il ne reçoive pas" in page

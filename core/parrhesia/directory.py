@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from flask_babel import lazy_gettext as _l
+
 from parrhesia.config import ConfigError
 
 __all__ = [
@@ -29,7 +31,29 @@ __all__ = [
     "build_directory",
 ]
 
-_PASSIVE = {"oversees": "overseen", "appoints": "appointed", "funds": "funded"}
+# Why a body is in conflict, by the step that reached it and whether it was reached from
+# the implicated body directly; lazy, so each reader sees it in their own language.
+_REASONS = {
+    ("below", True): "it is below %(via)s in its chain of command",
+    ("below", False): "it is below %(via)s in its chain of command, which %(body)s controls",
+    ("oversees", True): "it is overseen by %(via)s",
+    ("oversees", False): "it is overseen by %(via)s, which %(body)s controls",
+    ("appoints", True): "it is appointed by %(via)s",
+    ("appoints", False): "it is appointed by %(via)s, which %(body)s controls",
+    ("funds", True): "it is funded by %(via)s",
+    ("funds", False): "it is funded by %(via)s, which %(body)s controls",
+}
+# Listed for pybabel, which cannot see through _REASONS.
+_MARKERS = [
+    _l("it is below %(via)s in its chain of command"),
+    _l("it is below %(via)s in its chain of command, which %(body)s controls"),
+    _l("it is overseen by %(via)s"),
+    _l("it is overseen by %(via)s, which %(body)s controls"),
+    _l("it is appointed by %(via)s"),
+    _l("it is appointed by %(via)s, which %(body)s controls"),
+    _l("it is funded by %(via)s"),
+    _l("it is funded by %(via)s, which %(body)s controls"),
+]
 _BODY_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -151,25 +175,21 @@ class Directory:
         the police it oversees, and so does the government).
         """
         body = self.bodies[body_id]
-        conflicts = {body_id: f"it is the body implicated ({body.name})"}
+        conflicts: dict[str, str] = {body_id: _l("it is the body implicated (%(body)s)", body=body.name)}
         for superior in self.superiors(body_id):
-            conflicts.setdefault(superior, f"it is above {body.name} in its chain of command")
+            conflicts.setdefault(superior, _l("it is above %(body)s in its chain of command", body=body.name))
         queue = [body_id]
         while queue:
             current = queue.pop(0)
             via = self.bodies[current].name
-            steps = [(child, None) for child in self._children.get(current, ())]
+            steps: list[tuple[str, RelationKind | None]] = [(child, None) for child in self._children.get(current, ())]
             steps += list(self._controls.get(current, ()))
             for target, kind in steps:
                 if target in conflicts:
                     continue
-                if kind is None:
-                    reason = f"it is below {via} in its chain of command"
-                else:
-                    reason = f"it is {_PASSIVE[kind]} by {via}"
-                if current != body_id:
-                    reason += f", which {body.name} controls"
-                conflicts[target] = reason
+                direct = current == body_id
+                template = _REASONS[(kind.value if kind else "below", direct)]
+                conflicts[target] = _l(template, via=via, body=body.name)
                 queue.append(target)
         return conflicts
 

@@ -13,6 +13,8 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 
+from flask import has_app_context
+from flask_babel import force_locale
 from nacl.public import PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,6 +40,14 @@ __all__ = [
     "reports_for_recipient",
     "report_for_recipient",
 ]
+
+
+def english(text: object) -> str:
+    """A (possibly lazy) text as stored: in English, whoever's request stores it."""
+    if has_app_context():
+        with force_locale("en"):
+            return str(text)
+    return str(text)
 
 
 def today() -> date:
@@ -92,7 +102,7 @@ def open_report(
     report.bodies = (
         [ReportBody(body_id=b, role="route") for b in decision.route]
         + [ReportBody(body_id=s.body_id, role="escalation", rank=s.rank, reason=s.reason or None) for s in decision.escalation]
-        + [ReportBody(body_id=e.body_id, role="excluded", reason=e.reason[:500]) for e in decision.excluded]
+        + [ReportBody(body_id=e.body_id, role="excluded", reason=english(e.reason)[:500]) for e in decision.excluded]
     )
     report.fields = [ReportField(name=name, value=value) for name, values in fields.items() for value in sorted(set(values))]
     report.clocks = [

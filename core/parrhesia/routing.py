@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
+from flask_babel import lazy_gettext as _l
 
 from parrhesia.clocks import Clock
 from parrhesia.config import InstanceConfig
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 LAST_RESORT_RANK = 1000
+SOURCE_EXCLUSION = _l("you asked that it not receive this report")
 URGENCY_NORMAL = "normal"
 URGENCY_IMMINENT = "imminent"
 
@@ -142,7 +144,7 @@ def decide(
         excluded.update(directory.conflicts_of(request.implicated))
     for body_id in request.excluded_by_source:
         if body_id in directory:
-            excluded.setdefault(body_id, "you asked that it not receive this report")
+            excluded.setdefault(body_id, SOURCE_EXCLUSION)
     results, conflict_failures = call_each(manager, "parrhesia_conflicts", **common)
     failures += conflict_failures
     for plugin, exclusions in results:

@@ -11,8 +11,8 @@ from parrhesia.crypto import fingerprint
 from parrhesia.db import get_session
 from parrhesia.host import current_host
 from parrhesia.intake import SourceNotice
-from parrhesia.models import Report
-from parrhesia.routing import RouteDecision
+from parrhesia.models import Report, ReportBody
+from parrhesia.routing import SOURCE_EXCLUSION, RouteDecision
 
 __all__ = ["Reader", "RoutingView", "readers", "routing_view", "stored_routing"]
 
@@ -82,10 +82,20 @@ def stored_routing(report: Report) -> RoutingView:
     by_role: dict[str, list[str]] = {"route": [], "escalation": [], "excluded": []}
     for row in report.bodies:
         by_role.setdefault(row.role, []).append(row.body_id)
+    # Reasons of the core rule and of the source's own choice are worked out again, in
+    # the reader's language; a plugin's reason is shown as it was stored.
+    answers = {f.name: f.value for f in report.fields if f.name != "exclude"}
+    chosen = {f.value for f in report.fields if f.name == "exclude"}
+    implicated = answers.get("implicated")
+    core = directory.conflicts_of(implicated) if implicated in directory else {}
+
+    def reason(row: ReportBody) -> str:
+        return str(core.get(row.body_id) or (SOURCE_EXCLUSION if row.body_id in chosen else row.reason or ""))
+
     return RoutingView(
         route=readers(by_role["route"]),
         escalation=readers(by_role["escalation"]),
-        excluded=[(name(row.body_id), row.reason or "") for row in report.bodies if row.role == "excluded"],
+        excluded=[(name(row.body_id), reason(row)) for row in report.bodies if row.role == "excluded"],
         clocks=[(c.label, c.due_on.isoformat(), c.legal_source) for c in report.clocks],
         notices=[],
         fallback=report.fallback_route,
