@@ -34,7 +34,7 @@ def msgids(catalog: Catalog) -> set[object]:
 
 
 def extracted_msgids() -> set[object]:
-    with (ROOT / "babel.cfg").open(encoding="utf-8") as handle:
+    with (ROOT / "core" / "parrhesia" / "translations" / "babel.cfg").open(encoding="utf-8") as handle:
         method_map, options_map = parse_mapping_cfg(handle)
     return {
         message
