@@ -13,12 +13,14 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import BinaryIO
 
 from nacl.public import PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia import audit
+from parrhesia.ciphertext import receive_part
 from parrhesia.clocks import Clock, due_date
 from parrhesia.crypto import encrypt_bytes, seal_report_key
 from parrhesia.escalation import escalate, next_body
@@ -40,6 +42,7 @@ __all__ = [
     "set_status",
     "record_reply",
     "seal_reply",
+    "receive_reply",
     "add_note",
     "record_note",
     "visible_parts",
@@ -166,6 +169,21 @@ def record_reply(
                  detail={"part": part_id, "feedback": feedback, "clocks_met": met})
     db.commit()
     return part
+
+
+def receive_reply(
+    instance: Instance, db: Session, recipient: Recipient, report: Report, *, part_id: str, stream: BinaryIO,
+    feedback: bool = False,
+) -> Part:
+    """Store a reply sealed on the recipient's machine or in their browser, streamed
+    from a request body; raise :class:`parrhesia.ciphertext.NotAPart` if it is not one."""
+    pending, size = receive_part(stream, instance.blobs, part_id, instance.config.max_submission_bytes)
+    try:
+        pending.commit()
+        return record_reply(db, recipient, report, part_id=part_id, blob=pending.name, size=size, feedback=feedback)
+    except BaseException:
+        pending.discard()
+        raise
 
 
 def seal_reply(instance: Instance, db: Session, recipient: Recipient, report: Report, text: str, *, feedback: bool = False) -> Part:

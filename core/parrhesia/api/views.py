@@ -31,7 +31,7 @@ from parrhesia.casework import CaseworkError, ReportNotFound
 from parrhesia.crypto import SEALED_REPORT_KEY_SIZE, encode_public_key
 from parrhesia.crypto.stream import MAGIC
 from parrhesia.db import get_session
-from parrhesia.ciphertext import NotAPart, ciphertext_response, is_whole_part, receive_part
+from parrhesia.ciphertext import NotAPart, ciphertext_response, is_whole_part
 from parrhesia.host import current_host
 from parrhesia.instance import current_instance
 from parrhesia import protection_requests
@@ -288,19 +288,11 @@ def put_reply(report_id: str, part_id: str) -> tuple[dict[str, Any], int]:
     report = _report_or_404(report_id)
     feedback = _flag("feedback")
     _new_part_id(part_id)
-    instance = current_instance()
     try:
-        pending, size = receive_part(request.stream, instance.blobs, part_id, instance.config.max_submission_bytes)
+        part = casework.receive_reply(current_instance(), get_session(), _recipient(), report, part_id=part_id,
+                                      stream=request.stream, feedback=feedback)
     except NotAPart as problem:
         abort(problem.status, str(problem))
-    try:
-        pending.commit()
-        part = casework.record_reply(
-            get_session(), _recipient(), report, part_id=part_id, blob=pending.name, size=size, feedback=feedback
-        )
-    except BaseException:
-        pending.discard()
-        raise
     return {"id": part.id, "size": part.size, "created_on": part.created_on.isoformat(), "feedback": feedback}, 201
 
 

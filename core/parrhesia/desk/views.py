@@ -40,7 +40,7 @@ from parrhesia.crypto import decode_public_key, fingerprint, read_public_key_fro
 from parrhesia.crypto._encoding import b64url_encode
 from parrhesia.crypto.errors import KeyFileError
 from parrhesia.db import get_session
-from parrhesia.ciphertext import NotAPart, ciphertext_response, receive_part
+from parrhesia.ciphertext import NotAPart, ciphertext_response
 from parrhesia.desk import auth
 from parrhesia.accounts import add_recipient
 from parrhesia.desk.forms import (
@@ -475,20 +475,13 @@ def put_reply(report_id: str, part_id: str) -> tuple[dict[str, Any], int]:
     db = _db()
     if db.scalar(select(Part.id).where(Part.id == part_id)) is not None:
         abort(409, _("A part with this id already exists."))
-    instance = current_instance()
     try:
-        pending, size = receive_part(request.stream, instance.blobs, part_id, instance.config.max_submission_bytes)
+        part = casework.receive_reply(current_instance(), db, _recipient(), found, part_id=part_id,
+                                      stream=request.stream, feedback=request.args.get("feedback") == "1")
     except NotAPart as problem:
         abort(problem.status, str(problem))
-    try:
-        pending.commit()
-        casework.record_reply(db, _recipient(), found, part_id=part_id, blob=part_id, size=size,
-                              feedback=request.args.get("feedback") == "1")
-    except BaseException:
-        pending.discard()
-        raise
     flash(_("Reply sent. It was sealed in your browser; only the source and your body can read it."), "success")
-    return {"id": part_id, "size": size}, 201
+    return {"id": part.id, "size": part.size}, 201
 
 
 @bp.post("/reports/<report_id>/note")
