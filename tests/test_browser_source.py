@@ -80,12 +80,22 @@ def _text(driver: webdriver.Chrome) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+def _gone(element: object) -> bool:
+    """Whether an element left the page. While the next page replaces the document,
+    chromedriver may answer "node does not belong to the document" rather than stale."""
+    try:
+        element.is_enabled()  # type: ignore[attr-defined]
+    except WebDriverException:  # StaleElementReferenceException is one
+        return True
+    return False
+
+
 def _submit_and_wait(driver: webdriver.Chrome, form_action: str, arrived: object, what: str) -> None:
     """Click a form's submit button and wait (bounded) for the next page to arrive."""
     button = driver.find_element(By.CSS_SELECTOR, f"form[action$='{form_action}'] button[type=submit]")
     button.click()
     try:
-        WebDriverWait(driver, 30).until(expected_conditions.staleness_of(button))
+        WebDriverWait(driver, 30).until(lambda _driver: _gone(button))
         WebDriverWait(driver, 30).until(arrived)  # type: ignore[arg-type]
     except TimeoutException:
         pytest.fail(f"{what} did not arrive; the page at {driver.current_url} said:\n{_text(driver)}")
