@@ -39,34 +39,52 @@ def test_public_key_text_and_fingerprint_are_reproduced():
     assert crypto.fingerprint(pk) == v["fingerprint"]
 
 
-def test_codename_derivation_is_reproduced():
-    v = VECTORS["codename"]
+# Each derivation version (docs/format.md, section 4) with its Argon2id parameters
+# and personalisation strings, as the spec's table gives them.
+SPEC_KDFS = {
+    "codename": (1, 3, 33554432, b"prh-source-key-1", b"prh-lookup-id-v1"),
+    "codename_v2": (2, 2, 19922944, b"prh-source-key-2", b"prh-lookup-id-v2"),
+}
+
+
+@pytest.mark.parametrize("section", sorted(SPEC_KDFS))
+def test_codename_derivation_is_reproduced(section):
+    v = VECTORS[section]
+    kdf = crypto.CODENAME_KDFS[SPEC_KDFS[section][0]]
     pepper = bytes.fromhex(v["pepper_hex"])
     assert crypto.normalise_codename(v["codename_typed"]) == v["codename_normalised"]
-    identity = crypto.derive_source_identity(v["codename_typed"], pepper)
+    identity = crypto.derive_source_identity(v["codename_typed"], pepper, kdf)
     assert bytes(identity.private_key).hex() == v["source_private_key_hex"]
     assert identity.public_key.hex() == v["source_public_key_hex"]
     assert identity.lookup_id.hex() == v["lookup_id_hex"]
 
 
-def test_codename_derivation_follows_the_spec_step_by_step():
+@pytest.mark.parametrize("section", sorted(SPEC_KDFS))
+def test_codename_derivation_follows_the_spec_step_by_step(section):
     # Re-derives with bare libsodium calls exactly as docs/format.md describes.
-    v = VECTORS["codename"]
+    v = VECTORS[section]
+    _, opslimit, memlimit, person_key, person_lookup = SPEC_KDFS[section]
     pepper = bytes.fromhex(v["pepper_hex"])
     salt = nacl.hash.blake2b(
         b"", digest_size=16, key=pepper, person=b"prh-codename-slt", encoder=RawEncoder
     )
     master = argon2id.kdf(
-        32, v["codename_normalised"].encode(), salt, opslimit=3, memlimit=33554432
+        32, v["codename_normalised"].encode(), salt, opslimit=opslimit, memlimit=memlimit
     )
-    seed = nacl.hash.blake2b(master, digest_size=32, person=b"prh-source-key-1", encoder=RawEncoder)
+    seed = nacl.hash.blake2b(master, digest_size=32, person=person_key, encoder=RawEncoder)
     lookup = nacl.hash.blake2b(
-        master, digest_size=32, key=pepper, person=b"prh-lookup-id-v1", encoder=RawEncoder
+        master, digest_size=32, key=pepper, person=person_lookup, encoder=RawEncoder
     )
     assert salt.hex() == v["argon2id_salt_hex"]
     assert master.hex() == v["master_hex"]
     assert seed.hex() == v["source_private_key_hex"]
     assert lookup.hex() == v["lookup_id_hex"]
+
+
+def test_the_two_derivation_versions_give_different_identities():
+    assert VECTORS["codename"]["codename_typed"] == VECTORS["codename_v2"]["codename_typed"]
+    for field in ("master_hex", "source_private_key_hex", "lookup_id_hex"):
+        assert VECTORS["codename"][field] != VECTORS["codename_v2"][field]
 
 
 @pytest.mark.parametrize("holder", ["to_recipient", "to_source"])

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from parrhesia.crypto import CODENAME_WORDS, WORDLIST, fingerprint
+from parrhesia.app import create_app
+from parrhesia.crypto import CODENAME_KDF_V1, CODENAME_KDF_V2, CODENAME_WORDS, WORDLIST, derive_source_identity, fingerprint
 from parrhesia.models import Part, Report, SourceSession
+from parrhesia.reports import find_by_lookup
 from parrhesia.testing import RegisteredRecipient, csrf_token, log_in, submit_report
 
 
@@ -65,6 +68,26 @@ def test_source_logs_in_with_codename_and_reads_own_messages(app: Flask, client:
     page = other.get("/report").get_data(as_text=True)
     assert "First message about the harbour contract." in page
     assert "ledger.csv" in page
+
+
+def test_an_instance_on_codename_derivation_version_1_still_works(instance_dir: Path) -> None:
+    # An instance created before version 2 (no secrets/codename_kdf) keeps deriving
+    # with version 1: its sources' reports are stored under the version 1 lookup id.
+    (instance_dir / "secrets" / "codename_kdf").unlink()
+    app = create_app(instance_dir)
+    try:
+        _, codename = submit_report(app.test_client(), "Filed on an older instance.")
+        assert codename
+        instance = app.extensions["parrhesia.instance"]
+        with Session(instance.engine) as db:
+            for kdf, found in ((CODENAME_KDF_V1, True), (CODENAME_KDF_V2, False)):
+                lookup_id = derive_source_identity(codename, instance.pepper, kdf).lookup_id
+                assert (find_by_lookup(db, lookup_id) is not None) is found
+        other = app.test_client()
+        assert log_in(other, codename).status_code == 303
+        assert "Filed on an older instance." in other.get("/report").get_data(as_text=True)
+    finally:
+        app.extensions["parrhesia.instance"].dispose()
 
 
 def test_wrong_codename_gets_a_clear_error_and_no_session(app: Flask, client: FlaskClient) -> None:

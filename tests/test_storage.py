@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from parrhesia.blobs import BlobNameError, BlobStore
+from parrhesia.config import ConfigError
+from parrhesia.crypto import CODENAME_KDF_LATEST, CODENAME_KDF_V1, CODENAME_KDF_V2
 from parrhesia.db import make_engine
 from parrhesia.instance import init_instance, open_instance
 from parrhesia.migrate import SchemaError, check_schema, current_revision, head_revision, upgrade
@@ -45,7 +47,7 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
 
 
 def test_secrets_are_private_to_the_owner(instance_dir: Path) -> None:
-    for name in ("secret_key", "pepper"):
+    for name in ("secret_key", "pepper", "codename_kdf"):
         mode = (instance_dir / "secrets" / name).stat().st_mode & 0o777
         assert mode == 0o600
 
@@ -112,3 +114,28 @@ def test_a_web_app_does_not_load_alembic(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "lean")], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_new_instance_records_the_latest_codename_derivation(instance_dir: Path) -> None:
+    assert (instance_dir / "secrets" / "codename_kdf").read_text() == f"{CODENAME_KDF_LATEST.version}\n"
+    instance = open_instance(instance_dir)
+    assert instance.codename_kdf == CODENAME_KDF_LATEST == CODENAME_KDF_V2
+    instance.dispose()
+
+
+def test_an_instance_created_before_version_2_keeps_version_1(instance_dir: Path) -> None:
+    # Its secrets folder has a pepper and no codename_kdf file; init (after an upgrade)
+    # must not add one, or every existing source would be locked out.
+    (instance_dir / "secrets" / "codename_kdf").unlink()
+    init_instance(instance_dir).dispose()
+    assert not (instance_dir / "secrets" / "codename_kdf").exists()
+    instance = open_instance(instance_dir)
+    assert instance.codename_kdf == CODENAME_KDF_V1
+    instance.dispose()
+
+
+@pytest.mark.parametrize("content", ["7\n", "two\n", ""])
+def test_an_unknown_codename_derivation_stops_start_up(instance_dir: Path, content: str) -> None:
+    (instance_dir / "secrets" / "codename_kdf").write_text(content)
+    with pytest.raises(ConfigError, match="codename_kdf"):
+        open_instance(instance_dir)

@@ -3,7 +3,8 @@
 An instance folder holds everything one deployment owns::
 
     parrhesia.toml     configuration (this module reads it)
-    secrets/           the Flask secret key and the codename pepper (mode 0600)
+    secrets/           the Flask secret key, the codename pepper and the version of the
+                       codename derivation (mode 0600; back them up with the database)
     parrhesia.db       the SQLite database, unless database_url points elsewhere
     blobs/             ciphertext of every message, attachment and reply
 

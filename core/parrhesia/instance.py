@@ -16,7 +16,8 @@ from flask import current_app
 from sqlalchemy import Engine
 
 from parrhesia.blobs import BlobStore
-from parrhesia.config import CONFIG_FILE, InstanceConfig, ensure_secret, load_config, read_secret
+from parrhesia.config import CONFIG_FILE, ConfigError, InstanceConfig, ensure_secret, load_config, read_secret
+from parrhesia.crypto import CODENAME_KDF_LATEST, CODENAME_KDF_V1, CODENAME_KDFS, CodenameKdf
 from parrhesia.db import make_engine
 from parrhesia.migrate import check_schema, upgrade
 
@@ -24,6 +25,10 @@ __all__ = ["Instance", "init_instance", "open_instance", "current_instance"]
 
 SIGNING_KEY_FILE = "secret_key"
 PEPPER_FILE = "pepper"
+# Which codename derivation (docs/format.md, section 4) the instance's sources use.
+# Written with the pepper, never changed: an instance whose pepper predates this file
+# uses version 1.
+CODENAME_KDF_FILE = "codename_kdf"
 
 DEFAULT_BODIES = [
     {"id": "integrity-office", "name": "Integrity Office", "kind": "anti-corruption agency"},
@@ -37,6 +42,7 @@ class Instance:
     blobs: BlobStore
     pepper: bytes
     secret_key: bytes
+    codename_kdf: CodenameKdf
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -80,8 +86,11 @@ def init_instance(
             "plugins": {"enabled": plugins or [], **(plugin_settings or {})},
         }
         config_file.write_text(tomli_w.dumps(document), encoding="utf-8")
+    new_pepper = not (root / "secrets" / PEPPER_FILE).exists()
     for secret in (SIGNING_KEY_FILE, PEPPER_FILE):
         ensure_secret(root / "secrets", secret)
+    if new_pepper:
+        _write_codename_kdf(root / "secrets", CODENAME_KDF_LATEST)
     config = load_config(root)
     engine = make_engine(config.database_url)
     upgrade(engine)
@@ -108,7 +117,31 @@ def _assemble(config: InstanceConfig, engine: Engine) -> Instance:
         blobs=blobs,
         pepper=read_secret(config, PEPPER_FILE),
         secret_key=read_secret(config, SIGNING_KEY_FILE),
+        codename_kdf=_read_codename_kdf(config),
     )
+
+
+def _write_codename_kdf(secrets_dir: Path, kdf: CodenameKdf) -> None:
+    path = secrets_dir / CODENAME_KDF_FILE
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="ascii") as handle:
+        handle.write(f"{kdf.version}\n")
+
+
+def _read_codename_kdf(config: InstanceConfig) -> CodenameKdf:
+    path = config.secrets_dir / CODENAME_KDF_FILE
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return CODENAME_KDF_V1  # the instance was created before version 2 existed
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} cannot be read: {exc}") from None
+    kdf = CODENAME_KDFS.get(int(text)) if text.isdigit() else None
+    if kdf is None:
+        raise ConfigError(
+            f"{path} names no known codename derivation ({text!r}); it must be restored as it was "
+            "written when the instance was created, or no source can log in"
+        )
+    return kdf
 
 
 def current_instance() -> Instance:

@@ -233,7 +233,7 @@ def submitted_report(app: Flask, recipient: RegisteredRecipient) -> SubmittedRep
         pytest.fail(f"submission failed: {response.status_code}")
     instance = app.extensions["parrhesia.instance"]
     with Session(instance.engine) as db:
-        report = find_by_lookup(db, derive_source_identity(codename, instance.pepper).lookup_id)
+        report = find_by_lookup(db, derive_source_identity(codename, instance.pepper, instance.codename_kdf).lookup_id)
         if report is None:
             pytest.fail("the submitted report cannot be found by its codename")
         report_id = report.id

@@ -31,6 +31,26 @@ def fixed_key(label: str) -> PrivateKey:
     return PrivateKey(hashlib.sha256(label.encode("ascii")).digest())
 
 
+def codename_vector(codename_typed: str, pepper: bytes, kdf: crypto.CodenameKdf) -> dict[str, str]:
+    """Every intermediate value of docs/format.md section 4 for one derivation version."""
+    normalised = crypto.normalise_codename(codename_typed)
+    salt = nacl.hash.blake2b(
+        b"", digest_size=16, key=pepper, person=b"prh-codename-slt", encoder=RawEncoder
+    )
+    master = argon2id.kdf(32, normalised.encode(), salt, opslimit=kdf.opslimit, memlimit=kdf.memlimit)
+    identity = crypto.derive_source_identity(codename_typed, pepper, kdf)
+    return {
+        "codename_typed": codename_typed,
+        "codename_normalised": normalised,
+        "pepper_hex": pepper.hex(),
+        "argon2id_salt_hex": salt.hex(),
+        "master_hex": master.hex(),
+        "source_private_key_hex": bytes(identity.private_key).hex(),
+        "source_public_key_hex": identity.public_key.hex(),
+        "lookup_id_hex": identity.lookup_id.hex(),
+    }
+
+
 def main() -> None:
     recipient = fixed_key("parrhesia test vector: recipient")
     report = fixed_key("parrhesia test vector: report")
@@ -40,11 +60,7 @@ def main() -> None:
     pepper = bytes(range(32))
     codename_typed = "  Abacus   ABDOMEN\tabdominal abide  abiding ability Ablaze \n"
     normalised = crypto.normalise_codename(codename_typed)
-    salt = nacl.hash.blake2b(
-        b"", digest_size=16, key=pepper, person=b"prh-codename-slt", encoder=RawEncoder
-    )
-    master = argon2id.kdf(32, normalised.encode(), salt, opslimit=3, memlimit=32 * 1024 * 1024)
-    identity = crypto.derive_source_identity(codename_typed, pepper)
+    identity = crypto.derive_source_identity(codename_typed, pepper, crypto.CODENAME_KDF_V1)
 
     passphrase = "correct horse battery staple"
     key_file = crypto.wrap_private_key(
@@ -99,16 +115,8 @@ def main() -> None:
             "encoded": crypto.encode_public_key(recipient_pk),
             "fingerprint": crypto.fingerprint(recipient_pk),
         },
-        "codename": {
-            "codename_typed": codename_typed,
-            "codename_normalised": normalised,
-            "pepper_hex": pepper.hex(),
-            "argon2id_salt_hex": salt.hex(),
-            "master_hex": master.hex(),
-            "source_private_key_hex": bytes(identity.private_key).hex(),
-            "source_public_key_hex": identity.public_key.hex(),
-            "lookup_id_hex": identity.lookup_id.hex(),
-        },
+        "codename": codename_vector(codename_typed, pepper, crypto.CODENAME_KDF_V1),
+        "codename_v2": codename_vector(codename_typed, pepper, crypto.CODENAME_KDF_V2),
         "sealed_report_key": {
             "report_public_key_hex": report_pk.hex(),
             "to_recipient": {

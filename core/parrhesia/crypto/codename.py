@@ -22,11 +22,14 @@ from nacl.encoding import RawEncoder
 from nacl.public import PrivateKey
 
 __all__ = [
-    "CODENAME_KDF_MEMLIMIT",
-    "CODENAME_KDF_OPSLIMIT",
+    "CODENAME_KDFS",
+    "CODENAME_KDF_LATEST",
+    "CODENAME_KDF_V1",
+    "CODENAME_KDF_V2",
     "CODENAME_MAX_LENGTH",
     "CODENAME_WORDS",
     "WORDLIST",
+    "CodenameKdf",
     "SourceIdentity",
     "codename_entropy_bits",
     "derive_source_identity",
@@ -38,17 +41,35 @@ __all__ = [
 CODENAME_WORDS = 7
 CODENAME_MAX_LENGTH = 512
 
-# Fixed by format v1: changing them changes every source's key and lookup id.
-# A 7-word codename already has ~90 bits of entropy, so Argon2id here is
-# defence in depth against a leaked pepper, not the main protection; 32 MiB
-# keeps a login cheap for the server under load.
-CODENAME_KDF_OPSLIMIT = 3
-CODENAME_KDF_MEMLIMIT = 32 * 1024 * 1024
 
-# BLAKE2b personalisation strings: exactly 16 bytes each (libsodium's size).
+
+@dataclass(frozen=True)
+class CodenameKdf:
+    """One version of the codename derivation (docs/format.md, section 4).
+
+    An instance uses one version for all its sources, chosen when its pepper is
+    created: changing it would change every source's key and lookup id. The
+    BLAKE2b personalisation strings are exactly 16 bytes (libsodium's size).
+    """
+
+    version: int
+    opslimit: int
+    memlimit: int
+    person_source_key: bytes
+    person_lookup_id: bytes
+
+
+# A 7-word codename already has ~90 bits of entropy, so Argon2id is defence in depth
+# against a leaked pepper, not the main protection. Version 2 uses the parameters
+# OWASP recommends for Argon2id (19 MiB, 2 passes): a submission or login then costs
+# the server 19 MiB instead of 32 at its peak. Version 1 stays for instances created
+# with it.
+CODENAME_KDF_V1 = CodenameKdf(1, 3, 32 * 1024 * 1024, b"prh-source-key-1", b"prh-lookup-id-v1")
+CODENAME_KDF_V2 = CodenameKdf(2, 2, 19 * 1024 * 1024, b"prh-source-key-2", b"prh-lookup-id-v2")
+CODENAME_KDFS = {kdf.version: kdf for kdf in (CODENAME_KDF_V1, CODENAME_KDF_V2)}
+CODENAME_KDF_LATEST = CODENAME_KDF_V2
+
 _PERSON_SALT = b"prh-codename-slt"
-_PERSON_SOURCE_KEY = b"prh-source-key-1"
-_PERSON_LOOKUP_ID = b"prh-lookup-id-v1"
 _WORDLIST_SIZE = 7776
 _PEPPER_MIN, _PEPPER_MAX = 16, 64
 
@@ -114,12 +135,15 @@ class SourceIdentity:
         return bytes(self.private_key.public_key)
 
 
-def derive_source_identity(codename: str, pepper: bytes) -> SourceIdentity:
+def derive_source_identity(
+    codename: str, pepper: bytes, kdf: CodenameKdf = CODENAME_KDF_LATEST
+) -> SourceIdentity:
     """Derive the source key and lookup id from a codename and the instance pepper.
 
-    Deterministic: the same codename (after normalisation) and pepper always
-    give the same identity. The pepper (16-64 bytes) never leaves the server,
-    so a database dump alone cannot be used to test codename guesses.
+    Deterministic: the same codename (after normalisation), pepper and ``kdf``
+    version always give the same identity. The pepper (16-64 bytes) never leaves
+    the server, so a database dump alone cannot be used to test codename guesses.
+    Pass the instance's version (``Instance.codename_kdf``).
     """
     if not isinstance(pepper, bytes) or not _PEPPER_MIN <= len(pepper) <= _PEPPER_MAX:
         raise ValueError(f"the pepper must be {_PEPPER_MIN} to {_PEPPER_MAX} bytes")
@@ -127,12 +151,10 @@ def derive_source_identity(codename: str, pepper: bytes) -> SourceIdentity:
     salt = nacl.hash.blake2b(
         b"", digest_size=argon2id.SALTBYTES, key=pepper, person=_PERSON_SALT, encoder=RawEncoder
     )
-    master = argon2id.kdf(
-        32, password, salt, opslimit=CODENAME_KDF_OPSLIMIT, memlimit=CODENAME_KDF_MEMLIMIT
-    )
-    seed = nacl.hash.blake2b(master, digest_size=32, person=_PERSON_SOURCE_KEY, encoder=RawEncoder)
+    master = argon2id.kdf(32, password, salt, opslimit=kdf.opslimit, memlimit=kdf.memlimit)
+    seed = nacl.hash.blake2b(master, digest_size=32, person=kdf.person_source_key, encoder=RawEncoder)
     lookup_id = nacl.hash.blake2b(
-        master, digest_size=32, key=pepper, person=_PERSON_LOOKUP_ID, encoder=RawEncoder
+        master, digest_size=32, key=pepper, person=kdf.person_lookup_id, encoder=RawEncoder
     )
     return SourceIdentity(private_key=PrivateKey(seed), lookup_id=lookup_id)
 

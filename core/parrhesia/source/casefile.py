@@ -232,7 +232,8 @@ def _open_with_codename(codename: str) -> tuple[Report, PrivateKey] | None:
         normalised = normalise_codename(codename)
     except ValueError:
         return None
-    identity = derive_source_identity(normalised, current_instance().pepper)
+    instance = current_instance()
+    identity = derive_source_identity(normalised, instance.pepper, instance.codename_kdf)
     db = get_session()
     report = reports.find_by_lookup(db, identity.lookup_id)
     if report is None:
