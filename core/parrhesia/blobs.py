@@ -39,6 +39,19 @@ class PendingBlob:
         self.committed = False
         self._hinted = 0  # bytes already handed to start_writeback
 
+    def write_all(self, pieces: list[bytes]) -> None:
+        """Append ``pieces`` with as few system calls as the kernel allows (one, usually)."""
+        self.file.flush()  # anything written through `file` goes first
+        fd = self.file.fileno()
+        views = [memoryview(piece) for piece in pieces]
+        while views:
+            written = os.writev(fd, views)
+            while views and written >= len(views[0]):
+                written -= len(views[0])
+                views.pop(0)
+            if views and written:
+                views[0] = views[0][written:]
+
     def start_writeback(self) -> None:
         """Let the kernel start writing out what was written so far, without waiting.
 

@@ -4,9 +4,10 @@ Werkzeug's form parser spools large files to plaintext temporary files. Submissi
 routes instead read the raw request body in large blocks and run it through
 :class:`MultipartParser`, a small streaming parser that hands each file (and the
 message text) to a :class:`~parrhesia.crypto.PartWriter` writing into a pending blob.
-Part contents are passed on as views of the blocks read, without copying; encryption
-and writing run on a second thread fed through a bounded queue (libsodium and file
-writes release the GIL), so parsing and encrypting use two cores. Memory stays at a
+Part contents are passed on as views of the blocks read, without copying. Encryption
+runs on a second thread and file writes on a third, each fed through a bounded queue
+(libsodium and file writes release the GIL), so reading, encrypting and writing
+overlap on separate cores. Memory stays at a
 few blocks whatever the upload size; plaintext exists only in memory; the size limit
 is enforced on bytes as they arrive.
 
@@ -22,6 +23,7 @@ import io
 import json
 import queue
 import secrets
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -52,6 +54,7 @@ __all__ = [
 
 READ_SIZE = 1024 * 1024  # bytes asked of the request body at a time
 QUEUE_DEPTH = 2  # blocks waiting for the encrypting thread (bounds memory)
+WRITE_BATCH = 1024 * 1024  # ciphertext bytes handed to the writing thread at a time
 FIELD_LIMIT = 4096  # bytes for a plain form field (CSRF token, routing choices)
 ANSWER_LIMIT = 64 * 1024  # bytes for one answer to a content question
 MAX_PARTS = 200
@@ -161,15 +164,21 @@ def _run(receiver: _Receiver, request: Request, boundary: bytes, limit: int) -> 
         raise _malformed() from None
 
 
-def _body_blocks(request: Request, size: int = READ_SIZE) -> Iterator[bytes]:
+def _body_blocks(request: Request, size: int = READ_SIZE) -> Iterator[bytes | bytearray]:
     """The request body in blocks of up to ``size`` bytes, read from the WSGI input itself.
 
     Werkzeug's ``request.stream`` wraps the input in a LimitedStream that copies every
     block once more; reading ``wsgi.input`` directly, this respects Content-Length (never
     reading past it) or, without one, reads to the end only where the server ends the
-    stream (``wsgi.input_terminated``, e.g. a chunked upload), as Werkzeug does.
+    stream (``wsgi.input_terminated``, e.g. a chunked upload), as Werkzeug does. Under
+    gunicorn, a body of known length is read from the connection itself
+    (:func:`_gunicorn_blocks`). A block is never changed once it has been yielded.
     """
     environ = request.environ
+    direct = _gunicorn_body(environ)
+    if direct is not None:
+        yield from _gunicorn_blocks(*direct, size)
+        return
     remaining = request.content_length
     if remaining is None and not environ.get("wsgi.input_terminated"):
         return  # nothing can safely be read: the parser reports a truncated body
@@ -182,6 +191,75 @@ def _body_blocks(request: Request, size: int = READ_SIZE) -> Iterator[bytes]:
             block = bytes(block)  # views of it outlive this read: it must not change
         if remaining is not None:
             remaining -= len(block)
+        yield block
+
+
+def _gunicorn_body(environ: dict[str, Any]) -> tuple[Any, Any] | None:
+    """Gunicorn's input and connection, when the body can be read from the connection.
+
+    Gunicorn's ``wsgi.input`` assembles each read through two in-memory buffers,
+    copying a 256 MiB upload several times over; reading the socket directly copies it
+    once. This is done only for what is recognised exactly: gunicorn's ``Body`` over a
+    ``LengthReader`` (a Content-Length body), nothing buffered in the ``Body`` itself,
+    and an unreader that reads from ``gunicorn.socket`` and can hand over what it has
+    read ahead. Anything else (another server, a chunked body, another gunicorn
+    version) is read through ``wsgi.input``.
+    """
+    stream, sock = environ.get("wsgi.input"), environ.get("gunicorn.socket")
+    if not isinstance(sock, socket.socket) or type(stream).__module__ != "gunicorn.http.body":
+        return None
+    reader = getattr(stream, "reader", None)
+    unreader = getattr(reader, "unreader", None)
+    buffered = getattr(stream, "buf", None)
+    if (
+        type(stream).__name__ != "Body"
+        or type(reader).__name__ != "LengthReader"
+        or not isinstance(getattr(reader, "length", None), int)
+        or getattr(unreader, "sock", None) is not sock
+        or not callable(getattr(unreader, "take_buffered", None))
+        or not callable(getattr(unreader, "unread", None))
+        or not isinstance(buffered, io.BytesIO)
+        or buffered.getbuffer().nbytes != 0
+    ):
+        return None
+    return stream, sock
+
+
+def _gunicorn_blocks(stream: Any, sock: socket.socket, size: int) -> Iterator[bytes | bytearray]:
+    """The rest of a Content-Length body: read ahead by gunicorn, then from the socket.
+
+    Gunicorn's count of unread body bytes (``LengthReader.length``) is kept true as
+    bytes are taken, and bytes read ahead past the body (a pipelined request) are given
+    back, so gunicorn finds the connection where it expects it after the response. An
+    error while reading marks the body failed: gunicorn then closes the connection.
+    """
+    reader = stream.reader
+    ahead = reader.unreader.take_buffered()
+    if len(ahead) > reader.length:
+        reader.unreader.unread(ahead[reader.length :])
+        ahead = ahead[: reader.length]
+    reader.length -= len(ahead)
+    if ahead:
+        yield ahead
+    while reader.length > 0:
+        block = bytearray(min(size, reader.length))
+        view, filled = memoryview(block), 0
+        try:
+            while filled < len(block):
+                received = sock.recv_into(view[filled:])
+                if not received:
+                    break
+                filled += received
+        except BaseException:
+            stream.failed = True
+            raise
+        finally:
+            reader.length -= filled
+        if filled < len(block):  # the client went away before the end of the body
+            stream.failed = True
+            if filled:
+                yield bytes(block[:filled])
+            return
         yield block
 
 
@@ -280,9 +358,13 @@ class MultipartParser:
         if self._state != _DONE:
             raise MultipartError("the body ends before its closing delimiter")
 
-    def feed(self, block: bytes) -> Iterator[PartStart | PartData]:
-        """Parse the next block of the body, yielding the events it completes."""
-        view = memoryview(block)
+    def feed(self, block: bytes | bytearray) -> Iterator[PartStart | PartData]:
+        """Parse the next block of the body, yielding the events it completes.
+
+        The events' data are views of ``block``: the caller must not change a
+        ``bytearray`` block after feeding it.
+        """
+        view = memoryview(block).toreadonly()
         pos, end = 0, len(block)
         while pos < end:
             state = self._state
@@ -301,7 +383,7 @@ class MultipartParser:
 
     # Each step consumes some of block[pos:] and returns the new position.
 
-    def _preamble(self, block: bytes, pos: int) -> int:
+    def _preamble(self, block: bytes | bytearray, pos: int) -> int:
         buffer = self._buffer
         searched = max(0, len(buffer) - len(self._delimiter) + 1)
         buffer += block[pos:]
@@ -315,7 +397,7 @@ class MultipartParser:
         self._state = _AFTER_BOUNDARY
         return len(block) - rest
 
-    def _after_boundary(self, block: bytes, pos: int) -> int:
+    def _after_boundary(self, block: bytes | bytearray, pos: int) -> int:
         """After a delimiter: ``--`` (the body is complete) or padding and CRLF (a part)."""
         buffer = self._buffer
         taken = min(len(block) - pos, _MAX_PADDING + 2 - len(buffer))
@@ -345,7 +427,7 @@ class MultipartParser:
         self._state = _HEADERS
         return pos + consumed
 
-    def _headers(self, block: bytes, pos: int) -> tuple[int, PartStart | None]:
+    def _headers(self, block: bytes | bytearray, pos: int) -> tuple[int, PartStart | None]:
         buffer = self._buffer
         before = len(buffer)
         room = self._max_header_size + 4 - before
@@ -365,7 +447,7 @@ class MultipartParser:
         self._state = _DATA
         return pos + consumed, start
 
-    def _content(self, block: bytes, view: memoryview, pos: int) -> Iterator[PartData]:
+    def _content(self, block: bytes | bytearray, view: memoryview, pos: int) -> Iterator[PartData]:
         """Yield the content in block[pos:] up to a delimiter; return the position after it."""
         delimiter = self._delimiter
         size = len(delimiter)
@@ -451,7 +533,7 @@ def _part_start(block: bytes) -> PartStart:
     return PartStart(name=options.get("name"), filename=options.get("filename"), headers=headers)
 
 
-# --- Encrypting on a second thread ----------------------------------------------------
+# --- Encrypting and writing on threads of their own ----------------------------------------------------
 
 
 class _Pipeline:
@@ -463,7 +545,8 @@ class _Pipeline:
     nothing is written any more to the files it was given.
     """
 
-    def __init__(self, depth: int = QUEUE_DEPTH) -> None:
+    def __init__(self, name: str, depth: int = QUEUE_DEPTH) -> None:
+        self._name = name
         self._queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.Queue(depth)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -473,7 +556,7 @@ class _Pipeline:
         if self._error is not None:
             self._raise()
         if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name="parrhesia-encrypt", daemon=True)
+            self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
             self._thread.start()
         self._queue.put((function, args))
 
@@ -524,12 +607,12 @@ class _Receiver:
         self.csrf_checked = False
         self.field_name: str | None = None
         self.field_value = bytearray()
-        self.pipeline = _Pipeline()
+        self.pipeline = _Pipeline("parrhesia-encrypt")  # encrypts, hands batches to `writes`
+        self.writes = _Pipeline("parrhesia-write")  # writes ciphertext to the pending blobs
         # The part being received: its kind and metadata; its writer and blob exist
         # from its first content byte (an empty part leaves nothing behind).
         self.part_meta: tuple[str, dict[str, object]] | None = None
-        self.writer: PartWriter | None = None
-        self.part: EncryptedPart | None = None
+        self.open: _OpenPart | None = None
 
     def handle(self, event: PartStart | PartData) -> None:
         if isinstance(event, PartData):
@@ -555,25 +638,25 @@ class _Receiver:
         self.part_meta = (kind, meta)
         self.field_name = None
 
-    def _open_part(self, kind: str, meta: dict[str, object]) -> tuple[PartWriter, EncryptedPart]:
+    def _open_part(self, kind: str, meta: dict[str, object]) -> _OpenPart:
         part_id = secrets.token_hex(16)
         pending = self.blobs.create(part_id)
         part = EncryptedPart(part_id=part_id, kind=kind, blob=pending)
         self.submission.parts.append(part)
-        writer = PartWriter(pending.file, self.report_public_key, self.report_id, part_id, meta)
-        return writer, part
+        out = _WriteBehind(pending, self.writes)
+        return _OpenPart(part, PartWriter(out, self.report_public_key, self.report_id, part_id, meta), out)
 
     def _data(self, event: PartData) -> None:
         if self.part_meta is not None:
             if event.data:
-                if self.writer is None or self.part is None:
-                    self.writer, self.part = self._open_part(*self.part_meta)
-                self.part.plaintext_size += len(event.data)
-                self.pipeline.call(_write_part, self.writer, self.part, event.data)
+                if self.open is None:
+                    self.open = self._open_part(*self.part_meta)
+                self.open.part.plaintext_size += len(event.data)
+                self.pipeline.call(self.open.write, event.data)
             if not event.more:
-                if self.writer is not None and self.part is not None:
-                    self.pipeline.call(_close_part, self.writer, self.part)
-                self.part_meta = self.writer = self.part = None
+                if self.open is not None:
+                    self.pipeline.call(self.open.close)
+                self.part_meta = self.open = None
         elif self.field_name is not None:
             self.field_value += event.data
             limit = ANSWER_LIMIT if self.field_name in self.content_fields else FIELD_LIMIT
@@ -606,27 +689,67 @@ class _Receiver:
         """Encrypt the content answers as one part; plaintext answers leave memory."""
         if not self.answers:
             return
-        writer, part = self._open_part("answers", {"kind": "answers", "content_type": "application/json"})
+        sink = self._open_part("answers", {"kind": "answers", "content_type": "application/json"})
         data = json.dumps(self.answers, ensure_ascii=False, sort_keys=True).encode("utf-8")
         self.answers.clear()
-        part.plaintext_size = len(data)
-        self.pipeline.call(writer.write, data)
-        self.pipeline.call(_close_part, writer, part)
+        sink.part.plaintext_size = len(data)
+        self.pipeline.call(sink.write, data)
+        self.pipeline.call(sink.close)
 
     def finish(self) -> None:
         """Wait until every part is encrypted and written; raise the first error."""
-        self.pipeline.finish()
+        self.pipeline.finish()  # the encrypting thread has ended: no more batches come
+        self.writes.finish()
 
     def abort(self) -> None:
-        self.pipeline.cancel()  # the encrypting thread has ended: the files can go
-        self.part_meta = self.writer = self.part = None
+        self.pipeline.cancel()  # the encrypting thread has ended: no more batches come
+        self.writes.cancel()  # the writing thread has ended: the files can go
+        self.part_meta = self.open = None
         self.submission.discard()
 
 
-def _write_part(writer: PartWriter, part: EncryptedPart, data: memoryview) -> None:
-    writer.write(data)
-    part.blob.start_writeback()
+class _WriteBehind:
+    """Where a PartWriter puts its ciphertext: batches handed to the writing thread.
+
+    Encrypting and writing then overlap; the batches are ``bytes`` the encrypting
+    thread no longer touches. :meth:`flush` hands over what is left of a part.
+    """
+
+    def __init__(self, blob: PendingBlob, writes: _Pipeline) -> None:
+        self._blob = blob
+        self._writes = writes
+        self._batch: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes) -> int:
+        self._batch.append(data)
+        self._size += len(data)
+        if self._size >= WRITE_BATCH:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self._batch:
+            self._writes.call(_write_batch, self._blob, self._batch)
+            self._batch, self._size = [], 0
 
 
-def _close_part(writer: PartWriter, part: EncryptedPart) -> None:
-    part.ciphertext_size = writer.close()
+def _write_batch(blob: PendingBlob, batch: list[bytes]) -> None:
+    blob.write_all(batch)
+    blob.start_writeback()
+
+
+@dataclass
+class _OpenPart:
+    """A part being encrypted: its methods run on the encrypting thread."""
+
+    part: EncryptedPart
+    writer: PartWriter
+    out: _WriteBehind
+
+    def write(self, data: memoryview | bytes) -> None:
+        self.writer.write(data)
+
+    def close(self) -> None:
+        self.part.ciphertext_size = self.writer.close()
+        self.out.flush()

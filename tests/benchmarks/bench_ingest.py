@@ -5,7 +5,8 @@ Not a test (pytest does not collect it); ``make bench`` runs it and it prints fi
 - wall-clock throughput of one streamed multipart POST of a generated 256 MiB attachment
   to ``parrhesia serve`` (gunicorn, one gthread worker) over loopback, and the worker's
   peak resident memory (VmHWM) during it;
-- ``age -r`` encrypting the same file in the same run, for scale.
+- ``age -r`` encrypting the same file in the same run, for scale: one age run after
+  each upload, so that both see the machine in the same state.
 
 Targets (issue 2, item 11): ingest at least 0.8x age's throughput; server peak memory
 under 100 MiB whatever the upload size. ``--profile`` adds a cProfile of the in-process
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -75,14 +76,19 @@ def _make_instance(root: Path) -> Path:
     return instance
 
 
-def bench_upload(root: Path, data: Path, size: int, threads: int, repeat: int) -> tuple[list[float], int, int, int]:
-    """Seconds per upload; the worker's peak RSS at start, after a tiny submission, and at the end."""
+def bench_upload(
+    root: Path, data: Path, size: int, threads: int, repeat: int, between: Callable[[], None]
+) -> tuple[list[float], int, int, int]:
+    """Seconds per upload; the worker's peak RSS at start, after a tiny submission, and at the end.
+
+    ``between`` runs after each upload (age's run, so that both see the same machine).
+    """
     instance = _make_instance(root)
     times: list[float] = []
     with ServedInstance(instance, root / "server", workers=1, threads=threads, access_log=False) as served:
         (worker,) = served.worker_pids()
         idle = peak_rss_bytes(worker)
-        # A tiny submission first: lazy imports and Argon2id (codename key, 32 MiB) once.
+        # A tiny submission first: lazy imports and Argon2id (codename key) once.
         _check(WebClient(served.url).submit("warm-up")[0], served)
         warm = peak_rss_bytes(worker)
         for _ in range(repeat):
@@ -99,8 +105,24 @@ def bench_upload(root: Path, data: Path, size: int, threads: int, repeat: int) -
             )
             times.append(time.perf_counter() - started)
             _check(response, served)
+            _forget_blobs(instance)
+            between()
         peak = peak_rss_bytes(worker)
     return times, idle, warm, peak
+
+
+def _forget_blobs(instance: Path) -> None:
+    """Delete the stored ciphertext of the run that just ended (the instance is thrown away).
+
+    age's output is deleted after each of its runs, so its next run writes into page
+    cache that was just given back. Blobs left in place would make each upload write
+    into memory the machine has not used yet, which costs several times more on a
+    virtual machine (the host backs each new page on first touch): the two would not
+    be measured alike.
+    """
+    for blob in (instance / "blobs").rglob("*"):
+        if blob.is_file() and blob.parent.name != ".tmp":
+            blob.unlink()
 
 
 def _check(response: Response, served: ServedInstance) -> None:
@@ -108,7 +130,8 @@ def _check(response: Response, served: ServedInstance) -> None:
         sys.exit(f"the upload failed: HTTP {response.status}\n{response.text[:2000]}\n{served.log()[-3000:]}")
 
 
-def bench_age(root: Path, data: Path, repeat: int) -> list[float] | None:
+def age_runner(root: Path, data: Path) -> Callable[[], float] | None:
+    """A function that times one ``age -r`` run on ``data``; None without age."""
     age, keygen = shutil.which("age"), shutil.which("age-keygen")
     if not age or not keygen:
         print("age is not installed: `sudo apt-get install age` (Debian/Ubuntu) or see https://age-encryption.org")
@@ -117,14 +140,16 @@ def bench_age(root: Path, data: Path, repeat: int) -> list[float] | None:
     subprocess.run([keygen, "-o", str(key)], check=True, capture_output=True)  # noqa: S603
     recipient = subprocess.run([keygen, "-y", str(key)], check=True, capture_output=True, text=True).stdout.strip()  # noqa: S603
     out = root / "bench.bin.age"
-    times: list[float] = []
-    for _ in range(repeat):
+
+    def run() -> float:
         os.sync()
         started = time.perf_counter()
         subprocess.run([age, "-r", recipient, "-o", str(out), str(data)], check=True)  # noqa: S603
-        times.append(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
         out.unlink()
-    return times
+        return elapsed
+
+    return run
 
 
 def profile_parser(root: Path, data: Path, size: int) -> None:
@@ -193,15 +218,21 @@ def main() -> None:
         data = root / "bench.bin"
         _write_test_file(data, size)
 
-        upload_times, idle, warm, peak = bench_upload(root, data, size, args.threads, args.repeat)
-        age_times = bench_age(root, data, args.repeat)
+        run_age = age_runner(root, data)
+        age_times: list[float] | None = [] if run_age else None
+
+        def between() -> None:
+            if run_age is not None and age_times is not None:
+                age_times.append(run_age())
+
+        upload_times, idle, warm, peak = bench_upload(root, data, size, args.threads, args.repeat, between)
 
         upload_s = statistics.median(upload_times)
         ingest = size / MIB / upload_s
         print(f"\nParrhesia ingest benchmark: {args.mib} MiB attachment over loopback, median of {args.repeat}")
         print(f"  parrhesia serve (gunicorn gthread, 1 worker): {upload_s:6.2f} s  {ingest:7.1f} MiB/s"
               f"   (runs: {', '.join(f'{t:.2f}' for t in upload_times)} s)")
-        if age_times is not None:
+        if age_times:
             age_s = statistics.median(age_times)
             age_rate = size / MIB / age_s
             ratio = ingest / age_rate

@@ -67,10 +67,10 @@ def submit() -> Response | tuple[str, int] | str:
     host = current_host()
     report_id = reports.new_report_id()
     report_key = new_report_keypair()
-    # The codename's key is derived before the upload is read: Argon2id's 32 MiB are
+    # The codename's key is derived before the upload is read: Argon2id's memory is
     # given back before the upload's buffers are taken, so the two never add up.
     codename = generate_codename()
-    source = derive_source_identity(codename, instance.pepper)
+    source = derive_source_identity(codename, instance.pepper, instance.codename_kdf)
     submission = receive(report_id, bytes(report_key.public_key))
     try:
         answers = clean_routing_answers(host.routing_fields, submission.fields)
