@@ -39,8 +39,11 @@ class PendingBlob:
         self.committed = False
         self._hinted = 0  # bytes already handed to start_writeback
 
-    def write_all(self, pieces: list[bytes]) -> None:
-        """Append ``pieces`` with as few system calls as the kernel allows (one, usually)."""
+    def write_all(self, pieces: list[bytes]) -> int:
+        """Append ``pieces`` with as few system calls as the kernel allows (one, usually).
+
+        Returns the blob's size so far.
+        """
         self.file.flush()  # anything written through `file` goes first
         fd = self.file.fileno()
         views = [memoryview(piece) for piece in pieces]
@@ -51,22 +54,26 @@ class PendingBlob:
                 views.pop(0)
             if views and written:
                 views[0] = views[0][written:]
+        return os.lseek(fd, 0, os.SEEK_CUR)
 
-    def start_writeback(self) -> None:
-        """Let the kernel start writing out what was written so far, without waiting.
+    def start_writeback(self, end: int | None = None) -> None:
+        """Let the kernel start writing out the blob up to ``end`` (default: all so far).
 
         Called while a large blob is still being written, it spreads the disk writes
         over the upload, so the fsync in :meth:`commit` (which alone makes the blob
         durable) finds little left to do. On Linux, POSIX_FADV_DONTNEED starts the
-        writeback of dirty pages in the range and waits for none of it. A hint only:
-        elsewhere, or when little was written since the last call, it does nothing.
+        writeback of dirty pages in the range; it waits for none of it to reach the
+        disk, though it may wait for room in a busy disk's queue (the upload path calls
+        it from a thread of its own). A hint only: elsewhere, or when little was written
+        since the last call, it does nothing.
         """
         if not _FADVISE:
             return
-        end = self.file.tell()
+        if end is None:
+            self.file.flush()
+            end = self.file.tell()
         if end - self._hinted < WRITEBACK_STEP:
             return
-        self.file.flush()
         os.posix_fadvise(self.file.fileno(), self._hinted, end - self._hinted, os.POSIX_FADV_DONTNEED)
         self._hinted = end
 

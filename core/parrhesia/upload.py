@@ -26,6 +26,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -609,6 +610,7 @@ class _Receiver:
         self.field_value = bytearray()
         self.pipeline = _Pipeline("parrhesia-encrypt")  # encrypts, hands batches to `writes`
         self.writes = _Pipeline("parrhesia-write")  # writes ciphertext to the pending blobs
+        self.writeback = _Writeback()  # starts writing them out to disk
         # The part being received: its kind and metadata; its writer and blob exist
         # from its first content byte (an empty part leaves nothing behind).
         self.part_meta: tuple[str, dict[str, object]] | None = None
@@ -643,7 +645,7 @@ class _Receiver:
         pending = self.blobs.create(part_id)
         part = EncryptedPart(part_id=part_id, kind=kind, blob=pending)
         self.submission.parts.append(part)
-        out = _WriteBehind(pending, self.writes)
+        out = _WriteBehind(pending, self.writes, self.writeback)
         return _OpenPart(part, PartWriter(out, self.report_public_key, self.report_id, part_id, meta), out)
 
     def _data(self, event: PartData) -> None:
@@ -700,10 +702,12 @@ class _Receiver:
         """Wait until every part is encrypted and written; raise the first error."""
         self.pipeline.finish()  # the encrypting thread has ended: no more batches come
         self.writes.finish()
+        self.writeback.stop()
 
     def abort(self) -> None:
         self.pipeline.cancel()  # the encrypting thread has ended: no more batches come
-        self.writes.cancel()  # the writing thread has ended: the files can go
+        self.writes.cancel()
+        self.writeback.stop()  # no thread uses the files any more: they can go
         self.part_meta = self.open = None
         self.submission.discard()
 
@@ -715,9 +719,10 @@ class _WriteBehind:
     thread no longer touches. :meth:`flush` hands over what is left of a part.
     """
 
-    def __init__(self, blob: PendingBlob, writes: _Pipeline) -> None:
+    def __init__(self, blob: PendingBlob, writes: _Pipeline, writeback: _Writeback) -> None:
         self._blob = blob
         self._writes = writes
+        self._writeback = writeback
         self._batch: list[bytes] = []
         self._size = 0
 
@@ -730,13 +735,60 @@ class _WriteBehind:
 
     def flush(self) -> None:
         if self._batch:
-            self._writes.call(_write_batch, self._blob, self._batch)
+            self._writes.call(_write_batch, self._blob, self._batch, self._writeback)
             self._batch, self._size = [], 0
 
 
-def _write_batch(blob: PendingBlob, batch: list[bytes]) -> None:
-    blob.write_all(batch)
-    blob.start_writeback()
+def _write_batch(blob: PendingBlob, batch: list[bytes], writeback: _Writeback) -> None:
+    writeback.request(blob, blob.write_all(batch))
+
+
+class _Writeback:
+    """Writeback hints (:meth:`PendingBlob.start_writeback`) on a thread of their own.
+
+    Starting writeback can wait for room in a busy disk's queue; the writing thread
+    must not wait with it. Requests made while a hint is running are merged into one
+    for the latest position (a hint covers everything up to it).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._latest: tuple[PendingBlob, int] | None = None
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def request(self, blob: PendingBlob, end: int) -> None:
+        with self._lock:
+            if self._stopping:
+                return
+            self._latest = (blob, end)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="parrhesia-writeback", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop; once this returns, no hint runs any more."""
+        with self._lock:
+            self._stopping = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join()
+
+    def _work(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                if self._stopping:
+                    return
+                latest, self._latest = self._latest, None
+            if latest is not None:
+                blob, end = latest
+                with suppress(OSError):  # a hint only: the fsync at commit makes the blob durable
+                    blob.start_writeback(end)
 
 
 @dataclass
