@@ -420,3 +420,40 @@ def test_a_truncated_upload_stores_nothing_even_after_writing_began(app: object,
     with pytest.raises(SubmissionRejected):
         _receive(app, body[:-100], "cutBOUNDARY", secret, new_report_keypair())
     assert _blob_files(app) == []
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray])
+def test_the_search_that_lets_other_threads_run_finds_what_bytes_find_finds(kind: type) -> None:
+    from parrhesia.upload import _MEMMEM_FROM, _find
+
+    rng = random.Random(11)
+    needle = b"\r\n--" + b"x" * 30
+    for _ in range(60):
+        size = rng.randrange(_MEMMEM_FROM, 3 * _MEMMEM_FROM)
+        haystack = bytearray(rng.randbytes(size))
+        for _ in range(rng.randrange(0, 3)):  # zero, one or two needles, perhaps at the very end
+            at = rng.choice([0, size - len(needle), rng.randrange(0, size - len(needle))])
+            haystack[at : at + len(needle)] = needle
+        if rng.random() < 0.3:  # a near miss: all but the last byte
+            at = rng.randrange(0, size - len(needle))
+            haystack[at : at + len(needle) - 1] = needle[:-1]
+        block = kind(haystack)
+        for start in (0, 1, rng.randrange(0, size), size - _MEMMEM_FROM):
+            assert _find(block, needle, start) == block.find(needle, start)
+    grown = bytearray(b"a" * _MEMMEM_FROM)
+    _find(grown, needle, 0)
+    grown += b"b"  # the bytearray is not left locked by the search
+    assert len(grown) == _MEMMEM_FROM + 1
+
+
+def test_the_search_is_done_without_holding_the_gil_where_libc_has_memmem() -> None:
+    import ctypes
+    import sys
+
+    from parrhesia.upload import _MEMMEM
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("memmem is looked up in the C library, which Linux always has")
+    # A CDLL function (not a PyDLL one, flagged PYTHONAPI) releases the GIL while it runs.
+    assert _MEMMEM is not None
+    assert not _MEMMEM._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # type: ignore[attr-defined]
