@@ -7,7 +7,8 @@ message text) to a :class:`~parrhesia.crypto.PartWriter` writing into a pending 
 Part contents are passed on as views of the blocks read, without copying. Encryption
 runs on a second thread and file writes on a third, each fed through a bounded queue
 (libsodium and file writes release the GIL), so reading, encrypting and writing
-overlap on separate cores. Memory stays at a
+overlap on separate cores; under gunicorn the body is read straight from the
+connection, and the parser's large searches let go of the GIL too. Memory stays at a
 few blocks whatever the upload size; plaintext exists only in memory; the size limit
 is enforced on bytes as they arrive.
 
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 READ_SIZE = 1024 * 1024  # bytes asked of the request body at a time
-QUEUE_DEPTH = 2  # blocks waiting for the encrypting thread (bounds memory)
+QUEUE_DEPTH = 2  # blocks (or batches) waiting for the encrypting (or writing) thread
 WRITE_BATCH = 1024 * 1024  # ciphertext bytes handed to the writing thread at a time
 FIELD_LIMIT = 4096  # bytes for a plain form field (CSRF token, routing choices)
 ANSWER_LIMIT = 64 * 1024  # bytes for one answer to a content question
@@ -575,7 +576,7 @@ def _part_start(block: bytes) -> PartStart:
     return PartStart(name=options.get("name"), filename=options.get("filename"), headers=headers)
 
 
-# --- Encrypting and writing on threads of their own ----------------------------------------------------
+# --- Encrypting and writing on threads of their own -------------------------------------
 
 
 class _Pipeline:
