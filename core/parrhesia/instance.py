@@ -122,8 +122,13 @@ def _assemble(config: InstanceConfig, engine: Engine) -> Instance:
 
 
 def _write_codename_kdf(secrets_dir: Path, kdf: CodenameKdf) -> None:
+    """Record the derivation of a new pepper; a file already there is never replaced."""
     path = secrets_dir / CODENAME_KDF_FILE
-    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="ascii") as handle:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with open(fd, "w", encoding="ascii") as handle:
         handle.write(f"{kdf.version}\n")
 
 

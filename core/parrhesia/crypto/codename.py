@@ -42,7 +42,6 @@ CODENAME_WORDS = 7
 CODENAME_MAX_LENGTH = 512
 
 
-
 @dataclass(frozen=True)
 class CodenameKdf:
     """One version of the codename derivation (docs/format.md, section 4).
