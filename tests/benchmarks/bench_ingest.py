@@ -25,6 +25,7 @@ import cProfile
 import io
 import os
 import pstats
+import re
 import statistics
 import shutil
 import subprocess
@@ -67,7 +68,8 @@ def _read(path: Path, chunk: int = MIB) -> Iterator[bytes]:
             yield piece
 
 
-def _make_instance(root: Path) -> Path:
+def _make_instance(root: Path, size: int) -> Path:
+    """A fresh instance whose submission limit admits an upload of ``size`` bytes."""
     instance = root / "instance"
     for args in (
         ("init", "--instance", str(instance), "--name", "Benchmark"),
@@ -78,6 +80,11 @@ def _make_instance(root: Path) -> Path:
         done = run_parrhesia(*args)
         if done.returncode != 0:
             sys.exit(f"parrhesia {args[0]} failed:\n{done.stderr}")
+        if args[0] == "init":
+            config = instance / "parrhesia.toml"
+            limit = max(500 * 1000 * 1000, size + MIB)
+            text = re.sub(r"(?m)^max_submission_bytes = \d+$", f"max_submission_bytes = {limit}", config.read_text())
+            config.write_text(text)
     return instance
 
 
@@ -88,7 +95,7 @@ def bench_upload(
 
     ``between`` runs after each upload (age's run, so that both see the same machine).
     """
-    instance = _make_instance(root)
+    instance = _make_instance(root, size)
     times: list[float] = []
     with ServedInstance(instance, root / "server", workers=1, threads=threads, access_log=False) as served:
         (worker,) = served.worker_pids()
