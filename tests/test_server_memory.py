@@ -1,7 +1,7 @@
 """A served instance takes a 200 MB upload while its memory stays far below the file size.
 
 A tiny submission goes first: it brings in everything a submission needs once per worker
-(lazy imports, and Argon2id's 32 MiB for deriving the codename's key), so that what the
+(lazy imports, and Argon2id's memory for deriving the codename's key), so that what the
 big upload adds on top is measured on its own as well as the worker's absolute peak.
 """
 
