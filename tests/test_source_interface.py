@@ -7,12 +7,14 @@ from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from parrhesia.app import create_app
 from parrhesia.crypto import CODENAME_KDF_V1, CODENAME_KDF_V2, CODENAME_WORDS, WORDLIST, derive_source_identity, fingerprint
-from parrhesia.models import Part, Report, SourceSession
+from parrhesia.config import load_config
+from parrhesia.db import make_engine
+from parrhesia.models import InstanceFact, Part, Report, SourceSession
 from parrhesia.reports import find_by_lookup
 from parrhesia.testing import RegisteredRecipient, csrf_token, log_in, submit_report
 
@@ -71,9 +73,15 @@ def test_source_logs_in_with_codename_and_reads_own_messages(app: Flask, client:
 
 
 def test_an_instance_on_codename_derivation_version_1_still_works(instance_dir: Path) -> None:
-    # An instance created before version 2 (no secrets/codename_kdf) keeps deriving
-    # with version 1: its sources' reports are stored under the version 1 lookup id.
+    # An instance created before version 2 (no secrets/codename_kdf, no facts in its
+    # database before migration 0009) keeps deriving with version 1: its sources'
+    # reports are stored under the version 1 lookup id.
     (instance_dir / "secrets" / "codename_kdf").unlink()
+    engine = make_engine(load_config(instance_dir).database_url)
+    with Session(engine) as db:
+        db.execute(delete(InstanceFact))
+        db.commit()
+    engine.dispose()
     app = create_app(instance_dir)
     try:
         _, codename = submit_report(app.test_client(), "Filed on an older instance.")

@@ -6,14 +6,17 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import Session
 
+from parrhesia.app import create_app
 from parrhesia.blobs import BlobNameError, BlobStore
 from parrhesia.config import ConfigError
 from parrhesia.crypto import CODENAME_KDF_LATEST, CODENAME_KDF_V1, CODENAME_KDF_V2
 from parrhesia.db import make_engine
 from parrhesia.instance import init_instance, open_instance
 from parrhesia.migrate import SchemaError, check_schema, current_revision, head_revision, upgrade
+from parrhesia.models import InstanceFact
 
 
 def test_init_applies_migrations_to_the_head(instance_dir: Path, database_url: str) -> None:
@@ -123,15 +126,63 @@ def test_a_new_instance_records_the_latest_codename_derivation(instance_dir: Pat
     instance.dispose()
 
 
+def _forget_facts(instance_dir: Path) -> None:
+    """Make the database look as it did before it recorded its facts (before 0009)."""
+    instance = open_instance(instance_dir)
+    with Session(instance.engine) as db:
+        db.execute(delete(InstanceFact))
+        db.commit()
+    instance.dispose()
+
+
 def test_an_instance_created_before_version_2_keeps_version_1(instance_dir: Path) -> None:
     # Its secrets folder has a pepper and no codename_kdf file; init (after an upgrade)
     # must not add one, or every existing source would be locked out.
+    _forget_facts(instance_dir)
     (instance_dir / "secrets" / "codename_kdf").unlink()
     init_instance(instance_dir).dispose()
     assert not (instance_dir / "secrets" / "codename_kdf").exists()
     instance = open_instance(instance_dir)
     assert instance.codename_kdf == CODENAME_KDF_V1
+    with Session(instance.engine) as db:
+        assert db.get(InstanceFact, "codename_kdf").value == "1"  # recorded by the upgrade
     instance.dispose()
+
+
+def test_the_database_records_what_the_secrets_must_match(instance_dir: Path) -> None:
+    instance = open_instance(instance_dir)
+    with Session(instance.engine) as db:
+        facts = {fact.name: fact.value for fact in db.scalars(select(InstanceFact))}
+    instance.dispose()
+    assert facts["codename_kdf"] == "2"
+    pepper = (instance_dir / "secrets" / "pepper").read_bytes()
+    assert len(facts["pepper_check"]) == 32 and pepper.hex() not in facts["pepper_check"]
+
+
+def test_a_lost_pepper_stops_start_up_and_init_does_not_paper_over_it(instance_dir: Path) -> None:
+    (instance_dir / "secrets" / "pepper").unlink()
+    with pytest.raises(ConfigError, match="pepper is missing"):
+        open_instance(instance_dir)
+    # init makes a new pepper for a new instance, but this database knows the old one.
+    with pytest.raises(ConfigError, match="pepper is not the one this instance's database was created with"):
+        init_instance(instance_dir)
+    with pytest.raises(ConfigError, match="restore it from the backup"):
+        create_app(instance_dir)
+
+
+def test_a_pepper_from_another_instance_stops_start_up(instance_dir: Path, tmp_path: Path) -> None:
+    other = init_instance(tmp_path / "other")
+    other.dispose()
+    (instance_dir / "secrets" / "pepper").write_bytes((tmp_path / "other" / "secrets" / "pepper").read_bytes())
+    with pytest.raises(ConfigError, match="pepper is not the one"):
+        open_instance(instance_dir)
+
+
+def test_a_lost_codename_kdf_file_stops_start_up(instance_dir: Path) -> None:
+    # Without the file the instance would read as version 1 and lock out every source.
+    (instance_dir / "secrets" / "codename_kdf").unlink()
+    with pytest.raises(ConfigError, match="codename_kdf is not the one"):
+        open_instance(instance_dir)
 
 
 @pytest.mark.parametrize("content", ["7\n", "two\n", ""])

@@ -168,7 +168,10 @@ def read_secret(config: InstanceConfig, name: str) -> bytes:
     try:
         value = secret_file.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{secret_file} is missing: run `parrhesia init` on this instance.") from None
+        raise ConfigError(
+            f"{secret_file} is missing: restore it from the instance's backup "
+            "(or, for an instance never initialised, run `parrhesia init`)."
+        ) from None
     if len(value) < 32:
         raise ConfigError(f"{secret_file} is too short to be a secret.")
     return value

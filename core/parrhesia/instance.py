@@ -11,15 +11,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import nacl.hash
 import tomli_w
 from flask import current_app
-from sqlalchemy import Engine
+from nacl.encoding import HexEncoder
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from parrhesia.blobs import BlobStore
 from parrhesia.config import CONFIG_FILE, ConfigError, InstanceConfig, ensure_secret, load_config, read_secret
 from parrhesia.crypto import CODENAME_KDF_LATEST, CODENAME_KDF_V1, CODENAME_KDFS, CodenameKdf
 from parrhesia.db import make_engine
 from parrhesia.migrate import check_schema, upgrade
+from parrhesia.models import InstanceFact
 
 __all__ = ["Instance", "init_instance", "open_instance", "current_instance"]
 
@@ -27,8 +31,10 @@ SIGNING_KEY_FILE = "secret_key"
 PEPPER_FILE = "pepper"
 # Which codename derivation (docs/format.md, section 4) the instance's sources use.
 # Written with the pepper, never changed: an instance whose pepper predates this file
-# uses version 1.
+# uses version 1. The database records it too (InstanceFact), with a check value of
+# the pepper, and start-up refuses secrets that disagree with it.
 CODENAME_KDF_FILE = "codename_kdf"
+_PERSON_PEPPER_CHECK = b"prh-pepper-check"  # 16 bytes, libsodium's BLAKE2b personalisation size
 
 DEFAULT_BODIES = [
     {"id": "integrity-office", "name": "Integrity Office", "kind": "anti-corruption agency"},
@@ -94,7 +100,9 @@ def init_instance(
     config = load_config(root)
     engine = make_engine(config.database_url)
     upgrade(engine)
-    return _assemble(config, engine)
+    instance = _assemble(config, engine)
+    _record_facts(instance)
+    return instance
 
 
 def open_instance(path: str | os.PathLike[str]) -> Instance:
@@ -110,15 +118,47 @@ def open_instance(path: str | os.PathLike[str]) -> Instance:
 
 
 def _assemble(config: InstanceConfig, engine: Engine) -> Instance:
-    blobs = BlobStore(config.blob_dir)
-    return Instance(
-        config=config,
-        engine=engine,
-        blobs=blobs,
-        pepper=read_secret(config, PEPPER_FILE),
-        secret_key=read_secret(config, SIGNING_KEY_FILE),
-        codename_kdf=_read_codename_kdf(config),
-    )
+    try:
+        instance = Instance(
+            config=config,
+            engine=engine,
+            blobs=BlobStore(config.blob_dir),
+            pepper=read_secret(config, PEPPER_FILE),
+            secret_key=read_secret(config, SIGNING_KEY_FILE),
+            codename_kdf=_read_codename_kdf(config),
+        )
+        _check_facts(instance)
+    except Exception:
+        engine.dispose()
+        raise
+    return instance
+
+
+def _facts(instance: Instance) -> dict[str, str]:
+    """What the database must agree on with the secrets folder (see InstanceFact)."""
+    check = nacl.hash.blake2b(b"", digest_size=16, key=instance.pepper, person=_PERSON_PEPPER_CHECK, encoder=HexEncoder)
+    return {"pepper_check": check.decode("ascii"), "codename_kdf": str(instance.codename_kdf.version)}
+
+
+def _check_facts(instance: Instance) -> None:
+    with instance.engine.connect() as connection:
+        recorded = {name: value for name, value in connection.execute(select(InstanceFact.name, InstanceFact.value))}
+    secrets_dir = instance.config.secrets_dir
+    for name, value in _facts(instance).items():
+        if name in recorded and recorded[name] != value:
+            culprit = secrets_dir / (PEPPER_FILE if name == "pepper_check" else CODENAME_KDF_FILE)
+            raise ConfigError(
+                f"{culprit} is not the one this instance's database was created with: restore it "
+                "from the backup taken with the database. With another one no source could log in."
+            )
+
+
+def _record_facts(instance: Instance) -> None:
+    """Record the facts the database does not hold yet (a new or an upgraded instance)."""
+    with Session(instance.engine) as db:
+        recorded = {fact.name for fact in db.scalars(select(InstanceFact))}
+        db.add_all(InstanceFact(name=n, value=v) for n, v in _facts(instance).items() if n not in recorded)
+        db.commit()
 
 
 def _write_codename_kdf(secrets_dir: Path, kdf: CodenameKdf) -> None:

@@ -369,3 +369,22 @@ class DemographicCount(Base):
 
 
 __all__ += ["DemographicCount"]
+
+
+class InstanceFact(Base):
+    """What the database must agree on with the instance folder's secrets.
+
+    ``pepper_check`` (a keyed BLAKE2b of nothing under the pepper: it reveals nothing
+    of the pepper) and ``codename_kdf`` (the codename derivation's version) are written
+    by ``parrhesia init`` and compared at every start-up, so that a pepper or a
+    ``codename_kdf`` file lost, replaced or restored from another instance stops the
+    instance with a clear error instead of silently locking every source out.
+    """
+
+    __tablename__ = "instance_facts"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
+__all__ += ["InstanceFact"]
