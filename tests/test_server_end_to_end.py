@@ -23,6 +23,8 @@ from server_support import (
     Attachment,
     ServedInstance,
     WebClient,
+    content_form_fields,
+    multipart_body,
     run_parrhesia,
     session_cookie_payload,
     set_instance_option,
@@ -194,3 +196,33 @@ def test_bad_input_gets_clear_errors_and_stores_nothing(small_limit_server: Serv
     sessions = [session_cookie_payload(c) for c in stranger.set_cookies if c.startswith("parrhesia=")]
     assert not any(b'"source"' in payload for payload in sessions), "a wrong codename started a session"
     assert stranger.get("/report").url.endswith("/login")
+
+
+def test_an_upload_and_the_next_request_share_one_kept_alive_connection(served: ServedInstance) -> None:
+    # Gunicorn reads the next request on the connection where our upload path, which
+    # read the body from the socket itself, told it the body ended.
+    import http.client
+    import urllib.parse
+
+    client = WebClient(served.url)
+    review = client.post_form("/submit/review", {"csrf_token": client.csrf_token("/submit")})
+    fields = content_form_fields(review.text)
+    boundary = "keepalive" + secrets.token_hex(8)
+    content = os.urandom(3 * 1024 * 1024 + 11)
+    body = b"".join(multipart_body(boundary, [*fields, ("message", "kept alive")], [Attachment("k.bin", content)]))
+    url = urllib.parse.urlsplit(served.url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    try:
+        connection.request("POST", "/submit", body=body, headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Cookie": client._cookie_header(served.url + "/submit"),
+        })
+        first = connection.getresponse()
+        assert first.status == 200 and b'id="codename"' in first.read()
+        sock = connection.sock
+        connection.request("GET", "/")
+        second = connection.getresponse()
+        assert second.status == 200 and second.read().rstrip().endswith(b"</html>")
+        assert connection.sock is sock  # the same connection, not a new one
+    finally:
+        connection.close()
