@@ -126,3 +126,51 @@ class TestSpanishInstance:
         page = client.get("/").get_data(as_text=True)
         assert '<html lang="es"' in page
         assert "Denuncie la corrupción de forma segura y anónima" in page
+
+
+# --- Plugins' own catalogues (docs/writing-plugins.md, "Translations") -------------------
+
+PLUGIN_TRANSLATIONS = sorted(ROOT.glob("plugins/*/*/translations"))
+PLUGIN_CATALOGUES = [
+    (folder, po.parent.parent.name)
+    for folder in PLUGIN_TRANSLATIONS
+    for po in sorted(folder.glob("*/LC_MESSAGES/messages.po"))
+]
+
+
+def _plugin_id(value: object) -> str:
+    return value.parent.name if isinstance(value, Path) else str(value)
+
+
+def test_the_reference_plugins_with_text_ship_catalogues() -> None:
+    assert {folder.parent.name for folder in PLUGIN_TRANSLATIONS} >= {"parrhesia_demo", "parrhesia_eu_directive"}
+    for folder in PLUGIN_TRANSLATIONS:
+        assert {"fr", "es"} <= {language for f, language in PLUGIN_CATALOGUES if f == folder}, folder
+
+
+@pytest.mark.parametrize("folder", PLUGIN_TRANSLATIONS, ids=_plugin_id)
+def test_a_plugins_template_holds_every_string_of_its_code(folder: Path) -> None:
+    extracted = {
+        message
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            str(folder.parent), [("**.py", "python")], {}, keywords=KEYWORDS
+        )
+    }
+    assert extracted, f"{folder.parent.name} marks no text for translation"
+    missing = extracted - msgids(read_catalog(folder / "messages.pot"))
+    assert not missing, f"{folder}: re-extract (docs/writing-plugins.md); missing {sorted(map(str, missing))}"
+
+
+@pytest.mark.parametrize(("folder", "language"), PLUGIN_CATALOGUES, ids=_plugin_id)
+def test_a_plugins_catalogue_is_complete_translated_and_compiled(folder: Path, language: str) -> None:
+    po = folder / language / "LC_MESSAGES" / "messages.po"
+    catalog = read_catalog(po, language)
+    assert msgids(read_catalog(folder / "messages.pot")) <= msgids(catalog), f"{po}: run pybabel update"
+    assert not catalog.fuzzy
+    assert not [m.id for m in catalog if m.id and (not m.string or m.fuzzy)], f"{po}: untranslated or fuzzy"
+    assert not [(m.id, errors) for m, errors in catalog.check()]
+    with po.with_suffix(".mo").open("rb") as handle:
+        compiled = read_mo(handle)
+    assert {m.id: m.string for m in compiled if m.id} == {m.id: m.string for m in catalog if m.id}, (
+        f"{po.with_suffix('.mo')} is out of date; run pybabel compile"
+    )

@@ -54,7 +54,11 @@ def create_app(
         MAX_CONTENT_LENGTH=None,  # the upload parser enforces the per-submission limit
         MAX_FORM_MEMORY_SIZE=64 * 1024,
         MAX_SUBMISSION_BYTES=config.max_submission_bytes,
-        BABEL_TRANSLATION_DIRECTORIES=str(_PACKAGE / "translations"),
+        # Plugins' catalogues first, the core's last: for a text both translate, the
+        # core's translation wins (flask-babel merges them in this order).
+        BABEL_TRANSLATION_DIRECTORIES=";".join(
+            str(folder) for folder in [*host.translation_directories(), _PACKAGE / "translations"]
+        ),
         BABEL_DEFAULT_LOCALE=config.languages[0],
         LANGUAGES=config.languages,
     )

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 
 import pluggy
 from flask import current_app
@@ -18,7 +21,7 @@ from parrhesia.config import ConfigError, InstanceConfig
 from parrhesia.directory import Directory, DirectoryContribution, build_directory
 from parrhesia.events import Event
 from parrhesia.intake import IntakeField, merge_fields
-from parrhesia.plugins import PluginFailure, PluginLoadError, call_each, make_plugin_manager
+from parrhesia.plugins import DEFAULT_PLUGINS, PluginFailure, PluginLoadError, call_each, make_plugin_manager
 from parrhesia.protection import ProtectionMeasure
 from parrhesia.routing import RouteDecision, RoutingRequest, decide
 
@@ -50,6 +53,28 @@ class PluginHost:
 
     def decide(self, request: RoutingRequest) -> RouteDecision:
         return decide(self.manager, self.directory, self.config, request)
+
+    def translation_directories(self) -> list[Path]:
+        """The ``translations`` folders that enabled plugins ship, in registration order.
+
+        A plugin translates its own text (questions, choices, notices) with flask-babel
+        catalogues in a ``translations`` folder at the top of its package, laid out as
+        the core's are (docs/writing-plugins.md, "Translations"). The core's own
+        catalogues are not listed here.
+        """
+        found: list[Path] = []
+        for name, plugin in self.manager.list_name_plugin():
+            if name in DEFAULT_PLUGINS:
+                continue
+            module = plugin if isinstance(plugin, ModuleType) else sys.modules.get(type(plugin).__module__)
+            package = sys.modules.get((getattr(module, "__name__", "") or "").partition(".")[0])
+            location = getattr(package, "__file__", None)
+            if location is None:
+                continue
+            folder = Path(location).parent / "translations"
+            if folder.is_dir() and folder not in found:
+                found.append(folder)
+        return found
 
     def emit(self, event: Event) -> list[PluginFailure]:
         """Tell plugins about an event; failures are logged (no content) and returned."""

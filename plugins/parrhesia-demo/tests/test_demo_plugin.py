@@ -155,3 +155,15 @@ def test_the_source_form_offers_the_republics_subjects(client: FlaskClient) -> N
     page = client.get("/submit").get_data(as_text=True)
     assert "Sextortion" in page
     assert "Ministry of the Interior" in page
+
+
+def test_a_french_or_spanish_source_reads_the_plugins_questions_in_their_language(client: FlaskClient) -> None:
+    # The plugin ships its own catalogues (parrhesia_demo/translations); the host adds
+    # them. Its subjects are choices of the core's subject question.
+    french = client.get("/submit?lang=fr").get_data(as_text=True)
+    assert "Marchés publics (appels d’offres, contrats)" in french and "Sextorsion (une faveur" in french
+    assert "Public procurement" not in french
+    spanish = client.get("/submit?lang=es").get_data(as_text=True)
+    assert "Contratación pública (licitaciones, contratos)" in spanish and "Sextorsión" in spanish
+    english = client.get("/submit?lang=en").get_data(as_text=True)
+    assert "Public procurement (tenders, contracts)" in english

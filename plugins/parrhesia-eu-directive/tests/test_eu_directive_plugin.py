@@ -102,3 +102,14 @@ def test_a_mistyped_setting_stops_start_up(load, settings: dict[str, object], pr
 def test_the_app_starts_with_the_directive(app: Flask) -> None:
     host = app.extensions["parrhesia.host"]
     assert "eu-directive" in [name for name, _ in host.manager.list_name_plugin()]
+
+
+def test_the_notices_are_shown_in_the_sources_language(client) -> None:
+    from parrhesia.testing import review_route
+
+    client.get("/?lang=fr")
+    french = review_route(client).get_data(as_text=True)
+    assert "Votre identité reste confidentielle" in french
+    assert "Your identity stays confidential" not in french
+    client.get("/?lang=es")
+    assert "Cuándo puede hacerlo público" in review_route(client).get_data(as_text=True)
