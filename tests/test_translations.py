@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TRANSLATIONS = ROOT / "core" / "parrhesia" / "translations"
 TEMPLATE = TRANSLATIONS / "messages.pot"
 # Python code imports lazy_gettext as _l; the commands in translations/README.md match.
-KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
+KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "N_": None}
 LANGUAGES = sorted(p.parent.parent.name for p in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"))
 
 
@@ -174,3 +174,12 @@ def test_a_plugins_catalogue_is_complete_translated_and_compiled(folder: Path, l
     assert {m.id: m.string for m in compiled if m.id} == {m.id: m.string for m in catalog if m.id}, (
         f"{po.with_suffix('.mo')} is out of date; run pybabel compile"
     )
+
+
+def test_stored_english_text_is_shown_translated_and_escaped(app: object) -> None:
+    from flask import render_template_string
+
+    with app.test_request_context("/?lang=fr"):  # type: ignore[attr-defined]
+        shown = render_template_string("{{ label|translate }}", label="Respond to imminent danger")
+        assert shown == "Répondre à un danger imminent"
+        assert render_template_string("{{ label|translate }}", label="<b>x</b>") == "&lt;b&gt;x&lt;/b&gt;"

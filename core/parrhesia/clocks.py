@@ -24,9 +24,22 @@ class ClockError(ConfigError):
     """A clock specification that cannot be used."""
 
 
+def gettext_noop(text: str) -> str:
+    """Mark ``text`` for translation without translating it (pybabel: ``-k N_``).
+
+    For text that is stored as written and translated where it is shown: a clock's
+    label is kept with each report in English, and the source's review page and the
+    desk show it through ``gettext``. Import it as ``N_``.
+    """
+    return text
+
+
 @dataclass(frozen=True)
 class Clock:
     """A deadline: ``days`` and/or ``months`` after submission (``hours`` for urgent paths).
+
+    ``label`` is plain English marked with :func:`gettext_noop` (``N_``), not a lazy
+    string: it is stored with the report and translated where it is shown.
 
     ``body_id`` names the body that must act (None: every body on the route);
     ``extendable_to_months`` is the longest the deadline may be extended to with a

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pluggy
 
-from parrhesia.clocks import Clock
+from parrhesia.clocks import Clock, gettext_noop
 from parrhesia.directory import Body, BodyKind, Directory, DirectoryContribution, Relation, RelationKind
 from parrhesia.events import Event, EventName
 from parrhesia.hookspecs import PROJECT_NAME
@@ -25,6 +25,7 @@ from parrhesia.routing import (
 
 __all__ = [
     "hookimpl",
+    "gettext_noop",
     "Body",
     "BodyKind",
     "Choice",

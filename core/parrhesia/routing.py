@@ -17,6 +17,7 @@ import pluggy
 from flask_babel import lazy_gettext as _l
 
 from parrhesia.clocks import Clock
+from parrhesia.clocks import gettext_noop as N_
 from parrhesia.config import InstanceConfig
 from parrhesia.directory import Directory
 from parrhesia.intake import SourceNotice
@@ -205,7 +206,7 @@ def decide(
 
     clocks: dict[str, Clock] = {
         f"duty-{body_id}": Clock(
-            id=f"duty-{body_id}"[:64], label="Respond to imminent danger", legal_source=assignment.legal_source,
+            id=f"duty-{body_id}"[:64], label=N_("Respond to imminent danger"), legal_source=assignment.legal_source,
             hours=assignment.hours, body_id=body_id, met_by="acknowledge",
         )
         for body_id, assignment in sorted(duty.items())

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from flask_babel import gettext
+
 from parrhesia import reports
 from parrhesia.clocks import due_date
 from parrhesia.crypto import fingerprint
@@ -65,7 +67,7 @@ def routing_view(decision: RouteDecision) -> RoutingView:
         route=readers(decision.route),
         escalation=readers([s.body_id for s in decision.escalation]),
         excluded=[(directory.bodies[e.body_id].name, e.reason) for e in decision.excluded],
-        clocks=[(str(c.label), due_date(start, c).isoformat(), c.legal_source) for c in decision.clocks],
+        clocks=[(gettext(c.label), due_date(start, c).isoformat(), c.legal_source) for c in decision.clocks],
         notices=list(decision.notices),
         fallback=decision.fallback,
     )

@@ -34,6 +34,7 @@ from parrhesia.plugin import (
     hookimpl,
 )
 from parrhesia.plugin import URGENCY_IMMINENT
+from parrhesia.plugin import gettext_noop as N_
 from parrhesia_demo.republic import (
     ANTI_CORRUPTION_AGENCY,
     AUDIT_OFFICE,
@@ -200,7 +201,7 @@ def parrhesia_protection_measures() -> list[ProtectionMeasure]:
             # of the dismissal (modelled on UK Employment Rights Act 1996 ss.128-129).
             clock=Clock(
                 id="example-interim-relief-claim",
-                label="Interim-relief claim must reach the court",
+                label=N_("Interim-relief claim must reach the court"),
                 legal_source="Example Whistleblower Act s.14(2)",
                 days=7,
             ),

@@ -24,6 +24,7 @@ from flask_babel import lazy_gettext as _l
 
 from parrhesia.config import ConfigError, InstanceConfig
 from parrhesia.plugin import Clock, Directory, IntakeField, RoutingRequest, SourceNotice, hookimpl
+from parrhesia.plugin import gettext_noop as N_
 
 __all__ = [
     "PLUGIN_NAME",
@@ -39,7 +40,7 @@ PLUGIN_NAME = "eu-directive"  # the entry-point name, and the name of its settin
 
 ACKNOWLEDGE = Clock(
     id="eu-acknowledge",
-    label="Acknowledge receipt to the reporting person",
+    label=N_("Acknowledge receipt to the reporting person"),
     # Directive 2019/1937 Art 9(1)(b) (internal channels), Art 11(2)(b) (external
     # channels: unless the reporting person objects, or acknowledging would endanger
     # their identity).
@@ -50,7 +51,7 @@ ACKNOWLEDGE = Clock(
 
 FEEDBACK = Clock(
     id="eu-feedback",
-    label="Give feedback to the reporting person on the follow-up",
+    label=N_("Give feedback to the reporting person on the follow-up"),
     # Directive 2019/1937 Art 9(1)(f): within 3 months of the acknowledgement or, without
     # one, of the end of the 7-day period. Counted here from submission, which is never
     # later than either, so the clock never falls due after the legal deadline.

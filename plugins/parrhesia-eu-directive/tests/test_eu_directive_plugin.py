@@ -113,3 +113,21 @@ def test_the_notices_are_shown_in_the_sources_language(client) -> None:
     assert "Your identity stays confidential" not in french
     client.get("/?lang=es")
     assert "Cuándo puede hacerlo público" in review_route(client).get_data(as_text=True)
+
+
+def test_clock_labels_are_shown_translated_and_stored_in_english(app, client) -> None:
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from parrhesia.models import ReportClock
+    from parrhesia.testing import review_route, submit_report
+
+    client.get("/?lang=fr")
+    page = review_route(client).get_data(as_text=True)
+    assert "Accuser réception auprès de l’auteur du signalement" in page
+    assert "Acknowledge receipt to the reporting person" not in page
+    response, codename = submit_report(client, "Soumis en français.")
+    assert response.status_code == 200 and codename
+    with Session(app.extensions["parrhesia.instance"].engine) as db:
+        labels = set(db.scalars(select(ReportClock.label)))
+    assert {"Acknowledge receipt to the reporting person", "Give feedback to the reporting person on the follow-up"} <= labels
