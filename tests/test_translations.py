@@ -183,3 +183,4 @@ def test_stored_english_text_is_shown_translated_and_escaped(app: object) -> Non
         shown = render_template_string("{{ label|translate }}", label="Respond to imminent danger")
         assert shown == "Répondre à un danger imminent"
         assert render_template_string("{{ label|translate }}", label="<b>x</b>") == "&lt;b&gt;x&lt;/b&gt;"
+        assert render_template_string("[{{ label|translate }}]", label="") == "[]"  # not the catalogue's header

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, render_template, request, session
-from flask_babel import Babel, get_locale, gettext
+from flask_babel import Babel, get_locale
 from werkzeug.exceptions import HTTPException
 
 from parrhesia import db, security
+from parrhesia.clocks import translated
 from parrhesia.config import ConfigError
 from parrhesia.host import load_host
 from parrhesia.instance import open_instance
@@ -93,7 +94,7 @@ def create_app(
 
     # Text stored in English and marked with N_ (a clock's label), shown translated:
     # {{ clock.label|translate }}. A plain string comes back, so it is escaped as usual.
-    app.jinja_env.filters["translate"] = lambda text: gettext(str(text))
+    app.jinja_env.filters["translate"] = lambda text: translated(str(text))
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

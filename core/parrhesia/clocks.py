@@ -12,9 +12,11 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from flask_babel import gettext
+
 from parrhesia.config import ConfigError
 
-__all__ = ["MET_BY", "Clock", "ClockError", "due_date"]
+__all__ = ["MET_BY", "Clock", "ClockError", "due_date", "gettext_noop", "translated"]
 
 MET_BY = ("acknowledge", "feedback")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -32,6 +34,14 @@ def gettext_noop(text: str) -> str:
     desk show it through ``gettext``. Import it as ``N_``.
     """
     return text
+
+
+def translated(text: str) -> str:
+    """Stored text marked with :func:`gettext_noop`, in the reader's language.
+
+    Empty stays empty: gettext would answer "" with its catalogue's header.
+    """
+    return gettext(text) if text else text
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flask_babel import gettext
-
 from parrhesia import reports
-from parrhesia.clocks import due_date
+from parrhesia.clocks import due_date, translated
 from parrhesia.crypto import fingerprint
 from parrhesia.db import get_session
 from parrhesia.host import current_host
@@ -67,7 +65,7 @@ def routing_view(decision: RouteDecision) -> RoutingView:
         route=readers(decision.route),
         escalation=readers([s.body_id for s in decision.escalation]),
         excluded=[(directory.bodies[e.body_id].name, e.reason) for e in decision.excluded],
-        clocks=[(gettext(c.label), due_date(start, c).isoformat(), c.legal_source) for c in decision.clocks],
+        clocks=[(translated(c.label), due_date(start, c).isoformat(), c.legal_source) for c in decision.clocks],
         notices=list(decision.notices),
         fallback=decision.fallback,
     )
