@@ -56,8 +56,8 @@ class PendingBlob:
                 views[0] = views[0][written:]
         return os.lseek(fd, 0, os.SEEK_CUR)
 
-    def start_writeback(self, end: int | None = None) -> None:
-        """Let the kernel start writing out the blob up to ``end`` (default: all so far).
+    def start_writeback(self, end: int) -> None:
+        """Let the kernel start writing out the blob up to ``end`` (a size :meth:`write_all` returned).
 
         Called while a large blob is still being written, it spreads the disk writes
         over the upload, so the fsync in :meth:`commit` (which alone makes the blob
@@ -69,9 +69,6 @@ class PendingBlob:
         """
         if not _FADVISE:
             return
-        if end is None:
-            self.file.flush()
-            end = self.file.tell()
         if end - self._hinted < WRITEBACK_STEP:
             return
         os.posix_fadvise(self.file.fileno(), self._hinted, end - self._hinted, os.POSIX_FADV_DONTNEED)

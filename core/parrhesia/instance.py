@@ -100,9 +100,7 @@ def init_instance(
     config = load_config(root)
     engine = make_engine(config.database_url)
     upgrade(engine)
-    instance = _assemble(config, engine)
-    _record_facts(instance)
-    return instance
+    return _assemble(config, engine, record_facts=True)
 
 
 def open_instance(path: str | os.PathLike[str]) -> Instance:
@@ -117,7 +115,7 @@ def open_instance(path: str | os.PathLike[str]) -> Instance:
     return _assemble(config, engine)
 
 
-def _assemble(config: InstanceConfig, engine: Engine) -> Instance:
+def _assemble(config: InstanceConfig, engine: Engine, *, record_facts: bool = False) -> Instance:
     try:
         instance = Instance(
             config=config,
@@ -127,7 +125,7 @@ def _assemble(config: InstanceConfig, engine: Engine) -> Instance:
             secret_key=read_secret(config, SIGNING_KEY_FILE),
             codename_kdf=_read_codename_kdf(config),
         )
-        _check_facts(instance)
+        _reconcile_facts(instance, record_missing=record_facts)
     except Exception:
         engine.dispose()
         raise
@@ -140,25 +138,27 @@ def _facts(instance: Instance) -> dict[str, str]:
     return {"pepper_check": check.decode("ascii"), "codename_kdf": str(instance.codename_kdf.version)}
 
 
-def _check_facts(instance: Instance) -> None:
-    with instance.engine.connect() as connection:
-        recorded = {name: value for name, value in connection.execute(select(InstanceFact.name, InstanceFact.value))}
+def _reconcile_facts(instance: Instance, *, record_missing: bool) -> None:
+    """Refuse secrets that disagree with the facts the database holds.
+
+    With ``record_missing`` (``parrhesia init``: a new or an upgraded instance), the
+    facts the database does not hold yet are recorded.
+    """
     secrets_dir = instance.config.secrets_dir
-    for name, value in _facts(instance).items():
-        if name in recorded and recorded[name] != value:
-            culprit = secrets_dir / (PEPPER_FILE if name == "pepper_check" else CODENAME_KDF_FILE)
-            raise ConfigError(
-                f"{culprit} is not the one this instance's database was created with: restore it "
-                "from the backup taken with the database. With another one no source could log in."
-            )
-
-
-def _record_facts(instance: Instance) -> None:
-    """Record the facts the database does not hold yet (a new or an upgraded instance)."""
     with Session(instance.engine) as db:
-        recorded = {fact.name for fact in db.scalars(select(InstanceFact))}
-        db.add_all(InstanceFact(name=n, value=v) for n, v in _facts(instance).items() if n not in recorded)
-        db.commit()
+        recorded = {fact.name: fact.value for fact in db.scalars(select(InstanceFact))}
+        facts = _facts(instance)
+        for name, value in facts.items():
+            if name in recorded and recorded[name] != value:
+                culprit = secrets_dir / (PEPPER_FILE if name == "pepper_check" else CODENAME_KDF_FILE)
+                raise ConfigError(
+                    f"{culprit} is not the one this instance's database was created with: restore it "
+                    "from the backup taken with the database. With another one no source could log in."
+                )
+        missing = [InstanceFact(name=n, value=v) for n, v in facts.items() if n not in recorded]
+        if record_missing and missing:
+            db.add_all(missing)
+            db.commit()
 
 
 def _write_codename_kdf(secrets_dir: Path, kdf: CodenameKdf) -> None:

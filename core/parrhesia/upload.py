@@ -527,16 +527,15 @@ def _find(block: bytes | bytearray, needle: bytes, start: int) -> int:
     length = len(block) - start
     if _MEMMEM is None or length < _MEMMEM_FROM:
         return block.find(needle, start)
+    # ``buffer`` keeps the block's memory exported (a bytearray cannot be resized) until
+    # this function returns.
     if isinstance(block, bytearray):
         buffer: Any = (ctypes.c_char * len(block)).from_buffer(block)
         base = ctypes.addressof(buffer)
     else:
         buffer = ctypes.c_char_p(block)  # points into the bytes object itself: no copy
         base = ctypes.cast(buffer, ctypes.c_void_p).value or 0
-    try:
-        found = _MEMMEM(base + start, length, needle, len(needle))
-    finally:
-        del buffer  # a bytearray can be resized again
+    found = _MEMMEM(base + start, length, needle, len(needle))
     return -1 if found is None else found - base
 
 
