@@ -1,0 +1,95 @@
+"""The benchmark scripts run and measure what they say they measure.
+
+They print figures and are not timed tests (the machines are shared and noisy), so
+nothing here looks at a time: it checks that `make bench` would print every figure,
+and that the ingest benchmark's floor encrypts every byte when it says it encrypts,
+and none when it says it only receives.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import bench_ingest  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+class _CountingWriter:
+    """Stands in for PartWriter: counts the bytes it is given."""
+
+    made: list[_CountingWriter] = []
+
+    def __init__(self, *args: object) -> None:
+        self.written = 0
+        self.closed = False
+        _CountingWriter.made.append(self)
+
+    def write(self, data: bytes) -> None:
+        self.written += len(data)
+
+    def close(self) -> int:
+        self.closed = True
+        return self.written
+
+
+@pytest.fixture
+def counting_writer(monkeypatch: pytest.MonkeyPatch) -> type[_CountingWriter]:
+    import parrhesia.crypto
+
+    _CountingWriter.made = []
+    monkeypatch.setattr(parrhesia.crypto, "PartWriter", _CountingWriter)
+    return _CountingWriter
+
+
+@pytest.mark.parametrize("size", [3 * MIB, 3 * MIB + 12345])
+def test_the_floor_encrypts_every_byte_it_receives(tmp_path: Path, counting_writer: type[_CountingWriter], size: int) -> None:
+    data = tmp_path / "data"
+    data.write_bytes(bytes(range(256)) * (size // 256) + bytes(size % 256))
+
+    seconds = bench_ingest.bench_floor(data, size, encrypt=True)
+
+    assert seconds > 0
+    (writer,) = counting_writer.made
+    assert writer.written == size
+    assert writer.closed
+
+
+def test_the_floor_only_receives_when_told_not_to_encrypt(tmp_path: Path, counting_writer: type[_CountingWriter]) -> None:
+    data = tmp_path / "data"
+    data.write_bytes(b"x" * (2 * MIB))
+
+    bench_ingest.bench_floor(data, 2 * MIB, encrypt=False)
+
+    assert counting_writer.made == []
+
+
+@pytest.mark.server
+def test_the_ingest_benchmark_prints_every_figure() -> None:
+    done = subprocess.run(  # noqa: S603 - our own script
+        [sys.executable, str(BENCHMARKS / "bench_ingest.py"), "--mib", "2", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    for figure in (
+        "parrhesia serve (gunicorn gthread, 1 worker)",
+        "worker peak RSS (VmHWM)",
+        "encryption alone (PartWriter, one core, no I/O)",
+        "receiving only",
+        "receiving + encrypting",
+    ):
+        assert figure in done.stdout, done.stdout
+    if "age is not installed" not in done.stdout:
+        assert "ratio ingest / age" in done.stdout
+        assert "age -r, then fsync of its output" in done.stdout
