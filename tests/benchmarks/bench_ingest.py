@@ -12,9 +12,9 @@ Not a test (pytest does not collect it); ``make bench`` runs it and it prints fi
 - a floor for the machine: a minimal server in this process (a bare socket, no HTTP,
   no parsing, nothing stored) receiving the same bytes over loopback from the same kind
   of client, first only receiving, then receiving while PartWriter encrypts on a second
-  thread. No server that stores what it receives can be faster than the second figure
-  on the same machine: it is what the two cores give to the network and to encryption
-  alone.
+  thread. The second figure is what the machine's cores give to the network and the
+  encryption when they do nothing else; a server that also parses, stores durably and
+  answers does more on the same cores, so it should not expect to beat it.
 
 The client sends the file with ``sendfile``, so that it takes as little as possible of
 the CPU the measured server needs (a browser on another machine takes none).
