@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import traceback
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template, request, session
+from flask import Flask, Response, render_template, request, send_from_directory, session
 from flask_babel import Babel, get_locale
+from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from werkzeug.exceptions import HTTPException
+from werkzeug.security import safe_join
 
 from parrhesia import db, security
 from parrhesia.clocks import translated
-from parrhesia.config import ConfigError
+from parrhesia.config import CONFIG_FILE, DEFAULT_THEME, ConfigError, InstanceConfig
 from parrhesia.host import load_host
 from parrhesia.instance import open_instance
 from parrhesia.logs import configure_logging
@@ -24,6 +27,57 @@ __all__ = ["create_app", "INSTANCE_ENV"]
 INSTANCE_ENV = "PARRHESIA_INSTANCE"
 _PACKAGE = Path(__file__).resolve().parent
 _REPO_THEMES = _PACKAGE.parents[1] / "themes"
+
+
+class _ThemedFlask(Flask):
+    """A Flask app whose templates and static files come from a list of theme folders.
+
+    The first folder that has a template or a static file wins; the last is the
+    default theme, which is complete, so a theme overrides only what it changes.
+    """
+
+    def __init__(self, import_name: str, themes: list[Path], **kwargs: Any) -> None:
+        self.themes = themes
+        super().__init__(import_name, template_folder=None, static_folder=str(themes[-1] / "static"), **kwargs)
+
+    @cached_property
+    def jinja_loader(self) -> BaseLoader | None:
+        return ChoiceLoader([FileSystemLoader(str(theme / "templates")) for theme in self.themes])
+
+    def send_static_file(self, filename: str) -> Response:
+        folders = [theme / "static" for theme in self.themes]
+        folder = next((f for f in folders[:-1] if _has_file(f, filename)), folders[-1])
+        return send_from_directory(folder, filename, max_age=self.get_send_file_max_age(filename))
+
+
+def _has_file(folder: Path, filename: str) -> bool:
+    path = safe_join(str(folder), filename)
+    return path is not None and os.path.isfile(path)
+
+
+def theme_folders(config: InstanceConfig) -> list[Path]:
+    """The instance's theme folder, then the default theme's; ConfigError if one is missing.
+
+    The default theme is read from the source tree (``themes/`` next to ``core/``); a
+    theme of the instance's own lives under ``instance.themes_dir``.
+    """
+    default = _REPO_THEMES / DEFAULT_THEME
+    if not (default / "templates").is_dir():
+        raise ConfigError(
+            f"The default theme is missing ({default / 'templates'} does not exist). Parrhesia reads "
+            "its themes from its source tree: install it from a source checkout with `pip install -e` "
+            "(deploy/README.md)."
+        )
+    chosen = (config.themes_dir or _REPO_THEMES) / config.theme
+    if chosen.resolve() == default.resolve():
+        return [default]
+    if not chosen.is_dir():
+        where = "instance.themes_dir" if config.themes_dir else "themes/ in the source tree (or set instance.themes_dir)"
+        raise ConfigError(
+            f"{config.path / CONFIG_FILE}: the theme {config.theme!r} does not exist: there is no folder "
+            f"{chosen}. Put it in {where}, or remove instance.theme to use the default theme."
+        )
+    return [chosen, default]
 
 
 def create_app(
@@ -38,18 +92,13 @@ def create_app(
     instance = open_instance(path)
     config = instance.config
     try:
+        themes = theme_folders(config)
         host = load_host(config)
     except Exception:
         instance.dispose()
         raise
 
-    theme = (config.themes_dir or _REPO_THEMES) / config.theme
-    app = Flask(
-        "parrhesia",
-        instance_path=str(config.path),
-        template_folder=str(theme / "templates"),
-        static_folder=str(theme / "static"),
-    )
+    app = _ThemedFlask("parrhesia", themes, instance_path=str(config.path))
     app.config.update(
         SECRET_KEY=instance.secret_key,
         MAX_CONTENT_LENGTH=None,  # the upload parser enforces the per-submission limit

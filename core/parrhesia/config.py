@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 CONFIG_FILE = "parrhesia.toml"
+DEFAULT_THEME = "default"
 DEFAULT_MAX_SUBMISSION_BYTES = 500 * 1000 * 1000
 DATABASE_URL_ENV = "PARRHESIA_DATABASE_URL"
 _BODY_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -66,7 +67,7 @@ class InstanceConfig:
     max_submission_bytes: int = DEFAULT_MAX_SUBMISSION_BYTES
     session_lifetime: timedelta = timedelta(minutes=60)
     cookie_secure: bool = False
-    theme: str = "default"
+    theme: str = DEFAULT_THEME
     themes_dir: Path | None = None
     languages: tuple[str, ...] = ("en",)
     bodies: tuple[BodyConfig, ...] = ()
@@ -130,6 +131,11 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
     if not isinstance(minutes, int) or not 1 <= minutes <= 24 * 60:
         raise ConfigError(f"{config_file}: instance.session_minutes must be between 1 and 1440")
     themes_dir = instance.get("themes_dir")
+    theme = instance.get("theme", DEFAULT_THEME)
+    if not isinstance(theme, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", theme):
+        raise ConfigError(f"{config_file}: instance.theme must be a folder name (letters, digits, - and _)")
+    if themes_dir is not None and (not isinstance(themes_dir, str) or not themes_dir):
+        raise ConfigError(f"{config_file}: instance.themes_dir must be a folder path")
     languages = tuple(_strings(instance.get("languages", ["en"]), "instance.languages", config_file))
     timezone = str(instance.get("timezone", "UTC"))
     timezones = _table(data, "timezones", config_file)
@@ -149,7 +155,7 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
         max_submission_bytes=max_bytes,
         session_lifetime=timedelta(minutes=minutes),
         cookie_secure=bool(instance.get("cookie_secure", False)),
-        theme=str(instance.get("theme", "default")),
+        theme=theme,
         themes_dir=(path / themes_dir).resolve() if themes_dir else None,
         languages=languages,
         timezone=timezone,

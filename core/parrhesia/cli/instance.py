@@ -49,7 +49,10 @@ def serve(instance_dir: Path, bind: str, workers: int, threads: int, access_log:
         from parrhesia import scheduler
 
         scheduler.start(instance_dir.resolve(), tick_minutes)
-    run(str(instance_dir.resolve()), bind, workers=workers, threads=threads, access_log=access_log)
+    try:
+        run(str(instance_dir.resolve()), bind, workers=workers, threads=threads, access_log=access_log)
+    except (ConfigError, SchemaError) as exc:  # found while building the app (a theme, a plugin)
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command()
@@ -89,4 +92,7 @@ Parrhesia demo instance: {root}
 
 Demo only: the demo recipient key is publicly known. Press Ctrl+C to stop.
 """)
-    run(str(root), f"127.0.0.1:{port}", workers=1, threads=8, access_log=False)
+    try:
+        run(str(root), f"127.0.0.1:{port}", workers=1, threads=8, access_log=False)
+    except (ConfigError, SchemaError) as exc:
+        raise click.ClickException(str(exc)) from None
