@@ -28,10 +28,12 @@ from parrhesia.crypto import (
     decode_public_key,
     decrypt_bytes,
     encrypt_bytes,
+    fingerprint,
     open_report_key,
     seal_report_key,
     wrap_private_key,
 )
+from parrhesia.desk_client import DeskError, KnownKeys
 from parrhesia.models import AuditEntry, Part, Recipient, ReportClock, SealedKey
 from parrhesia.testing import RegisteredRecipient, SubmittedReport, add_test_recipient, log_in
 
@@ -450,6 +452,14 @@ def _key_file(tmp_path: Path, who: RegisteredRecipient) -> list[str]:
     return ["--key", str(path), "--passphrase-file", str(passphrase)]
 
 
+@pytest.fixture(autouse=True)
+def known_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own file of trusted keys (never the user's ~/.config)."""
+    path = tmp_path / "known-keys.json"
+    monkeypatch.setenv("PARRHESIA_KNOWN_KEYS", str(path))
+    return path
+
+
 def desk(server: str, who: RegisteredRecipient, command: str, *args: str) -> Result:
     return CliRunner().invoke(main, ["desk", command, "--server", server, "--token", who.token, *args])
 
@@ -469,7 +479,7 @@ def test_desk_commands_do_the_casework_end_to_end(
 
     assert "Clocks met: acknowledge-7-days" in _ok(desk(server, recipient, "ack", *on))
     assert f"Report {report.id} is now assessing." in _ok(desk(server, recipient, "status", *on, "--status", "assessing"))
-    assert "Note " in _ok(desk(server, recipient, "note", *on, "--message", "Call the auditor on Monday."))
+    assert "Note " in _ok(desk(server, recipient, "note", *on, "--message", "Call the auditor on Monday.", "--trust-new"))
     _add_clock(app, report.id, "decision-3-months", None, extendable_to_months=6)
     assert "Clock decision-3-months of report" in _ok(
         desk(server, recipient, "extend", *on, "--clock", "decision-3-months", "--months", "6", "--reason", "Complex"))
@@ -493,7 +503,7 @@ def test_desk_commands_do_the_casework_end_to_end(
 def test_desk_pull_tells_a_latecomer_which_notes_are_not_theirs(
     app: Flask, server: str, tmp_path: Path, recipient: RegisteredRecipient, report: SubmittedReport
 ) -> None:
-    _ok(desk(server, recipient, "note", "--report", report.id, "--message", "Before you joined."))
+    _ok(desk(server, recipient, "note", "--report", report.id, "--message", "Before you joined.", "--trust-new"))
     latecomer = add_test_recipient(app, "integrity-office", name="Latecomer")
     # Re-sealing the report key for a newcomer is a colleague's job; do it directly here.
     with _db(app) as db:
@@ -516,7 +526,7 @@ def test_desk_recuse_and_transfer_hand_the_report_on(
     auditor: RegisteredRecipient, report: SubmittedReport,
 ) -> None:
     moved = _ok(desk(server, recipient, "transfer", "--report", report.id, "--to", OTHER_BODY, "--reason", "A crime",
-                     *_key_file(tmp_path, recipient)))
+                     *_key_file(tmp_path, recipient), "--trust-new"))
     assert f"transferred to {OTHER_BODY}" in moved
     with _db(app) as db:
         assert db.get(Recipient, prosecutor.id) is not None
@@ -531,6 +541,92 @@ def test_desk_recuse_and_transfer_hand_the_report_on(
     assert "No such report for your body" in desk(server, prosecutor, "ack", "--report", report.id).output
     assert [e.actor for e in _audit(app, report.id, "transfer")] == [f"recipient:{recipient.id}"]
     assert [e.actor for e in _audit(app, report.id, "outside-competence")] == [f"recipient:{prosecutor.id}"]
+
+
+def _fingerprint(who: RegisteredRecipient) -> str:
+    return fingerprint(bytes(who.key.public_key))
+
+
+def _swap_key(app: Flask, who: RegisteredRecipient) -> str:
+    """Play a lying server: list another key for this recipient; return its fingerprint."""
+    impostor = bytes(PrivateKey.generate().public_key)
+    with _db(app) as db:
+        db.get(Recipient, who.id).public_key = impostor  # type: ignore[union-attr]
+        db.commit()
+    return fingerprint(impostor)
+
+
+def test_desk_seals_notes_only_to_keys_this_machine_trusts(
+    app: Flask, server: str, known_keys: Path, recipient: RegisteredRecipient, colleague: RegisteredRecipient,
+    report: SubmittedReport,
+) -> None:
+    on = ["--report", report.id, "--message", "Call the auditor."]
+
+    refused = desk(server, recipient, "note", *on)
+    assert refused.exit_code == 1
+    assert "new to this machine" in refused.output and _fingerprint(colleague) in refused.output
+    assert "Nothing was sealed or sent" in refused.output
+    assert _audit(app, report.id, "note") == []
+    assert not known_keys.exists()
+
+    listing = _ok(desk(server, recipient, "keys"))
+    assert f"{_fingerprint(colleague)}  new" in listing and "Colleague" in listing
+    trusted = _ok(desk(server, recipient, "keys", "--trust", _fingerprint(colleague),
+                       "--trust", _fingerprint(recipient).replace(" ", "").lower()))
+    assert f"{_fingerprint(colleague)}  trusted now" in trusted
+    assert f"{_fingerprint(recipient)}  trusted now" in trusted
+    assert known_keys.stat().st_mode & 0o777 == 0o600
+    assert "Note " in _ok(desk(server, recipient, "note", *on))
+
+    impostor = _swap_key(app, colleague)
+    for attempt in (desk(server, recipient, "note", *on), desk(server, recipient, "note", *on, "--trust-new")):
+        assert attempt.exit_code == 1
+        assert "different key" in attempt.output and impostor in attempt.output, attempt.output
+        assert _fingerprint(colleague) in attempt.output  # the one trusted before
+    assert len(_audit(app, report.id, "note")) == 1
+    assert f"{impostor}  CHANGED" in _ok(desk(server, recipient, "keys"))
+
+    # Once the holder confirms the new key out of band, it is trusted like any other.
+    _ok(desk(server, recipient, "keys", "--trust", impostor))
+    assert "Note " in _ok(desk(server, recipient, "note", *on))
+    assert len(_audit(app, report.id, "note")) == 2
+
+
+def test_desk_transfer_refuses_a_key_the_server_swapped(
+    app: Flask, server: str, tmp_path: Path, recipient: RegisteredRecipient, prosecutor: RegisteredRecipient,
+    report: SubmittedReport,
+) -> None:
+    _ok(desk(server, recipient, "keys", "--body", OTHER_BODY, "--trust", _fingerprint(prosecutor)))
+    impostor = _swap_key(app, prosecutor)
+
+    moved = desk(server, recipient, "transfer", "--report", report.id, "--to", OTHER_BODY, "--reason", "A crime",
+                 *_key_file(tmp_path, recipient), "--trust-new")
+
+    assert moved.exit_code == 1
+    assert "different key" in moved.output and impostor in moved.output
+    assert _audit(app, report.id, "transfer") == []
+    with _db(app) as db:
+        assert db.scalars(select(SealedKey).where(SealedKey.report_id == report.id,
+                                                  SealedKey.recipient_id == prosecutor.id)).all() == []
+
+
+def test_desk_keys_trusts_only_fingerprints_it_lists(
+    server: str, known_keys: Path, recipient: RegisteredRecipient, report: SubmittedReport
+) -> None:
+    result = desk(server, recipient, "keys", "--trust", "0000 1111 2222 3333 4444 5555 6666 7777 8888 9999")
+
+    assert result.exit_code == 1
+    assert "nothing was trusted" in result.output
+    assert not known_keys.exists()
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"version": 99, "servers": {}}', '{"version": 1, "servers": {"x": 3}}'])
+def test_an_unreadable_file_of_trusted_keys_is_a_clear_error(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "known-keys.json"
+    path.write_text(text)
+
+    with pytest.raises(DeskError, match="known-keys.json"):
+        KnownKeys(path)
 
 
 def test_desk_commands_fail_with_one_clear_line(

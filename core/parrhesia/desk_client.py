@@ -4,12 +4,19 @@ Nothing here runs on the server. The report key arrives sealed to the recipient'
 public key and is opened here with the private key, which never leaves this machine.
 Replies, internal notes and the report key handed on in a transfer are sealed here
 too, so the server only ever stores ciphertext and sealed keys.
+
+Notes and transfers are sealed to public keys that the server lists. A server that
+lied about them would receive what is sealed, so each key is checked against the
+fingerprints this machine has trusted (:class:`KnownKeys`): a key never seen is used
+only once its fingerprint has been compared with its holder and trusted, and a key
+that differs from the one trusted before is refused.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 import urllib.error
 import urllib.parse
@@ -25,12 +32,16 @@ from parrhesia.crypto import (
     decode_public_key,
     decrypt_part_to_path,
     encrypt_bytes,
+    fingerprint,
     new_report_keypair,
     open_report_key,
     seal_report_key,
 )
 
-__all__ = ["DeskError", "DeskClient", "PullResult", "pull", "reply", "note", "transfer"]
+__all__ = [
+    "DeskError", "DeskClient", "KnownKeys", "ListedKey", "PullResult", "default_known_keys_path",
+    "pull", "reply", "note", "transfer",
+]
 
 MANIFEST = ".parrhesia-pulled.json"
 _SUFFIX = {"answers": ".json"}  # answers to content questions are a JSON object
@@ -48,6 +59,7 @@ class DeskClient:
         parsed = urllib.parse.urlsplit(server)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise DeskError(f"The server address must start with http:// or https://, not {server!r}.")
+        self.server = urllib.parse.urlunsplit((parsed.scheme, parsed.netloc.lower(), parsed.path.rstrip("/"), "", ""))
         self.base = server.rstrip("/") + "/api/v1"
         self.token = token.strip()
 
@@ -151,6 +163,110 @@ def _explain(error: urllib.error.HTTPError) -> str:
     return f"The server answered {error.code}: {message or error.reason}"
 
 
+def default_known_keys_path() -> Path:
+    """``$XDG_CONFIG_HOME/parrhesia/known-keys.json`` (``~/.config`` by default)."""
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config_home) / "parrhesia" / "known-keys.json"
+
+
+@dataclass(frozen=True)
+class ListedKey:
+    """A recipient's public key as the server lists it, and what this machine knows of it."""
+
+    recipient_id: int
+    name: str
+    public_key: bytes
+    fingerprint: str
+    trusted: str | None  # the fingerprint trusted before for this recipient, if any
+
+    @property
+    def state(self) -> str:
+        if self.trusted is None:
+            return "new"
+        return "trusted" if self.trusted == self.fingerprint else "CHANGED"
+
+
+class KnownKeys:
+    """The recipients' key fingerprints this machine trusts, per server, kept in a JSON file.
+
+    Trust is given explicitly: after its holder has confirmed a fingerprint over another
+    channel (``desk keys --trust``, or ``--trust-new`` on the command that uses it).
+    Once trusted, a recipient's key may not change without being trusted again.
+    """
+
+    VERSION = 1
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._servers: dict[str, dict[str, str]] = {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            raise DeskError(f"Cannot read the trusted keys in {path}: {exc}") from None
+        servers = data.get("servers") if isinstance(data, dict) and data.get("version") == self.VERSION else None
+        if not isinstance(servers, dict) or not all(
+            isinstance(keys, dict) and all(isinstance(v, str) for v in keys.values()) for keys in servers.values()
+        ):
+            raise DeskError(f"{path} is not a file of trusted keys this version of Parrhesia understands.")
+        self._servers = servers
+
+    def listed(self, server: str, recipients: list[dict[str, Any]]) -> list[ListedKey]:
+        """The server's list of recipients, each with its fingerprint and what is trusted."""
+        pinned = self._servers.get(server, {})
+        listed = []
+        for recipient in recipients:
+            public_key = decode_public_key(recipient["public_key"])
+            recipient_id = int(recipient["id"])
+            listed.append(ListedKey(recipient_id, str(recipient.get("name", "")), public_key,
+                                    fingerprint(public_key), pinned.get(str(recipient_id))))
+        return listed
+
+    def check(self, server: str, recipients: list[dict[str, Any]], *, trust_new: bool) -> list[ListedKey]:
+        """The listed keys, if every one may be sealed to; DeskError, trusting nothing, otherwise.
+
+        A changed key is always refused; a new one only without ``trust_new`` (with it,
+        new keys are trusted and saved).
+        """
+        listed = self.listed(server, recipients)
+        changed = [key for key in listed if key.state == "CHANGED"]
+        if changed:
+            raise DeskError(
+                "The server lists a different key for "
+                + "; ".join(f"recipient {k.recipient_id} ({k.name}): {k.fingerprint}, trusted before: {k.trusted}"
+                            for k in changed)
+                + ". Nothing was sealed or sent. If that person really has a new key, confirm its fingerprint "
+                "with them over another channel, then trust it with `parrhesia desk keys --trust FINGERPRINT`."
+            )
+        new = [key for key in listed if key.state == "new"]
+        if new and not trust_new:
+            raise DeskError(
+                "These keys are new to this machine: "
+                + "; ".join(f"recipient {k.recipient_id} ({k.name}): {k.fingerprint}" for k in new)
+                + ". Nothing was sealed or sent. Confirm each fingerprint with its holder over another "
+                "channel, then repeat with --trust-new (or use `parrhesia desk keys --trust FINGERPRINT`)."
+            )
+        if new:
+            self.trust(server, new)
+        return listed
+
+    def trust(self, server: str, keys: list[ListedKey]) -> None:
+        """Trust these keys (replacing what was trusted for their recipients) and save."""
+        pinned = self._servers.setdefault(server, {})
+        for key in keys:
+            pinned[str(key.recipient_id)] = key.fingerprint
+        self._save()
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"version": self.VERSION, "servers": self._servers}, handle, indent=1, sort_keys=True)
+        temp.replace(self.path)
+
+
 @dataclass
 class PullResult:
     reports: int = 0
@@ -223,27 +339,32 @@ def reply(client: DeskClient, report_id: str, message: str, *, feedback: bool = 
     return client.put_reply(report["id"], part_id, blob, feedback=feedback)
 
 
-def note(client: DeskClient, report_id: str, text: str) -> dict[str, Any]:
+def note(client: DeskClient, report_id: str, text: str, *, known: KnownKeys, trust_new: bool = False) -> dict[str, Any]:
     """Seal an internal note on this machine, to the recipients of your body only.
 
     The note gets its own keypair: the text is encrypted to its public key, and its
     private key is sealed to each active recipient of your body (never to the report
-    key, which the source holds). No private key of yours is needed for that.
+    key, which the source holds). No private key of yours is needed for that. The
+    colleagues' keys are checked against ``known`` first (see :class:`KnownKeys`).
     """
     body_id = client.me()["body"]["id"]
-    colleagues = client.body_recipients(body_id)
+    colleagues = known.check(client.server, client.body_recipients(body_id), trust_new=trust_new)
     note_key = new_report_keypair()
     part_id = secrets.token_hex(16)
     blob = encrypt_bytes(text.encode("utf-8"), bytes(note_key.public_key), report_id, part_id, {"kind": "note"})
-    sealed = {int(r["id"]): seal_report_key(note_key, decode_public_key(r["public_key"])) for r in colleagues}
+    sealed = {key.recipient_id: seal_report_key(note_key, key.public_key) for key in colleagues}
     return client.post_note(report_id, part_id, blob, sealed)
 
 
-def transfer(client: DeskClient, key: PrivateKey, report_id: str, body_id: str, reason: str) -> dict[str, Any]:
+def transfer(
+    client: DeskClient, key: PrivateKey, report_id: str, body_id: str, reason: str, *,
+    known: KnownKeys, trust_new: bool = False,
+) -> dict[str, Any]:
     """Transfer a report to another body, handing its recipients the report key.
 
     The report key is opened here with your private key and sealed to each active
     recipient of the target body; the server cannot do this, as it never holds the key.
+    Their keys are checked against ``known`` first (see :class:`KnownKeys`).
     """
     report = client.report(report_id)
     if not report.get("sealed_key"):
@@ -252,10 +373,8 @@ def transfer(client: DeskClient, key: PrivateKey, report_id: str, body_id: str, 
     report_key = open_report_key(base64.b64decode(report["sealed_key"]), key)
     if bytes(report_key.public_key) != decode_public_key(report["public_key"]):
         raise DeskError("The key sealed to you does not match this report's public key.")
-    sealed = {
-        int(r["id"]): seal_report_key(report_key, decode_public_key(r["public_key"]))
-        for r in client.body_recipients(body_id)
-    }
+    holders = known.check(client.server, client.body_recipients(body_id), trust_new=trust_new)
+    sealed = {holder.recipient_id: seal_report_key(report_key, holder.public_key) for holder in holders}
     return client.transfer(report["id"], body_id, reason, sealed)
 
 

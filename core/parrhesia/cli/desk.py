@@ -2,7 +2,9 @@
 
 It does what the web desk does (pull and decrypt, reply, acknowledge, status, notes,
 recusal, transfer) through the JSON API; everything that needs a key is sealed or
-opened here, never on the server.
+opened here, never on the server. Notes and transfers are sealed only to keys this
+machine trusts (``desk keys``): unlike the web desk, whose code comes from the
+server, this command does not have to believe the server about whose keys are whose.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from parrhesia.crypto import CryptoFormatError, KeyFileError, unwrap_private_key
 from parrhesia.desk_client import (
     DeskClient,
     DeskError,
+    KnownKeys,
+    default_known_keys_path,
     note as send_note,
     pull as pull_reports,
     reply as send_reply,
@@ -42,6 +46,16 @@ key_option = click.option(
 passphrase_option = click.option(
     "--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Read the key's passphrase from this file's first line (prompted for otherwise).",
+)
+
+known_keys_option = click.option(
+    "--known-keys", "known_keys_file", type=click.Path(dir_okay=False, path_type=Path),
+    envvar="PARRHESIA_KNOWN_KEYS", default=default_known_keys_path, show_default="~/.config/parrhesia/known-keys.json",
+    help="The file of recipients' key fingerprints this machine trusts (or $PARRHESIA_KNOWN_KEYS).",
+)
+trust_new_option = click.option(
+    "--trust-new", is_flag=True,
+    help="Trust recipients' keys this machine has not seen, after comparing their fingerprints out of band.",
 )
 
 
@@ -113,11 +127,14 @@ def status(server: str, token: str, report_id: str, status: str) -> None:
 @token_option
 @report_option
 @click.option("--message", required=True, help="The note, for the recipients of your body only.")
-def note(server: str, token: str, report_id: str, message: str) -> None:
+@known_keys_option
+@trust_new_option
+def note(server: str, token: str, report_id: str, message: str, known_keys_file: Path, trust_new: bool) -> None:
     """Add an internal note, sealed on this machine to your body's recipients only."""
     if not message.strip():
         raise click.ClickException("The note is empty.")
-    sent = _call(lambda: send_note(_client(server, token), report_id, message))
+    known = _call(lambda: KnownKeys(known_keys_file))
+    sent = _call(lambda: send_note(_client(server, token), report_id, message, known=known, trust_new=trust_new))
     click.echo(f"Note {sent['id']} added to report {report_id}.")
 
 
@@ -178,15 +195,55 @@ def pause(server: str, token: str, report_id: str, clock_id: str, reason: str | 
 @click.option("--reason", required=True, help="Why the report is transferred (recorded with the report).")
 @key_option
 @passphrase_option
+@known_keys_option
+@trust_new_option
 def transfer(
-    server: str, token: str, report_id: str, body_id: str, reason: str, key_file: Path, passphrase_file: Path | None
+    server: str, token: str, report_id: str, body_id: str, reason: str, key_file: Path, passphrase_file: Path | None,
+    known_keys_file: Path, trust_new: bool,
 ) -> None:
     """Transfer a report to another body, sealing its key for that body's recipients here."""
     if not reason.strip():
         raise click.ClickException("Give a reason for the transfer.")
+    known = _call(lambda: KnownKeys(known_keys_file))
     key = _unlock(key_file, passphrase_file)
-    _call(lambda: send_transfer(_client(server, token), key, report_id, body_id, reason))
+    _call(lambda: send_transfer(_client(server, token), key, report_id, body_id, reason, known=known,
+                                trust_new=trust_new))
     click.echo(f"Report {report_id} transferred to {body_id}. Your body no longer has access.")
+
+
+@desk.command()
+@server_option
+@token_option
+@click.option("--body", "body_id", help="The body whose recipients to show (yours if omitted).")
+@click.option("--trust", "fingerprints", multiple=True, metavar="FINGERPRINT",
+              help="Trust the listed key with this fingerprint, once its holder has confirmed it (repeatable).")
+@known_keys_option
+def keys(server: str, token: str, body_id: str | None, fingerprints: tuple[str, ...], known_keys_file: Path) -> None:
+    """Show a body's recipients with their key fingerprints, and trust keys you have checked."""
+    client = _client(server, token)
+    known = _call(lambda: KnownKeys(known_keys_file))
+    body = body_id or _call(lambda: str(client.me()["body"]["id"]))
+    listed = _call(lambda: known.listed(client.server, client.body_recipients(body)))
+    wanted = {_plain_fingerprint(f) for f in fingerprints}
+    chosen = [key for key in listed if _plain_fingerprint(key.fingerprint) in wanted]
+    unmatched = wanted - {_plain_fingerprint(key.fingerprint) for key in chosen}
+    if unmatched:
+        raise click.ClickException(
+            f"No recipient of {body} has the key with fingerprint {', '.join(sorted(unmatched))}; nothing was trusted."
+        )
+    if chosen:
+        _call(lambda: known.trust(client.server, chosen))
+    trusted_now = {key.recipient_id for key in chosen}
+    click.echo(f"Recipients of {body} (fingerprints to compare with each holder over another channel):")
+    for key in listed:
+        state = "trusted now" if key.recipient_id in trusted_now else key.state
+        click.echo(f"  {key.recipient_id:>5}  {key.fingerprint}  {state:<11}  {key.name}")
+    if not listed:
+        click.echo("  (none)")
+
+
+def _plain_fingerprint(text: str) -> str:
+    return "".join(text.split()).upper()
 
 
 T = TypeVar("T")
