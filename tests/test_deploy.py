@@ -11,7 +11,8 @@ from gunicorn.config import Config
 
 from parrhesia.server import gunicorn_options
 
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
 IDENTIFYING_LOG_TOKENS = ("%(h)s", "%(a)s", "%(f)s")
 
 
@@ -79,6 +80,26 @@ def test_systemd_unit_runs_parrhesia_serve_sandboxed() -> None:
     }.items():
         assert service[setting] == value, setting
     assert "/var/lib/parrhesia" in service["ReadWritePaths"]
+
+
+def test_container_image_gets_the_desk_libsodium_built_from_the_lock_file() -> None:
+    text = (DEPLOY / "Containerfile").read_text(encoding="utf-8")
+    stages = re.split(r"^FROM ", text, flags=re.M)[1:]
+    assert len(stages) == 2 and stages[0].startswith("node:") and " AS desk-js" in stages[0].splitlines()[0]
+    builder, image = stages
+    assert "package-lock.json" in builder and "npm ci --ignore-scripts" in builder and "npm run build" in builder
+    # build.mjs writes to ../static/vendor next to the js/ folder the stage works in.
+    assert "WORKDIR /build/themes/default/js" in builder
+    assert 'join(here, "..", "static", "vendor")' in (ROOT / "themes/default/js/build.mjs").read_text(encoding="utf-8")
+    assert "COPY --from=desk-js /build/themes/default/static/vendor ./themes/default/static/vendor" in image
+    assert not re.search(r"^COPY \.", image, re.M)  # never the whole build context
+
+
+def test_container_builds_leave_local_state_out() -> None:
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    for path in (".git", ".venv", "demo-instance", "instance", "themes/default/js/node_modules",
+                 "themes/default/static/vendor"):
+        assert path in ignored, path
 
 
 def test_containerfile_runs_as_a_non_root_user_with_the_instance_in_a_volume() -> None:
