@@ -27,6 +27,7 @@ from parrhesia.cli import main
 from parrhesia.crypto import (
     decode_public_key,
     decrypt_bytes,
+    encode_public_key,
     encrypt_bytes,
     fingerprint,
     open_report_key,
@@ -479,7 +480,8 @@ def test_desk_commands_do_the_casework_end_to_end(
 
     assert "Clocks met: acknowledge-7-days" in _ok(desk(server, recipient, "ack", *on))
     assert f"Report {report.id} is now assessing." in _ok(desk(server, recipient, "status", *on, "--status", "assessing"))
-    assert "Note " in _ok(desk(server, recipient, "note", *on, "--message", "Call the auditor on Monday.", "--trust-new"))
+    trust = ["--trust", _fingerprint(recipient), "--trust", _fingerprint(colleague)]
+    assert "Note " in _ok(desk(server, recipient, "note", *on, "--message", "Call the auditor on Monday.", *trust))
     _add_clock(app, report.id, "decision-3-months", None, extendable_to_months=6)
     assert "Clock decision-3-months of report" in _ok(
         desk(server, recipient, "extend", *on, "--clock", "decision-3-months", "--months", "6", "--reason", "Complex"))
@@ -501,9 +503,11 @@ def test_desk_commands_do_the_casework_end_to_end(
 
 
 def test_desk_pull_tells_a_latecomer_which_notes_are_not_theirs(
-    app: Flask, server: str, tmp_path: Path, recipient: RegisteredRecipient, report: SubmittedReport
+    app: Flask, server: str, tmp_path: Path, recipient: RegisteredRecipient, colleague: RegisteredRecipient,
+    report: SubmittedReport,
 ) -> None:
-    _ok(desk(server, recipient, "note", "--report", report.id, "--message", "Before you joined.", "--trust-new"))
+    _ok(desk(server, recipient, "note", "--report", report.id, "--message", "Before you joined.",
+             "--trust", _fingerprint(recipient), "--trust", _fingerprint(colleague)))
     latecomer = add_test_recipient(app, "integrity-office", name="Latecomer")
     # Re-sealing the report key for a newcomer is a colleague's job; do it directly here.
     with _db(app) as db:
@@ -526,7 +530,7 @@ def test_desk_recuse_and_transfer_hand_the_report_on(
     auditor: RegisteredRecipient, report: SubmittedReport,
 ) -> None:
     moved = _ok(desk(server, recipient, "transfer", "--report", report.id, "--to", OTHER_BODY, "--reason", "A crime",
-                     *_key_file(tmp_path, recipient), "--trust-new"))
+                     *_key_file(tmp_path, recipient), "--trust", _fingerprint(prosecutor)))
     assert f"transferred to {OTHER_BODY}" in moved
     with _db(app) as db:
         assert db.get(Recipient, prosecutor.id) is not None
@@ -579,7 +583,8 @@ def test_desk_seals_notes_only_to_keys_this_machine_trusts(
     assert "Note " in _ok(desk(server, recipient, "note", *on))
 
     impostor = _swap_key(app, colleague)
-    for attempt in (desk(server, recipient, "note", *on), desk(server, recipient, "note", *on, "--trust-new")):
+    old = ["--trust", _fingerprint(colleague)]  # confirming the old key does not let the new one in
+    for attempt in (desk(server, recipient, "note", *on), desk(server, recipient, "note", *on, *old)):
         assert attempt.exit_code == 1
         assert "different key" in attempt.output and impostor in attempt.output, attempt.output
         assert _fingerprint(colleague) in attempt.output  # the one trusted before
@@ -600,7 +605,7 @@ def test_desk_transfer_refuses_a_key_the_server_swapped(
     impostor = _swap_key(app, prosecutor)
 
     moved = desk(server, recipient, "transfer", "--report", report.id, "--to", OTHER_BODY, "--reason", "A crime",
-                 *_key_file(tmp_path, recipient), "--trust-new")
+                 *_key_file(tmp_path, recipient), "--trust", _fingerprint(prosecutor))
 
     assert moved.exit_code == 1
     assert "different key" in moved.output and impostor in moved.output
@@ -608,6 +613,40 @@ def test_desk_transfer_refuses_a_key_the_server_swapped(
     with _db(app) as db:
         assert db.scalars(select(SealedKey).where(SealedKey.report_id == report.id,
                                                   SealedKey.recipient_id == prosecutor.id)).all() == []
+
+
+def test_desk_trusts_a_new_key_only_by_the_fingerprint_confirmed(
+    app: Flask, server: str, known_keys: Path, recipient: RegisteredRecipient, colleague: RegisteredRecipient,
+    report: SubmittedReport,
+) -> None:
+    """The fingerprint a recipient confirmed is what gets trusted, not whatever the server lists next."""
+    on = ["--report", report.id, "--message", "Call the auditor.", "--trust", _fingerprint(recipient)]
+    shown = desk(server, recipient, "note", *on)
+    assert shown.exit_code == 1 and _fingerprint(colleague) in shown.output
+    impostor = _swap_key(app, colleague)  # the server lists another key on the retry
+
+    retried = desk(server, recipient, "note", *on, "--trust", _fingerprint(colleague))
+
+    assert retried.exit_code == 1
+    assert "new to this machine" in retried.output and impostor in retried.output
+    assert _audit(app, report.id, "note") == []
+    assert not known_keys.exists()  # nothing was trusted, not even the recipient's own key
+
+
+def test_a_lying_list_of_recipients_is_refused(tmp_path: Path, recipient: RegisteredRecipient) -> None:
+    key = {"public_key": encode_public_key(bytes(recipient.key.public_key)), "name": "x"}
+    known = KnownKeys(tmp_path / "known-keys.json")
+    for listed in ([{**key, "id": 3}, {**key, "id": 3}], [{**key, "id": "3"}], [{**key, "id": True}], [key]):
+        with pytest.raises(DeskError, match="missing or repeated id"):
+            known.check("http://server", listed, [fingerprint(bytes(recipient.key.public_key))])
+
+
+def test_desk_keys_fails_with_one_clear_line(server: str, recipient: RegisteredRecipient) -> None:
+    result = desk("ftp://example.org", recipient, "keys")
+
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.output.startswith("Error: ") and "http://" in result.output
 
 
 def test_desk_keys_trusts_only_fingerprints_it_lists(

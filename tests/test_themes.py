@@ -30,6 +30,8 @@ def _write_theme(root: Path) -> Path:
         '{% extends "base.html" %}{% block content %}<p id="civic">Civic landing page</p>{% endblock %}'
     )
     (theme / "static" / "style.css").write_text("body { color: #123456; }\n")
+    (theme / "static" / "desk").mkdir()
+    (theme / "static" / "desk" / "desk.css").write_text("main { margin: 0; }\n")
     return theme
 
 
@@ -60,10 +62,13 @@ def test_a_theme_overrides_a_static_file_and_the_rest_comes_from_the_default(app
     assert style.status_code == 200
     assert style.data == b"body { color: #123456; }\n"
 
-    desk_css = client.get("/static/desk/desk.css")
-    assert desk_css.status_code == 200
-    assert desk_css.data == (DEFAULT_THEME / "static" / "desk" / "desk.css").read_bytes()
-    assert desk_css.headers["X-Content-Type-Options"] == "nosniff"  # the app's headers still apply
+    desk_css = client.get("/static/desk/desk.css")  # in a subfolder
+    assert desk_css.data == b"main { margin: 0; }\n"
+
+    decrypt_js = client.get("/static/desk/decrypt.js")
+    assert decrypt_js.status_code == 200
+    assert decrypt_js.data == (DEFAULT_THEME / "static" / "desk" / "decrypt.js").read_bytes()
+    assert decrypt_js.headers["X-Content-Type-Options"] == "nosniff"  # the app's headers still apply
 
 
 @pytest.mark.parametrize("path", ["/static/../templates/index.html", "/static/%2e%2e/templates/index.html", "/static/nothing.css"])
@@ -109,6 +114,18 @@ def test_theme_settings_are_checked(tmp_path: Path, line: str, message: str) -> 
 
     with pytest.raises(ConfigError, match=message):
         load_config(tmp_path)
+
+
+def test_themes_dir_without_a_theme_keeps_the_default(instance_dir: Path) -> None:
+    config = instance_dir / "parrhesia.toml"
+    config.write_text(config.read_text().replace('theme = "civic"\n', ""))
+
+    app = create_app(instance_dir)
+    try:
+        assert 'id="civic"' not in app.test_client().get("/").text
+        assert app.test_client().get("/static/style.css").data == (DEFAULT_THEME / "static" / "style.css").read_bytes()
+    finally:
+        app.extensions["parrhesia.instance"].dispose()
 
 
 def test_themes_dir_is_relative_to_the_instance_folder(tmp_path: Path) -> None:

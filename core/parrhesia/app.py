@@ -71,6 +71,8 @@ def theme_folders(config: InstanceConfig) -> list[Path]:
     chosen = (config.themes_dir or _REPO_THEMES) / config.theme
     if chosen.resolve() == default.resolve():
         return [default]
+    if config.theme == DEFAULT_THEME and not chosen.exists():
+        return [default]  # themes_dir without a theme of that name: nothing overrides the default
     if not chosen.is_dir():
         where = "instance.themes_dir" if config.themes_dir else "themes/ in the source tree (or set instance.themes_dir)"
         raise ConfigError(

@@ -18,11 +18,13 @@ import base64
 import json
 import os
 import secrets
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -39,7 +41,7 @@ from parrhesia.crypto import (
 )
 
 __all__ = [
-    "DeskError", "DeskClient", "KnownKeys", "ListedKey", "PullResult", "default_known_keys_path",
+    "DeskError", "DeskClient", "KeyState", "KnownKeys", "ListedKey", "PullResult", "default_known_keys_path",
     "pull", "reply", "note", "transfer",
 ]
 
@@ -169,6 +171,14 @@ def default_known_keys_path() -> Path:
     return Path(config_home) / "parrhesia" / "known-keys.json"
 
 
+class KeyState(str, Enum):
+    """What this machine knows of a key the server lists for a recipient."""
+
+    NEW = "new"  # no key of this recipient has been trusted here
+    TRUSTED = "trusted"  # the key trusted here before
+    CHANGED = "CHANGED"  # another key than the one trusted here before
+
+
 @dataclass(frozen=True)
 class ListedKey:
     """A recipient's public key as the server lists it, and what this machine knows of it."""
@@ -180,18 +190,24 @@ class ListedKey:
     trusted: str | None  # the fingerprint trusted before for this recipient, if any
 
     @property
-    def state(self) -> str:
+    def state(self) -> KeyState:
         if self.trusted is None:
-            return "new"
-        return "trusted" if self.trusted == self.fingerprint else "CHANGED"
+            return KeyState.NEW
+        return KeyState.TRUSTED if self.trusted == self.fingerprint else KeyState.CHANGED
+
+
+def _plain(fingerprint_text: str) -> str:
+    """A fingerprint as typed (any spacing, any case) in the form it is compared in."""
+    return "".join(fingerprint_text.split()).upper()
 
 
 class KnownKeys:
     """The recipients' key fingerprints this machine trusts, per server, kept in a JSON file.
 
-    Trust is given explicitly: after its holder has confirmed a fingerprint over another
-    channel (``desk keys --trust``, or ``--trust-new`` on the command that uses it).
-    Once trusted, a recipient's key may not change without being trusted again.
+    Trust is given explicitly, one fingerprint at a time, after its holder has
+    confirmed it over another channel (``--trust FINGERPRINT``). Once trusted, a
+    recipient's key may not change without its new fingerprint being trusted in the
+    same way.
     """
 
     VERSION = 1
@@ -215,56 +231,81 @@ class KnownKeys:
     def listed(self, server: str, recipients: list[dict[str, Any]]) -> list[ListedKey]:
         """The server's list of recipients, each with its fingerprint and what is trusted."""
         pinned = self._servers.get(server, {})
-        listed = []
+        listed: list[ListedKey] = []
         for recipient in recipients:
+            recipient_id = recipient.get("id")
+            if type(recipient_id) is not int or any(key.recipient_id == recipient_id for key in listed):
+                raise DeskError(f"The server listed a recipient with a missing or repeated id ({recipient_id!r}).")
             public_key = decode_public_key(recipient["public_key"])
-            recipient_id = int(recipient["id"])
             listed.append(ListedKey(recipient_id, str(recipient.get("name", "")), public_key,
                                     fingerprint(public_key), pinned.get(str(recipient_id))))
         return listed
 
-    def check(self, server: str, recipients: list[dict[str, Any]], *, trust_new: bool) -> list[ListedKey]:
+    def check(self, server: str, recipients: list[dict[str, Any]], trust: Iterable[str] = ()) -> list[ListedKey]:
         """The listed keys, if every one may be sealed to; DeskError, trusting nothing, otherwise.
 
-        A changed key is always refused; a new one only without ``trust_new`` (with it,
-        new keys are trusted and saved).
+        A key not trusted before (new, or changed) is accepted only if its fingerprint
+        is among ``trust``; those are then trusted and saved.
         """
         listed = self.listed(server, recipients)
-        changed = [key for key in listed if key.state == "CHANGED"]
+        confirmed = {_plain(text) for text in trust}
+        unconfirmed = [k for k in listed if k.state != KeyState.TRUSTED and _plain(k.fingerprint) not in confirmed]
+        changed = [key for key in unconfirmed if key.state == KeyState.CHANGED]
         if changed:
             raise DeskError(
                 "The server lists a different key for "
                 + "; ".join(f"recipient {k.recipient_id} ({k.name}): {k.fingerprint}, trusted before: {k.trusted}"
                             for k in changed)
                 + ". Nothing was sealed or sent. If that person really has a new key, confirm its fingerprint "
-                "with them over another channel, then trust it with `parrhesia desk keys --trust FINGERPRINT`."
+                "with them over another channel, then trust it with --trust FINGERPRINT."
             )
-        new = [key for key in listed if key.state == "new"]
-        if new and not trust_new:
+        if unconfirmed:
             raise DeskError(
                 "These keys are new to this machine: "
-                + "; ".join(f"recipient {k.recipient_id} ({k.name}): {k.fingerprint}" for k in new)
+                + "; ".join(f"recipient {k.recipient_id} ({k.name}): {k.fingerprint}" for k in unconfirmed)
                 + ". Nothing was sealed or sent. Confirm each fingerprint with its holder over another "
-                "channel, then repeat with --trust-new (or use `parrhesia desk keys --trust FINGERPRINT`)."
+                "channel, then repeat with --trust FINGERPRINT for each (or use `parrhesia desk keys --trust`)."
             )
-        if new:
-            self.trust(server, new)
+        self.trust(server, [key for key in listed if key.state != KeyState.TRUSTED])
         return listed
+
+    def trust_fingerprints(self, server: str, recipients: list[dict[str, Any]], trust: Iterable[str]) -> list[ListedKey]:
+        """Trust the listed keys with these fingerprints; DeskError, trusting nothing, if one is not listed."""
+        listed = self.listed(server, recipients)
+        wanted = {_plain(text) for text in trust}
+        chosen = [key for key in listed if _plain(key.fingerprint) in wanted]
+        unmatched = wanted - {_plain(key.fingerprint) for key in chosen}
+        if unmatched:
+            raise DeskError(f"No listed recipient has the key with fingerprint {', '.join(sorted(unmatched))}; "
+                            "nothing was trusted.")
+        self.trust(server, chosen)
+        return chosen
 
     def trust(self, server: str, keys: list[ListedKey]) -> None:
         """Trust these keys (replacing what was trusted for their recipients) and save."""
+        if not keys:
+            return
         pinned = self._servers.setdefault(server, {})
         for key in keys:
             pinned[str(key.recipient_id)] = key.fingerprint
         self._save()
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"version": self.VERSION, "servers": self._servers}, handle, indent=1, sort_keys=True)
-        temp.replace(self.path)
+        """Write the file whole (mode 0600) through a fresh temporary file, then rename it."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump({"version": self.VERSION, "servers": self._servers}, handle, indent=1, sort_keys=True)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temp, self.path)
+            except BaseException:
+                Path(temp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise DeskError(f"Cannot save the trusted keys in {self.path}: {exc}") from None
 
 
 @dataclass
@@ -339,16 +380,19 @@ def reply(client: DeskClient, report_id: str, message: str, *, feedback: bool = 
     return client.put_reply(report["id"], part_id, blob, feedback=feedback)
 
 
-def note(client: DeskClient, report_id: str, text: str, *, known: KnownKeys, trust_new: bool = False) -> dict[str, Any]:
+def note(
+    client: DeskClient, report_id: str, text: str, *, known: KnownKeys, trust: Iterable[str] = ()
+) -> dict[str, Any]:
     """Seal an internal note on this machine, to the recipients of your body only.
 
     The note gets its own keypair: the text is encrypted to its public key, and its
     private key is sealed to each active recipient of your body (never to the report
     key, which the source holds). No private key of yours is needed for that. The
-    colleagues' keys are checked against ``known`` first (see :class:`KnownKeys`).
+    colleagues' keys are checked against ``known`` first (see :class:`KnownKeys`);
+    ``trust`` holds fingerprints confirmed out of band for keys not yet trusted.
     """
     body_id = client.me()["body"]["id"]
-    colleagues = known.check(client.server, client.body_recipients(body_id), trust_new=trust_new)
+    colleagues = known.check(client.server, client.body_recipients(body_id), trust)
     note_key = new_report_keypair()
     part_id = secrets.token_hex(16)
     blob = encrypt_bytes(text.encode("utf-8"), bytes(note_key.public_key), report_id, part_id, {"kind": "note"})
@@ -358,13 +402,13 @@ def note(client: DeskClient, report_id: str, text: str, *, known: KnownKeys, tru
 
 def transfer(
     client: DeskClient, key: PrivateKey, report_id: str, body_id: str, reason: str, *,
-    known: KnownKeys, trust_new: bool = False,
+    known: KnownKeys, trust: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Transfer a report to another body, handing its recipients the report key.
 
     The report key is opened here with your private key and sealed to each active
     recipient of the target body; the server cannot do this, as it never holds the key.
-    Their keys are checked against ``known`` first (see :class:`KnownKeys`).
+    Their keys are checked against ``known`` first, as in :func:`note`.
     """
     report = client.report(report_id)
     if not report.get("sealed_key"):
@@ -373,7 +417,7 @@ def transfer(
     report_key = open_report_key(base64.b64decode(report["sealed_key"]), key)
     if bytes(report_key.public_key) != decode_public_key(report["public_key"]):
         raise DeskError("The key sealed to you does not match this report's public key.")
-    holders = known.check(client.server, client.body_recipients(body_id), trust_new=trust_new)
+    holders = known.check(client.server, client.body_recipients(body_id), trust)
     sealed = {holder.recipient_id: seal_report_key(report_key, holder.public_key) for holder in holders}
     return client.transfer(report["id"], body_id, reason, sealed)
 

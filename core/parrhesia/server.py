@@ -72,9 +72,17 @@ class _Server(BaseApplication):  # type: ignore[misc]
         return create_app(self.instance)
 
 
-def serve(instance: str, bind: str, **kwargs: Any) -> None:
-    """Serve an instance with gunicorn until interrupted."""
-    os.environ[INSTANCE_ENV] = instance
-    # Fail here, with one clear error, before forking workers; the workers build their own.
+def check_app(instance: str) -> None:
+    """Build the instance's app once and let it go; ConfigError or SchemaError if it cannot be built.
+
+    Call it before :func:`serve`: a theme, a plugin or the database that is not as it
+    should be then stops start-up with one clear error, before gunicorn forks workers
+    (which build their own apps) and before anything else is started.
+    """
     create_app(instance).extensions["parrhesia.instance"].dispose()
+
+
+def serve(instance: str, bind: str, **kwargs: Any) -> None:
+    """Serve an instance with gunicorn until interrupted (after :func:`check_app`)."""
+    os.environ[INSTANCE_ENV] = instance
     _Server(instance, gunicorn_options(bind, **kwargs)).run()

@@ -243,7 +243,10 @@ def bench_floor(data: Path, size: int, encrypt: bool) -> float:
                 writer.write(block)
             writer.close()
 
-        sender, encrypter = threading.Thread(target=send), threading.Thread(target=encrypt_blocks)
+        # Daemon threads and a bounded accept: a client that fails cannot hang the benchmark.
+        sender = threading.Thread(target=send, daemon=True)
+        encrypter = threading.Thread(target=encrypt_blocks, daemon=True)
+        listener.settimeout(60)
         started = time.perf_counter()
         sender.start()
         if encrypt:

@@ -53,9 +53,9 @@ known_keys_option = click.option(
     envvar="PARRHESIA_KNOWN_KEYS", default=default_known_keys_path, show_default="~/.config/parrhesia/known-keys.json",
     help="The file of recipients' key fingerprints this machine trusts (or $PARRHESIA_KNOWN_KEYS).",
 )
-trust_new_option = click.option(
-    "--trust-new", is_flag=True,
-    help="Trust recipients' keys this machine has not seen, after comparing their fingerprints out of band.",
+trust_option = click.option(
+    "--trust", "fingerprints", multiple=True, metavar="FINGERPRINT",
+    help="Trust the listed key with this fingerprint, once its holder has confirmed it (repeatable).",
 )
 
 
@@ -128,13 +128,15 @@ def status(server: str, token: str, report_id: str, status: str) -> None:
 @report_option
 @click.option("--message", required=True, help="The note, for the recipients of your body only.")
 @known_keys_option
-@trust_new_option
-def note(server: str, token: str, report_id: str, message: str, known_keys_file: Path, trust_new: bool) -> None:
+@trust_option
+def note(
+    server: str, token: str, report_id: str, message: str, known_keys_file: Path, fingerprints: tuple[str, ...]
+) -> None:
     """Add an internal note, sealed on this machine to your body's recipients only."""
     if not message.strip():
         raise click.ClickException("The note is empty.")
     known = _call(lambda: KnownKeys(known_keys_file))
-    sent = _call(lambda: send_note(_client(server, token), report_id, message, known=known, trust_new=trust_new))
+    sent = _call(lambda: send_note(_client(server, token), report_id, message, known=known, trust=fingerprints))
     click.echo(f"Note {sent['id']} added to report {report_id}.")
 
 
@@ -196,10 +198,10 @@ def pause(server: str, token: str, report_id: str, clock_id: str, reason: str | 
 @key_option
 @passphrase_option
 @known_keys_option
-@trust_new_option
+@trust_option
 def transfer(
     server: str, token: str, report_id: str, body_id: str, reason: str, key_file: Path, passphrase_file: Path | None,
-    known_keys_file: Path, trust_new: bool,
+    known_keys_file: Path, fingerprints: tuple[str, ...],
 ) -> None:
     """Transfer a report to another body, sealing its key for that body's recipients here."""
     if not reason.strip():
@@ -207,7 +209,7 @@ def transfer(
     known = _call(lambda: KnownKeys(known_keys_file))
     key = _unlock(key_file, passphrase_file)
     _call(lambda: send_transfer(_client(server, token), key, report_id, body_id, reason, known=known,
-                                trust_new=trust_new))
+                                trust=fingerprints))
     click.echo(f"Report {report_id} transferred to {body_id}. Your body no longer has access.")
 
 
@@ -215,35 +217,22 @@ def transfer(
 @server_option
 @token_option
 @click.option("--body", "body_id", help="The body whose recipients to show (yours if omitted).")
-@click.option("--trust", "fingerprints", multiple=True, metavar="FINGERPRINT",
-              help="Trust the listed key with this fingerprint, once its holder has confirmed it (repeatable).")
+@trust_option
 @known_keys_option
 def keys(server: str, token: str, body_id: str | None, fingerprints: tuple[str, ...], known_keys_file: Path) -> None:
     """Show a body's recipients with their key fingerprints, and trust keys you have checked."""
-    client = _client(server, token)
+    client = _call(lambda: _client(server, token))
     known = _call(lambda: KnownKeys(known_keys_file))
     body = body_id or _call(lambda: str(client.me()["body"]["id"]))
-    listed = _call(lambda: known.listed(client.server, client.body_recipients(body)))
-    wanted = {_plain_fingerprint(f) for f in fingerprints}
-    chosen = [key for key in listed if _plain_fingerprint(key.fingerprint) in wanted]
-    unmatched = wanted - {_plain_fingerprint(key.fingerprint) for key in chosen}
-    if unmatched:
-        raise click.ClickException(
-            f"No recipient of {body} has the key with fingerprint {', '.join(sorted(unmatched))}; nothing was trusted."
-        )
-    if chosen:
-        _call(lambda: known.trust(client.server, chosen))
-    trusted_now = {key.recipient_id for key in chosen}
+    recipients = _call(lambda: client.body_recipients(body))
+    trusted_now = {key.recipient_id for key in _call(lambda: known.trust_fingerprints(client.server, recipients,
+                                                                                     fingerprints))}
     click.echo(f"Recipients of {body} (fingerprints to compare with each holder over another channel):")
-    for key in listed:
-        state = "trusted now" if key.recipient_id in trusted_now else key.state
+    for key in _call(lambda: known.listed(client.server, recipients)):
+        state = "trusted now" if key.recipient_id in trusted_now else key.state.value
         click.echo(f"  {key.recipient_id:>5}  {key.fingerprint}  {state:<11}  {key.name}")
-    if not listed:
+    if not recipients:
         click.echo("  (none)")
-
-
-def _plain_fingerprint(text: str) -> str:
-    return "".join(text.split()).upper()
 
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from parrhesia.cli.common import instance_option, load_instance
+from parrhesia.cli.common import instance_option
 from parrhesia.config import ConfigError
 from parrhesia.instance import init_instance
 from parrhesia.migrate import SchemaError
@@ -44,15 +44,12 @@ def serve(instance_dir: Path, bind: str, workers: int, threads: int, access_log:
     """Serve an instance in production with gunicorn."""
     from parrhesia.server import serve as run
 
-    load_instance(instance_dir).dispose()
+    _check_app(instance_dir.resolve())
     if tick_minutes:
         from parrhesia import scheduler
 
         scheduler.start(instance_dir.resolve(), tick_minutes)
-    try:
-        run(str(instance_dir.resolve()), bind, workers=workers, threads=threads, access_log=access_log)
-    except (ConfigError, SchemaError) as exc:  # found while building the app (a theme, a plugin)
-        raise click.ClickException(str(exc)) from None
+    run(str(instance_dir.resolve()), bind, workers=workers, threads=threads, access_log=access_log)
 
 
 @click.command()
@@ -66,6 +63,7 @@ def demo(instance_dir: Path, port: int) -> None:
     instance, files = ensure_demo_instance(instance_dir)
     root = instance.config.path
     instance.dispose()
+    _check_app(root)
     url = f"http://127.0.0.1:{port}"
     exe = shlex.quote(sys.argv[0]) if sys.argv and sys.argv[0].endswith("parrhesia") else "parrhesia"
     pulled = shlex.quote(str(root / "demo" / "pulled"))
@@ -92,7 +90,14 @@ Parrhesia demo instance: {root}
 
 Demo only: the demo recipient key is publicly known. Press Ctrl+C to stop.
 """)
+    run(str(root), f"127.0.0.1:{port}", workers=1, threads=8, access_log=False)
+
+
+def _check_app(instance_dir: Path) -> None:
+    """Build the app once before serving: a theme, plugin or schema problem is one clear line."""
+    from parrhesia.server import check_app
+
     try:
-        run(str(root), f"127.0.0.1:{port}", workers=1, threads=8, access_log=False)
+        check_app(str(instance_dir))
     except (ConfigError, SchemaError) as exc:
         raise click.ClickException(str(exc)) from None
