@@ -639,6 +639,7 @@ def test_a_lying_list_of_recipients_is_refused(tmp_path: Path, recipient: Regist
     for listed in ([{**key, "id": 3}, {**key, "id": 3}], [{**key, "id": "3"}], [{**key, "id": True}], [key]):
         with pytest.raises(DeskError, match="missing or repeated id"):
             known.check("http://server", listed, [fingerprint(bytes(recipient.key.public_key))])
+    assert not (tmp_path / "known-keys.json").exists()
 
 
 def test_desk_keys_fails_with_one_clear_line(server: str, recipient: RegisteredRecipient) -> None:

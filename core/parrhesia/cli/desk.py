@@ -250,7 +250,7 @@ def _call(action: Callable[[], T]) -> T:
         raise click.ClickException(str(exc)) from None
     except CryptoFormatError as exc:
         raise click.ClickException(f"Cannot decrypt: {exc}") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         # Malformed JSON, base64 or public keys from the server: not a bug to show as a traceback.
         raise click.ClickException(f"The server's answer is not what this client expects ({type(exc).__name__}).") from None
 
