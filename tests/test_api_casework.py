@@ -480,8 +480,8 @@ def test_desk_commands_do_the_casework_end_to_end(
 
     assert "Clocks met: acknowledge-7-days" in _ok(desk(server, recipient, "ack", *on))
     assert f"Report {report.id} is now assessing." in _ok(desk(server, recipient, "status", *on, "--status", "assessing"))
-    trust = ["--trust", _fingerprint(recipient), "--trust", _fingerprint(colleague)]
-    assert "Note " in _ok(desk(server, recipient, "note", *on, "--message", "Call the auditor on Monday.", *trust))
+    assert "Note " in _ok(desk(server, recipient, "note", *on, "--message", "Call the auditor on Monday.",
+                               *_trusting(recipient, colleague)))
     _add_clock(app, report.id, "decision-3-months", None, extendable_to_months=6)
     assert "Clock decision-3-months of report" in _ok(
         desk(server, recipient, "extend", *on, "--clock", "decision-3-months", "--months", "6", "--reason", "Complex"))
@@ -507,7 +507,7 @@ def test_desk_pull_tells_a_latecomer_which_notes_are_not_theirs(
     report: SubmittedReport,
 ) -> None:
     _ok(desk(server, recipient, "note", "--report", report.id, "--message", "Before you joined.",
-             "--trust", _fingerprint(recipient), "--trust", _fingerprint(colleague)))
+             *_trusting(recipient, colleague)))
     latecomer = add_test_recipient(app, "integrity-office", name="Latecomer")
     # Re-sealing the report key for a newcomer is a colleague's job; do it directly here.
     with _db(app) as db:
@@ -530,7 +530,7 @@ def test_desk_recuse_and_transfer_hand_the_report_on(
     auditor: RegisteredRecipient, report: SubmittedReport,
 ) -> None:
     moved = _ok(desk(server, recipient, "transfer", "--report", report.id, "--to", OTHER_BODY, "--reason", "A crime",
-                     *_key_file(tmp_path, recipient), "--trust", _fingerprint(prosecutor)))
+                     *_key_file(tmp_path, recipient), *_trusting(prosecutor)))
     assert f"transferred to {OTHER_BODY}" in moved
     with _db(app) as db:
         assert db.get(Recipient, prosecutor.id) is not None
@@ -549,6 +549,11 @@ def test_desk_recuse_and_transfer_hand_the_report_on(
 
 def _fingerprint(who: RegisteredRecipient) -> str:
     return fingerprint(bytes(who.key.public_key))
+
+
+def _trusting(*who: RegisteredRecipient) -> list[str]:
+    """``--trust FINGERPRINT`` for each of these recipients' keys (as confirmed out of band)."""
+    return [arg for person in who for arg in ("--trust", _fingerprint(person))]
 
 
 def _swap_key(app: Flask, who: RegisteredRecipient) -> str:
@@ -583,7 +588,7 @@ def test_desk_seals_notes_only_to_keys_this_machine_trusts(
     assert "Note " in _ok(desk(server, recipient, "note", *on))
 
     impostor = _swap_key(app, colleague)
-    old = ["--trust", _fingerprint(colleague)]  # confirming the old key does not let the new one in
+    old = _trusting(colleague)  # confirming the old key does not let the new one in
     for attempt in (desk(server, recipient, "note", *on), desk(server, recipient, "note", *on, *old)):
         assert attempt.exit_code == 1
         assert "different key" in attempt.output and impostor in attempt.output, attempt.output
@@ -601,11 +606,11 @@ def test_desk_transfer_refuses_a_key_the_server_swapped(
     app: Flask, server: str, tmp_path: Path, recipient: RegisteredRecipient, prosecutor: RegisteredRecipient,
     report: SubmittedReport,
 ) -> None:
-    _ok(desk(server, recipient, "keys", "--body", OTHER_BODY, "--trust", _fingerprint(prosecutor)))
+    _ok(desk(server, recipient, "keys", "--body", OTHER_BODY, *_trusting(prosecutor)))
     impostor = _swap_key(app, prosecutor)
 
     moved = desk(server, recipient, "transfer", "--report", report.id, "--to", OTHER_BODY, "--reason", "A crime",
-                 *_key_file(tmp_path, recipient), "--trust", _fingerprint(prosecutor))
+                 *_key_file(tmp_path, recipient), *_trusting(prosecutor))
 
     assert moved.exit_code == 1
     assert "different key" in moved.output and impostor in moved.output
@@ -620,12 +625,12 @@ def test_desk_trusts_a_new_key_only_by_the_fingerprint_confirmed(
     report: SubmittedReport,
 ) -> None:
     """The fingerprint a recipient confirmed is what gets trusted, not whatever the server lists next."""
-    on = ["--report", report.id, "--message", "Call the auditor.", "--trust", _fingerprint(recipient)]
+    on = ["--report", report.id, "--message", "Call the auditor.", *_trusting(recipient)]
     shown = desk(server, recipient, "note", *on)
     assert shown.exit_code == 1 and _fingerprint(colleague) in shown.output
     impostor = _swap_key(app, colleague)  # the server lists another key on the retry
 
-    retried = desk(server, recipient, "note", *on, "--trust", _fingerprint(colleague))
+    retried = desk(server, recipient, "note", *on, *_trusting(colleague))
 
     assert retried.exit_code == 1
     assert "new to this machine" in retried.output and impostor in retried.output
