@@ -4,32 +4,35 @@ Every function checks that the report is routed to the recipient's body (a repor
 another body is "not found", never "forbidden", so its existence is not revealed),
 records the action in the audit log, and commits. Nothing here reads content: replies
 and notes arrive sealed (from a recipient's machine or browser) or are sealed here on
-receipt, in memory, when the desk is used without JavaScript.
+receipt, in memory, when the desk is used without JavaScript. Actions that move a
+report to another body (recusal, transfer) return the events to dispatch
+(:func:`parrhesia.events.dispatch`), so the body that gains it is notified.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import BinaryIO
 
-from nacl.public import PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia import audit
+from flask_babel import lazy_gettext as _l
+
+from parrhesia import access, audit, custody
 from parrhesia.ciphertext import receive_part
 from parrhesia.clocks import Clock, due_date
-from parrhesia.crypto import encrypt_bytes, seal_report_key
-from parrhesia.escalation import escalate, next_body
+from parrhesia.deadlines import report_day
+from parrhesia.escalation import escalate, gain, next_body
+from parrhesia.events import Event, EventName
 from parrhesia.host import STATUSES as CORE_STATUSES
 from parrhesia.host import PluginHost
-from flask_babel import lazy_gettext as _l
 from parrhesia.instance import Instance
 from parrhesia.models import Part, Recipient, Report, ReportBody, ReportClock, ReportRead, SealedKey
-from parrhesia.reports import recipients_of, today
+from parrhesia.parts import Sealing
+from parrhesia.reports import today
 
 __all__ = [
     "STATUSES",
@@ -81,12 +84,7 @@ class InboxFilter:
 def inbox(db: Session, recipient: Recipient, wanted: InboxFilter = InboxFilter(), *, on: date | None = None) -> list[Report]:
     """Reports on the route of the recipient's body, newest first, filtered."""
     on = on or today()
-    query = (
-        select(Report)
-        .join(ReportBody, ReportBody.report_id == Report.id)
-        .where(ReportBody.body_id == recipient.body_id, ReportBody.role == "route")
-        .order_by(Report.created_on.desc(), Report.id)
-    )
+    query = access.routed_to(recipient.body_id)
     if wanted.status:
         query = query.where(Report.status == wanted.status)
     reports = list(db.scalars(query))
@@ -105,11 +103,7 @@ def unread(db: Session, recipient: Recipient, report: Report) -> bool:
 
 def open_report(db: Session, recipient: Recipient, report_id: str, *, audit_open: bool = True) -> Report:
     """The report if it is routed to the recipient's body; records the access."""
-    report = db.scalar(
-        select(Report)
-        .join(ReportBody, ReportBody.report_id == Report.id)
-        .where(Report.id == report_id, ReportBody.body_id == recipient.body_id, ReportBody.role == "route")
-    )
+    report = db.scalar(access.routed_to(recipient.body_id).where(Report.id == report_id))
     if report is None:
         raise ReportNotFound(_l("No such report for your body."))
     if audit_open:
@@ -163,12 +157,16 @@ def record_reply(
     part = Part(id=part_id, report_id=report.id, kind="reply", author="recipient", recipient_id=recipient.id,
                 blob=blob, size=size, created_on=today())
     db.add(part)
+    _record_reply(db, recipient, report, part, feedback)
+    db.commit()
+    return part
+
+
+def _record_reply(db: Session, recipient: Recipient, report: Report, part: Part, feedback: bool) -> None:
     report.updated_on = today()
     met = _meet(report, "feedback", recipient.body_id) if feedback else []
     audit.record(db, "reply", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
-                 detail={"part": part_id, "feedback": feedback, "clocks_met": met})
-    db.commit()
-    return part
+                 detail={"part": part.id, "feedback": feedback, "clocks_met": met})
 
 
 def receive_reply(
@@ -190,15 +188,10 @@ def seal_reply(instance: Instance, db: Session, recipient: Recipient, report: Re
     """The no-JavaScript path: seal a reply on receipt, in memory, to the report key."""
     if not text.strip():
         raise CaseworkError(_l("The reply is empty."))
-    part_id = secrets.token_hex(16)
-    blob = encrypt_bytes(text.encode("utf-8"), report.public_key, report.id, part_id, {"kind": "reply"})
-    with instance.blobs.writing(part_id) as pending:
-        pending.file.write(blob)
-    try:
-        return record_reply(db, recipient, report, part_id=part_id, blob=part_id, size=len(blob), feedback=feedback)
-    except BaseException:
-        instance.blobs.delete(part_id)
-        raise
+    with Sealing(instance, db) as sealing:
+        part, _ = sealing.text(report, text, kind="reply", author="recipient", recipient_id=recipient.id, on=today())
+        _record_reply(db, recipient, report, part, feedback)
+    return part
 
 
 # Parts the conversation view and the recipients' listings never show as such: notes
@@ -229,63 +222,72 @@ def visible_parts(report: Report, recipient: Recipient) -> list[Part]:
 def add_note(instance: Instance, db: Session, recipient: Recipient, report: Report, text: str) -> Part:
     """An internal note sealed on the server on receipt (the no-JavaScript path).
 
-    The note gets its own keypair; its private key is sealed to each active recipient
-    of the body, so neither the source nor another body can open it.
+    The note gets its own keypair, whose private key is sealed to the body's key: every
+    present and future member of the body reads it; neither the source nor another
+    body can.
     """
     if not text.strip():
         raise CaseworkError(_l("The note is empty."))
-    note_key = PrivateKey.generate()
-    part_id = secrets.token_hex(16)
-    blob = encrypt_bytes(text.encode("utf-8"), bytes(note_key.public_key), report.id, part_id, {"kind": "note"})
-    sealed = {holder.id: seal_report_key(note_key, holder.public_key) for holder in recipients_of(db, [recipient.body_id])}
-    return record_note(instance, db, recipient, report, part_id=part_id, blob=blob, sealed=sealed)
+    if custody.current_key(db, recipient.body_id) is None:
+        raise CaseworkError(_l("Your body has no key yet, so a note could not be read by anyone."))
+    with Sealing(instance, db) as sealing:
+        part, note_key = sealing.text(report, text, kind="note", author="recipient", recipient_id=recipient.id,
+                                      body_id=recipient.body_id, own_key=True, on=today())
+        assert note_key is not None  # nosec B101: own_key=True always makes one
+        custody.seal_part_key(db, report, part.id, note_key, recipient.body_id, holder="note")
+        _audit_note(db, recipient, report, part)
+    return part
 
 
 def record_note(
     instance: Instance, db: Session, recipient: Recipient, report: Report, *, part_id: str, blob: bytes,
-    sealed: Mapping[int, bytes],
+    generation: int, sealed: bytes,
 ) -> Part:
-    """Store a note sealed by the server or by the recipient's machine: the blob, the
-    part, one sealed note key per recipient of the body (``sealed``), the audit entry."""
-    with instance.blobs.writing(part_id) as pending:
-        pending.file.write(blob)
-    try:
+    """Store a note sealed on the recipient's machine: the blob, the part, and the note
+    key sealed there to the body key of generation ``generation`` (the current one)."""
+    key = custody.current_key(db, recipient.body_id)
+    if key is None or key.generation != generation:
+        raise CaseworkError(_l("Your body's key changed: fetch it again and seal the note again."))
+    with Sealing(instance, db) as sealing:
+        sealing.blob(part_id, blob)
         part = Part(id=part_id, report_id=report.id, kind="note", author="recipient", recipient_id=recipient.id,
                     blob=part_id, size=len(blob), created_on=today(), body_id=recipient.body_id)
         db.add(part)
-        for holder_id, key in sorted(sealed.items()):
-            db.add(SealedKey(report_id=report.id, holder="note", part_id=part_id, recipient_id=holder_id, sealed=key))
-        audit.record(db, "note", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
-                     detail={"part": part_id})
-        db.commit()
-    except BaseException:
-        db.rollback()
-        instance.blobs.delete(part_id)
-        raise
+        db.add(SealedKey(report_id=report.id, holder="note", part_id=part_id, body_key_id=key.id, sealed=sealed))
+        _audit_note(db, recipient, report, part)
     return part
+
+
+def _audit_note(db: Session, recipient: Recipient, report: Report, part: Part) -> None:
+    audit.record(db, "note", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
+                 detail={"part": part.id})
 
 
 def recuse(
     host: PluginHost, db: Session, recipient: Recipient, report: Report, reason: str, *, outside_competence: bool = False
-) -> list[str]:
+) -> tuple[list[str], list[Event]]:
     """Declare a conflict of interest (or that the report is outside this body's
     competence): this body loses access at once, and the report escalates to the next
-    body of its chain that is not in conflict. Returns the bodies that gained access."""
+    body of its chain that is not in conflict and can read it; refused, changing
+    nothing, when no other body could read it. Returns the bodies that gained access
+    and the events to dispatch."""
     if not reason.strip():
         raise CaseworkError(_l("Give a reason for the recusal."))
     body_id = recipient.body_id
-    others = [b for b in report.bodies if b.role == "route" and b.body_id != body_id]
+    others = [b for b in access.route_of(report) if b != body_id]
     if not others and next_body(host, db, report) is None:
         raise CaseworkError(_l(
             "No other independent body could read this report if your body left it. It stays with "
             "your body; tell the instance's operators, who can record a decision."
         ))
+    day = report_day(host.config, report)
     _leave_route(db, report, body_id, "not-competent" if outside_competence else "recused", reason)
     action = "outside-competence" if outside_competence else "recusal"
     audit.record(db, action, actor=actor_of(recipient), report_id=report.id, body_id=body_id)
-    gained = escalate(host, db, report, trigger=action, actor=actor_of(recipient), on=today(), reason=reason)
+    step = escalate(host, db, report, trigger=action, actor=actor_of(recipient), on=day, reason=reason)
+    _hand_on_protection(host, db, report, body_id, actor_of(recipient), day)
     db.commit()
-    return [gained] if gained else []
+    return ([step.body_id] if step.body_id else []), step.events
 
 
 def extend_clock(db: Session, recipient: Recipient, report: Report, clock_id: str, months: int, reason: str) -> None:
@@ -318,42 +320,52 @@ def transfer(
     report: Report,
     target: str,
     reason: str,
-    sealed_keys: Mapping[int, bytes] | None = None,
-) -> None:
+    sealed: tuple[int, bytes] | None = None,
+) -> list[Event]:
     """Transfer the report to another body, with a reason; this body loses access.
 
-    The target must not be in conflict. Its recipients need the report key: either it
-    was sealed to them at submission (an escalation body), or the transferring
-    recipient seals it on their own machine and sends ``sealed_keys`` (recipient id →
-    sealed key); the server cannot seal a key it never holds.
+    The target must not be in conflict and must be able to read the report: either
+    the report key was sealed to its body key at submission (a body of the escalation
+    chain), or the transferring recipient sealed it on their own machine or in their
+    browser to the target's current body key and sends ``sealed`` (generation, sealed
+    key); the server cannot seal a key it never holds. Checks everything before
+    changing anything. Returns the events to dispatch.
     """
     if not reason.strip():
         raise CaseworkError(_l("Give a reason for the transfer."))
     if target not in host.directory:
         raise CaseworkError(_l("No body %(body)r in the directory.", body=target))
-    roles = {(b.body_id, b.role) for b in report.bodies}
-    if (target, "excluded") in roles or (target, "recused") in roles:
+    if target in access.blocked_bodies(report):
         raise CaseworkError(_l("That body is in conflict for this report and can never receive it."))
-    if (target, "route") in roles:
+    if access.holds(report, target):
         raise CaseworkError(_l("That body already has this report."))
-    holders = {k.recipient_id for k in report.sealed_keys if k.holder == "recipient"}
-    targets = recipients_of(db, [target])
-    if not targets:
-        raise CaseworkError(_l("That body has no recipients on this instance yet: nobody there could read the report."))
-    missing = [r for r in targets if r.id not in holders]
-    for r in missing:
-        sealed = (sealed_keys or {}).get(r.id)
+    if target not in custody.readable_bodies(db, [target]):
+        raise CaseworkError(_l("That body has no key on this instance yet: nobody there could read the report."))
+    if target not in custody.holding_bodies(db, report):
         if sealed is None:
             raise CaseworkError(_l(
-                "The recipients of that body cannot open this report yet: transfer it from "
-                "your own machine (`parrhesia desk transfer`), which seals the key for them."
+                "That body cannot open this report yet: transfer it from your own machine "
+                "(`parrhesia desk transfer`) or with the desk's key unlocked, which seals the key for it."
             ))
-        db.add(SealedKey(report_id=report.id, holder="recipient", recipient_id=r.id, sealed=sealed))
+        try:
+            custody.accept_sealed_report_key(db, report, target, *sealed)
+        except custody.CustodyError as problem:
+            raise CaseworkError(str(problem)) from None
+    day = report_day(host.config, report)
     _leave_route(db, report, recipient.body_id, "transferred", reason)
-    _grant(report, target)
+    gain(host, report, target, on=day, reason="transfer")
+    _hand_on_protection(host, db, report, recipient.body_id, actor_of(recipient), day)
     audit.record(db, "transfer", actor=actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
                  detail={"to": target})
     db.commit()
+    return [Event(EventName.REPORT_TRANSFERRED, report.id, (target,))]
+
+
+def _hand_on_protection(host: PluginHost, db: Session, report: Report, left: str, actor: str, day: date) -> None:
+    """Protection requests a leaving body handled go on to another body (never orphaned)."""
+    from parrhesia.protection_requests import hand_on
+
+    hand_on(host, db, report, left, actor=actor, on=day)
 
 
 def pause_clock(db: Session, recipient: Recipient, report: Report, clock_id: str, reason: str, *, on: date) -> None:
@@ -394,14 +406,3 @@ def _leave_route(db: Session, report: Report, body_id: str, role: str, reason: s
     report.bodies.remove(row)
     db.flush()
     report.bodies.append(ReportBody(body_id=body_id, role=role, reason=reason[:500]))
-
-
-def _grant(report: Report, body_id: str) -> None:
-    for row in list(report.bodies):
-        if row.body_id == body_id and row.role == "escalation":
-            report.bodies.remove(row)
-    report.bodies.append(ReportBody(body_id=body_id, role="route"))
-    report.updated_on = today()
-
-
-

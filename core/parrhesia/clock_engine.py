@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from parrhesia.retention import RetentionResult, apply_retention
 
+from parrhesia.deadlines import report_day
 from parrhesia.escalation import escalate
+from parrhesia.events import dispatch
 from parrhesia.host import PluginHost
 from parrhesia.instance import Instance
 from parrhesia.models import Report, ReportClock
@@ -45,7 +47,7 @@ def tick(host: PluginHost, db: Session, *, on: date | None = None, instance: Ins
     candidates = db.scalars(
         select(ReportClock).where(ReportClock.state == "running", ReportClock.due_on < latest).order_by(ReportClock.id)
     ).all()
-    overdue = [c for c in candidates if c.due_on < (on or host.config.today(_jurisdiction(c.report)))]
+    overdue = [c for c in candidates if c.due_on < (on or report_day(host.config, c.report))]
     by_report: dict[str, list[ReportClock]] = {}
     for clock in overdue:
         by_report.setdefault(clock.report_id, []).append(clock)
@@ -58,13 +60,10 @@ def tick(host: PluginHost, db: Session, *, on: date | None = None, instance: Ins
         for clock in clocks:
             clock.state = "missed"
             result.missed.append((report_id, clock.clock_id))
-        day = on or host.config.today(_jurisdiction(report))
-        body = escalate(host, db, report, trigger="clock-missed", actor="system", on=day,
+        day = on or report_day(host.config, report)
+        step = escalate(host, db, report, trigger="clock-missed", actor="system", on=day,
                         reason=", ".join(sorted(c.clock_id for c in clocks)))
-        result.escalated.append((report_id, body))
+        result.escalated.append((report_id, step.body_id))
         db.commit()
+        dispatch(host, db, step.events, on=day)
     return result
-
-
-def _jurisdiction(report: Report) -> str | None:
-    return next((f.value for f in report.fields if f.name == "jurisdiction"), None)

@@ -1,15 +1,18 @@
 """The recipient's side of the API: pulling, decrypting and acting on their machine.
 
-Nothing here runs on the server. The report key arrives sealed to the recipient's
-public key and is opened here with the private key, which never leaves this machine.
-Replies, internal notes and the report key handed on in a transfer are sealed here
+Nothing here runs on the server. A report key arrives sealed to the recipient's
+*body key*; the body key arrives in a grant boxed to the recipient's own key by the
+member who vouched for them (docs/format.md §1), and is opened here with the private
+key, which never leaves this machine. Replies, internal notes, the report key handed
+on in a transfer and the grants made when vouching for a colleague are sealed here
 too, so the server only ever stores ciphertext and sealed keys.
 
-Notes and transfers are sealed to public keys that the server lists. A server that
-lied about them would receive what is sealed, so each key is checked against the
-fingerprints this machine has trusted (:class:`KnownKeys`): a key never seen is used
-only once its fingerprint has been compared with its holder and trusted, and a key
-that differs from the one trusted before is refused.
+Keys the server lists are checked against what this machine trusts
+(:class:`KnownKeys`): a colleague's key is vouched for, and a body's key sealed to in
+a transfer, only once its fingerprint has been compared out of band and trusted; a
+key that differs from the one trusted before is refused. The recipient's own body key
+is pinned at first use and must afterwards descend from the pinned one (each new
+generation carries the previous one, so a key the server swapped in is refused).
 """
 
 from __future__ import annotations
@@ -31,18 +34,25 @@ from typing import Any, BinaryIO
 from nacl.public import PrivateKey
 
 from parrhesia.crypto import (
+    CryptoFormatError,
+    chain_previous_body_key,
     decode_public_key,
     decrypt_part_to_path,
+    encode_public_key,
     encrypt_bytes,
     fingerprint,
+    grant_body_key,
+    new_body_key,
     new_report_keypair,
+    open_body_key_grant,
+    open_previous_body_key,
     open_report_key,
     seal_report_key,
 )
 
 __all__ = [
-    "DeskError", "DeskClient", "KeyState", "KnownKeys", "ListedKey", "PullResult", "default_known_keys_path",
-    "pull", "reply", "note", "transfer",
+    "DeskError", "DeskClient", "KeyState", "KnownKeys", "ListedKey", "PullResult", "Keyring", "default_known_keys_path",
+    "pull", "reply", "note", "transfer", "open_keyring", "keyring_from", "create_body_key", "vouch", "rotate_body_key",
 ]
 
 MANIFEST = ".parrhesia-pulled.json"
@@ -94,10 +104,43 @@ class DeskClient:
         data: dict[str, Any] = self._json("/me")
         return data
 
+    def body(self, body_id: str) -> dict[str, Any]:
+        """A body's active recipients with their public keys, and its current body key."""
+        data: dict[str, Any] = self._json(f"/bodies/{urllib.parse.quote(body_id, safe='')}/recipients")
+        return data
+
     def body_recipients(self, body_id: str) -> list[dict[str, Any]]:
         """The active recipients of a body, with their public keys."""
-        data: list[dict[str, Any]] = self._json(f"/bodies/{urllib.parse.quote(body_id, safe='')}/recipients")["recipients"]
+        data: list[dict[str, Any]] = self.body(body_id)["recipients"]
         return data
+
+    def keyring(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._json("/keyring")
+        return data
+
+    def found_body_key(self, public_key: bytes, grant: bytes) -> dict[str, Any]:
+        return self._post("/body-key", {"public_key": encode_public_key(public_key), "grant": _b64(grant)})
+
+    def vouch(self, recipient_id: int, generation: int, grant: bytes) -> dict[str, Any]:
+        return self._post("/body-key/grants", {"recipient": recipient_id, "generation": generation, "grant": _b64(grant)})
+
+    def rotate_body_key(self, public_key: bytes, previous_sealed: bytes, grants: dict[int, bytes]) -> dict[str, Any]:
+        return self._post("/body-key/rotation", {
+            "public_key": encode_public_key(public_key), "previous_sealed": _b64(previous_sealed),
+            "grants": {str(k): _b64(v) for k, v in grants.items()},
+        })
+
+    def protection_requests(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = self._json("/protection-requests")["protection_requests"]
+        return data
+
+    def open_protection_part(self, request_id: str, part_id: str) -> BinaryIO:
+        path = f"/protection-requests/{urllib.parse.quote(request_id, safe='')}/parts/{urllib.parse.quote(part_id, safe='')}"
+        stream: BinaryIO = self._open(path)
+        return stream
+
+    def protection_status(self, request_id: str, status: str) -> dict[str, Any]:
+        return self._post(f"/protection-requests/{urllib.parse.quote(request_id, safe='')}/status", {"status": status})
 
     def reports(self) -> list[dict[str, Any]]:
         data: list[dict[str, Any]] = self._json("/reports")["reports"]
@@ -124,10 +167,10 @@ class DeskClient:
     def set_status(self, report_id: str, status: str) -> dict[str, Any]:
         return self._post(f"{_report_path(report_id)}/status", {"status": status})
 
-    def post_note(self, report_id: str, part_id: str, blob: bytes, sealed_keys: dict[int, bytes]) -> dict[str, Any]:
+    def post_note(self, report_id: str, part_id: str, blob: bytes, generation: int, sealed: bytes) -> dict[str, Any]:
         return self._post(
             f"{_report_path(report_id)}/notes",
-            {"id": part_id, "ciphertext": _b64(blob), "sealed_keys": {str(k): _b64(v) for k, v in sealed_keys.items()}},
+            {"id": part_id, "ciphertext": _b64(blob), "generation": generation, "sealed_key": _b64(sealed)},
         )
 
     def recuse(self, report_id: str, reason: str, *, outside_competence: bool = False) -> dict[str, Any]:
@@ -142,11 +185,11 @@ class DeskClient:
     def resume_clock(self, report_id: str, clock_id: str) -> dict[str, Any]:
         return self._post(f"{_clock_path(report_id, clock_id)}/resume")
 
-    def transfer(self, report_id: str, body_id: str, reason: str, sealed_keys: dict[int, bytes]) -> dict[str, Any]:
-        return self._post(
-            f"{_report_path(report_id)}/transfer",
-            {"body": body_id, "reason": reason, "sealed_keys": {str(k): _b64(v) for k, v in sealed_keys.items()}},
-        )
+    def transfer(self, report_id: str, body_id: str, reason: str, sealed: tuple[int, bytes] | None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"body": body_id, "reason": reason}
+        if sealed is not None:
+            payload.update(generation=sealed[0], sealed_key=_b64(sealed[1]))
+        return self._post(f"{_report_path(report_id)}/transfer", payload)
 
 
 def _report_path(report_id: str) -> str:
@@ -290,6 +333,27 @@ class KnownKeys:
             pinned[str(key.recipient_id)] = key.fingerprint
         self._save()
 
+    def check_body_key(self, server: str, body_id: str, body_fingerprint: str, trust: Iterable[str] = ()) -> None:
+        """A body's key (sealed to in a transfer), if trusted or confirmed in ``trust``
+        now; DeskError, trusting nothing, otherwise."""
+        pinned = self._servers.get(server, {}).get(f"body:{body_id}")
+        if pinned == body_fingerprint:
+            return
+        if _plain(body_fingerprint) not in {_plain(text) for text in trust}:
+            what = f"differs from the one trusted before ({pinned})" if pinned else "is new to this machine"
+            raise DeskError(
+                f"The key of body {body_id} ({body_fingerprint}) {what}. Nothing was sealed or sent. Confirm the "
+                "fingerprint with that body over another channel, then repeat with --trust FINGERPRINT."
+            )
+        self.pin_body_key(server, body_id, body_fingerprint)
+
+    def pinned_body_key(self, server: str, body_id: str) -> str | None:
+        return self._servers.get(server, {}).get(f"body:{body_id}")
+
+    def pin_body_key(self, server: str, body_id: str, body_fingerprint: str) -> None:
+        self._servers.setdefault(server, {})[f"body:{body_id}"] = body_fingerprint
+        self._save()
+
     def _save(self) -> None:
         """Write the file whole (mode 0600) through a fresh temporary file, then rename it."""
         try:
@@ -308,24 +372,111 @@ class KnownKeys:
             raise DeskError(f"Cannot save the trusted keys in {self.path}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class Keyring:
+    """The generations of this recipient's body key that it can open."""
+
+    body_id: str
+    keys: dict[int, PrivateKey]
+    fingerprints: dict[int, str]
+    vouched_by: str  # who vouched for this recipient's newest grant
+
+    @property
+    def current(self) -> int:
+        return max(self.keys)
+
+    def open(self, sealed_b64: str, generation: int | None, own: PrivateKey) -> PrivateKey:
+        """Open a key sealed to the body key of ``generation`` (None: to our own key, format v1)."""
+        if generation is None:
+            return open_report_key(_unb64(sealed_b64), own)
+        if generation not in self.keys:
+            raise DeskError(f"This is sealed to generation {generation} of your body's key, which you do not hold.")
+        return open_report_key(_unb64(sealed_b64), self.keys[generation])
+
+
+def open_keyring(client: DeskClient, key: PrivateKey, known: KnownKeys | None = None) -> Keyring:
+    """Open this recipient's grant of their body key, and every older generation from it.
+
+    The grant is checked to come from the member it names; with ``known``, the body's
+    founding key is pinned at first use, and a keyring that does not descend from the
+    pinned key (a key swapped in by the server) is refused.
+    """
+    ring = keyring_from(client.keyring(), key)
+    if known is not None:
+        founding = ring.fingerprints[min(ring.keys)]
+        pinned = known.pinned_body_key(client.server, ring.body_id)
+        if pinned is None:
+            known.pin_body_key(client.server, ring.body_id, founding)
+        elif pinned not in {ring.fingerprints[g] for g in ring.keys}:
+            raise DeskError(
+                f"Your body's key ({founding}) does not descend from the one this machine trusted before ({pinned}). "
+                "Nothing was decrypted. Check with your colleagues before going on."
+            )
+    return ring
+
+
+def keyring_from(data: dict[str, Any], key: PrivateKey) -> Keyring:
+    """Open a keyring as ``GET /keyring`` sends it: this recipient's newest grant (checked
+    to come from the member it names), then each older generation through the chain."""
+    body_id, ring = str(data["body"]), list(data["keyring"])
+    held = next((entry for entry in ring if entry.get("grant")), None)
+    if held is None:
+        raise DeskError(
+            "You hold no grant of your body's key yet. A colleague who holds it must vouch for you "
+            "(`parrhesia desk vouch`); if your body has no key yet, create it (`parrhesia desk body-key create`)."
+        )
+    grant = held["grant"]
+    try:
+        body_sk = open_body_key_grant(_unb64(grant["boxed"]), _unb64(grant["vouched_by"]["public_key"]),
+                                      key, _unb64(held["public_key"]))
+    except CryptoFormatError as problem:
+        raise DeskError(f"Your grant of the body key cannot be trusted: {problem}.") from None
+    keys = {int(held["generation"]): body_sk}
+    older = [entry for entry in ring if int(entry["generation"]) < int(held["generation"])]
+    newer_sk, newer = body_sk, held
+    for entry in older:  # newest first
+        if not newer.get("previous_sealed"):
+            raise DeskError(f"Generation {newer['generation']} of your body's key does not carry the previous one.")
+        try:
+            newer_sk = open_previous_body_key(_unb64(newer["previous_sealed"]), newer_sk, _unb64(entry["public_key"]))
+        except CryptoFormatError as problem:
+            raise DeskError(f"Your body's key chain is broken: {problem}.") from None
+        keys[int(entry["generation"])], newer = newer_sk, entry
+    fingerprints = {int(e["generation"]): fingerprint(_unb64(e["public_key"])) for e in ring}
+    return Keyring(body_id, keys, fingerprints, str(grant["vouched_by"]["name"]))
+
+
+def _unb64(text: str) -> bytes:
+    """Standard base64 (the API) or unpadded base64url (the web desk)."""
+    if "-" in text or "_" in text or len(text) % 4:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return base64.b64decode(text)
+
+
 @dataclass
 class PullResult:
     reports: int = 0
     files: list[Path] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)  # report ids not sealed to this key
-    unreadable_notes: list[str] = field(default_factory=list)  # note ids written before this recipient joined
+    unreadable: list[str] = field(default_factory=list)  # report ids whose key this body does not hold
+    unreadable_notes: list[str] = field(default_factory=list)  # note ids sealed to a key generation not held
+    protection: list[Path] = field(default_factory=list)  # protection requests' details and identities
 
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
 
-def pull(client: DeskClient, key: PrivateKey, out: Path, *, progress: ProgressFactory | None = None) -> PullResult:
+def pull(
+    client: DeskClient, key: PrivateKey, out: Path, *, progress: ProgressFactory | None = None,
+    known: KnownKeys | None = None,
+) -> PullResult:
     """Download and decrypt every new part of every report into ``out/<report id>/``.
 
     Messages, replies and notes become ``NNN-<kind>.txt`` (answers ``.json``);
     attachments keep their (sanitised) names. A note is opened with its own key,
-    sealed to each recipient of the body that wrote it.
+    sealed to the body key. Protection requests the body handles land in the folder of
+    their report as ``protection-<id>.txt`` (and ``identity-<id>.txt`` once readable).
     """
+    ring = open_keyring(client, key, known)
     result = PullResult()
     out.mkdir(parents=True, exist_ok=True)
     for listed in client.reports():
@@ -341,20 +492,20 @@ def pull(client: DeskClient, key: PrivateKey, out: Path, *, progress: ProgressFa
         # Opening the report itself is what the server records as an access (and
         # marks it read in the desk); it also gives the freshest list of parts.
         report = client.report(listed["id"])
-        report_key = open_report_key(base64.b64decode(report["sealed_key"]), key)
+        report_key = ring.open(report["sealed_key"], report.get("generation"), key)
         for number, part in enumerate(report["parts"], start=1):
             if part["id"] in manifest:
                 continue
             part_key = report_key
             if part["kind"] == "note":
-                if not part.get("sealed_key"):
-                    # Written before this recipient joined the body: it will never be
-                    # readable with this key, so it is reported once and remembered.
+                try:
+                    part_key = ring.open(part.get("sealed_key") or "", part.get("generation"), key)
+                except (DeskError, CryptoFormatError):
+                    # Sealed to a key this recipient will never hold: reported once, remembered.
                     result.unreadable_notes.append(part["id"])
                     manifest[part["id"]] = ""
                     _write_manifest(folder, manifest)
                     continue
-                part_key = open_report_key(base64.b64decode(part["sealed_key"]), key)
             name = None if part["kind"] == "attachment" else f"{number:03d}-{part['kind']}{_SUFFIX.get(part['kind'], '.txt')}"
             on_bytes = progress(f"{report['id'][:8]} {part['kind']}", int(part["size"])) if progress else None
             with client.open_part(report["id"], part["id"]) as stream:
@@ -363,7 +514,37 @@ def pull(client: DeskClient, key: PrivateKey, out: Path, *, progress: ProgressFa
             manifest[part["id"]] = written.name
             _write_manifest(folder, manifest)
             result.files.append(written)
+    result.protection = pull_protection(client, key, ring, out)
     return result
+
+
+def pull_protection(client: DeskClient, key: PrivateKey, ring: Keyring, out: Path) -> list[Path]:
+    """Decrypt the details (and readable identities) of the body's protection requests."""
+    written: list[Path] = []
+    reports: dict[str, PrivateKey] = {}
+    for request in client.protection_requests():
+        folder = out / _safe_id(request["report_id"])
+        folder.mkdir(parents=True, exist_ok=True)
+        for what, entry in (("protection", request.get("details")), ("identity", request.get("identity"))):
+            if not entry or not entry.get("part_id"):
+                continue
+            target = folder / f"{what}-{_safe_id(request['id'])}.txt"
+            if target.exists():
+                continue
+            if entry.get("sealed_key"):
+                part_key = ring.open(entry["sealed_key"], entry.get("generation"), key)
+            elif entry.get("report_sealed_key"):
+                if request["report_id"] not in reports:
+                    report = client.report(request["report_id"])
+                    reports[request["report_id"]] = ring.open(report["sealed_key"], report.get("generation"), key)
+                part_key = open_report_key(base64.b64decode(entry["report_sealed_key"]), reports[request["report_id"]])
+            else:
+                continue
+            with client.open_protection_part(request["id"], entry["part_id"]) as stream:
+                path = decrypt_part_to_path(stream, folder, part_key, request["report_id"], entry["part_id"],
+                                            filename=target.name)
+            written.append(path)
+    return written
 
 
 def reply(client: DeskClient, report_id: str, message: str, *, feedback: bool = False) -> dict[str, Any]:
@@ -380,46 +561,89 @@ def reply(client: DeskClient, report_id: str, message: str, *, feedback: bool = 
     return client.put_reply(report["id"], part_id, blob, feedback=feedback)
 
 
-def note(
-    client: DeskClient, report_id: str, text: str, *, known: KnownKeys, trust: Iterable[str] = ()
-) -> dict[str, Any]:
-    """Seal an internal note on this machine, to the recipients of your body only.
+def note(client: DeskClient, key: PrivateKey, report_id: str, text: str, *, known: KnownKeys | None = None) -> dict[str, Any]:
+    """Seal an internal note on this machine, to your body's key only.
 
     The note gets its own keypair: the text is encrypted to its public key, and its
-    private key is sealed to each active recipient of your body (never to the report
-    key, which the source holds). No private key of yours is needed for that. The
-    colleagues' keys are checked against ``known`` first (see :class:`KnownKeys`);
-    ``trust`` holds fingerprints confirmed out of band for keys not yet trusted.
+    private key is sealed to the current generation of your body's key (never to the
+    report key, which the source holds), so every present and future colleague reads it.
     """
-    body_id = client.me()["body"]["id"]
-    colleagues = known.check(client.server, client.body_recipients(body_id), trust)
+    ring = open_keyring(client, key, known)
     note_key = new_report_keypair()
     part_id = secrets.token_hex(16)
     blob = encrypt_bytes(text.encode("utf-8"), bytes(note_key.public_key), report_id, part_id, {"kind": "note"})
-    sealed = {key.recipient_id: seal_report_key(note_key, key.public_key) for key in colleagues}
-    return client.post_note(report_id, part_id, blob, sealed)
+    sealed = seal_report_key(note_key, bytes(ring.keys[ring.current].public_key))
+    return client.post_note(report_id, part_id, blob, ring.current, sealed)
 
 
 def transfer(
     client: DeskClient, key: PrivateKey, report_id: str, body_id: str, reason: str, *,
     known: KnownKeys, trust: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Transfer a report to another body, handing its recipients the report key.
+    """Transfer a report to another body, handing it the report key.
 
-    The report key is opened here with your private key and sealed to each active
-    recipient of the target body; the server cannot do this, as it never holds the key.
-    Their keys are checked against ``known`` first, as in :func:`note`.
+    The report key is opened here and sealed to the target body's current key, once
+    that key's fingerprint is trusted on this machine (``trust`` holds fingerprints
+    confirmed out of band); the server cannot do this, as it never holds the key.
     """
+    ring = open_keyring(client, key, known)
     report = client.report(report_id)
     if not report.get("sealed_key"):
-        raise DeskError("This report was never sealed to your key, so you cannot hand its key on; "
-                        "ask a colleague who holds it to transfer it.")
-    report_key = open_report_key(base64.b64decode(report["sealed_key"]), key)
+        raise DeskError("Your body does not hold this report's key, so you cannot hand it on.")
+    report_key = ring.open(report["sealed_key"], report.get("generation"), key)
     if bytes(report_key.public_key) != decode_public_key(report["public_key"]):
-        raise DeskError("The key sealed to you does not match this report's public key.")
-    holders = known.check(client.server, client.body_recipients(body_id), trust)
-    sealed = {holder.recipient_id: seal_report_key(report_key, holder.public_key) for holder in holders}
+        raise DeskError("The key sealed to your body does not match this report's public key.")
+    target = client.body(body_id)
+    body_key = target.get("body_key")
+    if not body_key:
+        raise DeskError(f"Body {body_id} has no key on this instance yet: nobody there could read the report.")
+    public_key = decode_public_key(body_key["public_key"])
+    known.check_body_key(client.server, body_id, fingerprint(public_key), trust)
+    sealed = (int(body_key["generation"]), seal_report_key(report_key, public_key))
     return client.transfer(report["id"], body_id, reason, sealed)
+
+
+def create_body_key(client: DeskClient, key: PrivateKey, known: KnownKeys | None = None) -> str:
+    """Make your body's first key on this machine, granted to yourself; returns its
+    fingerprint, to be confirmed out of band (keys/README.md)."""
+    body_sk = new_body_key()
+    result = client.found_body_key(bytes(body_sk.public_key), grant_body_key(body_sk, bytes(key.public_key), key))
+    if known is not None:
+        known.pin_body_key(client.server, client.me()["body"]["id"], result["fingerprint"])
+    return str(result["fingerprint"])
+
+
+def vouch(
+    client: DeskClient, key: PrivateKey, recipient_id: int, *, known: KnownKeys, trust: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Hand your body's key to a colleague whose key fingerprint you confirmed out of band."""
+    ring = open_keyring(client, key, known)
+    listed = known.listed(client.server, client.body_recipients(ring.body_id))
+    colleague = next((k for k in listed if k.recipient_id == recipient_id), None)
+    if colleague is None:
+        raise DeskError(f"Recipient {recipient_id} is not an active recipient of your body.")
+    known.check(client.server, [r for r in client.body_recipients(ring.body_id) if r.get("id") == recipient_id], trust)
+    grant = grant_body_key(ring.keys[ring.current], colleague.public_key, key)
+    return client.vouch(recipient_id, ring.current, grant)
+
+
+def rotate_body_key(
+    client: DeskClient, key: PrivateKey, *, known: KnownKeys, trust: Iterable[str] = (), drop: Iterable[int] = ()
+) -> str:
+    """A new generation of your body's key, for the colleagues who hold the current one
+    (less ``drop``): after a member leaves, nothing sealed from now on reaches them."""
+    ring = open_keyring(client, key, known)
+    me = client.me()["id"]
+    dropped = set(drop)
+    members = [r for r in client.body_recipients(ring.body_id)
+               if r.get("holds_body_key") and r.get("id") not in dropped and r.get("id") != me]
+    kept = known.check(client.server, members, trust)
+    new_sk = new_body_key()
+    grants = {me: grant_body_key(new_sk, bytes(key.public_key), key)}
+    grants.update({k.recipient_id: grant_body_key(new_sk, k.public_key, key) for k in kept})
+    previous = chain_previous_body_key(ring.keys[ring.current], bytes(new_sk.public_key))
+    result = client.rotate_body_key(bytes(new_sk.public_key), previous, grants)
+    return str(result["fingerprint"])
 
 
 class _Counting:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -51,8 +52,9 @@ class PluginHost:
     def content_fields(self) -> tuple[IntakeField, ...]:
         return tuple(f for f in self.intake_fields if not f.routing)
 
-    def decide(self, request: RoutingRequest) -> RouteDecision:
-        return decide(self.manager, self.directory, self.config, request)
+    def decide(self, request: RoutingRequest, readable: Collection[str] | None = None) -> RouteDecision:
+        """Route a report; ``readable``: the bodies that can read reports here (None: unknown)."""
+        return decide(self.manager, self.directory, self.config, request, readable)
 
     def translation_directories(self) -> list[Path]:
         """The ``translations`` folders that enabled plugins ship, in registration order.

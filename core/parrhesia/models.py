@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
@@ -23,6 +23,8 @@ __all__ = [
     "ReportEscalation",
     "ProtectionRequest",
     "SealedKey",
+    "BodyKey",
+    "BodyKeyGrant",
     "Part",
     "SourceSession",
     "PluginError",
@@ -259,14 +261,60 @@ class ReportClock(Base):
     report: Mapped[Report] = relationship(back_populates="clocks")
 
 
+class BodyKey(Base):
+    """One generation of a body's keypair: the server knows only the public half.
+
+    Made on a member's machine (``parrhesia desk body-key``); the first generation is
+    founded by the body's first member, each later one by a member who rotates it
+    (``previous_sealed``: the previous generation's private key sealed to this one, so
+    the newest key opens every older report). See docs/format.md §1.
+    """
+
+    __tablename__ = "body_keys"
+    __table_args__ = (UniqueConstraint("body_id", "generation"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body_id: Mapped[str] = mapped_column(String(64), index=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    previous_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("recipients.id", ondelete="SET NULL"), nullable=True)
+    created_on: Mapped[date] = mapped_column(Date)
+
+    grants: Mapped[list[BodyKeyGrant]] = relationship(
+        back_populates="body_key", cascade="all, delete-orphan", order_by="BodyKeyGrant.id",
+        foreign_keys="BodyKeyGrant.body_key_id",
+    )
+
+
+class BodyKeyGrant(Base):
+    """A body key's private half boxed to one member by the member who vouched for them.
+
+    Only a holder of the body key can make one; the server records who claims to have
+    vouched and the member's own machine checks it (the box is authenticated).
+    """
+
+    __tablename__ = "body_key_grants"
+    __table_args__ = (UniqueConstraint("body_key_id", "recipient_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    body_key_id: Mapped[int] = mapped_column(ForeignKey("body_keys.id", ondelete="CASCADE"), index=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id", ondelete="CASCADE"), index=True)
+    vouched_by: Mapped[int | None] = mapped_column(ForeignKey("recipients.id", ondelete="SET NULL"), nullable=True)
+    boxed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_on: Mapped[date] = mapped_column(Date)
+
+    body_key: Mapped[BodyKey] = relationship(back_populates="grants", foreign_keys=[body_key_id])
+
+
 class SealedKey(Base):
-    """The report private key sealed to one holder: a recipient, or the source."""
+    """A private key sealed to one holder: a body key, the source, or (format v1) a recipient."""
 
     __tablename__ = "sealed_keys"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
-    # "source" or "recipient": the report key itself. For a part with a key of its own
+    # "source", "body" or (format v1) "recipient": the report key itself. For a part with a key of its own
     # (part_id set): "note", "protection" or "identity" (sealed to a recipient), or
     # "report" (sealed to the report key, so whoever holds the report can open it).
     holder: Mapped[str] = mapped_column(String(16))
@@ -276,9 +324,15 @@ class SealedKey(Base):
     recipient_id: Mapped[int | None] = mapped_column(
         ForeignKey("recipients.id", ondelete="CASCADE"), nullable=True, index=True
     )
+    # The body key generation this is sealed to (holder "body", and notes, protection
+    # details and identities of custody v2).
+    body_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("body_keys.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
     report: Mapped[Report] = relationship(back_populates="sealed_keys")
+    body_key: Mapped[BodyKey | None] = relationship()
 
 
 class Part(Base):

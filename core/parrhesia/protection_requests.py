@@ -16,21 +16,20 @@ from __future__ import annotations
 import secrets
 from datetime import date, timedelta
 
-from nacl.public import PrivateKey
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia import audit
+from parrhesia import access, audit, custody
 from parrhesia.casework import PROTECTION_CLOCK_PREFIX
-from parrhesia.clocks import due_date
-from parrhesia.crypto import encrypt_bytes, seal_report_key
+from parrhesia.crypto import seal_report_key
+from parrhesia.deadlines import report_clock
+from parrhesia.events import Event, EventName
 from parrhesia.host import PluginHost
-from flask_babel import lazy_gettext as _l
 from parrhesia.instance import Instance
-from parrhesia.models import Part, ProtectionRequest, Report, ReportClock, SealedKey
-from parrhesia.notifications import enqueue_for_bodies
+from parrhesia.models import ProtectionRequest, Report, SealedKey
+from parrhesia.parts import Sealing
 from parrhesia.protection import ProtectionMeasure
-from parrhesia.reports import recipients_of
 
 __all__ = [
     "STATUSES",
@@ -44,47 +43,29 @@ __all__ = [
     "identity_readable",
     "requests_for_body",
     "may_handle",
+    "hand_on",
 ]
 
 STATUSES = ("requested", "in-progress", "granted", "refused", "referred", "withdrawn")
 DISCLOSURE_NOTICE_DAYS = 10
-_BLOCKING_ROLES = ("excluded", "recused", "transferred", "not-competent")
 
 
 class ProtectionError(ValueError):
     """A protection request that cannot be made or changed, with a clear message."""
 
 
-def competent_body(host: PluginHost, db: Session, report: Report, measure: ProtectionMeasure) -> str:
-    """The measure's competent body; if it is in conflict or has nobody to read the
+def competent_body(host: PluginHost, db: Session, report: Report, measure_body: str | None) -> str:
+    """The measure's competent body; if it is in conflict or nobody there can read the
     request, a body already holding the report, then the next of its chain."""
-    blocked = {b.body_id for b in report.bodies if b.role in _BLOCKING_ROLES}
-    staffed = {r.body_id for r in recipients_of(db, host.directory.bodies.keys())}
-    candidates = [measure.body_id] if measure.body_id else []
-    candidates += [b.body_id for b in sorted(report.bodies, key=lambda b: (b.role != "route", b.rank or 0, b.body_id))
-                   if b.role in ("route", "escalation")]
+    blocked = access.blocked_bodies(report)
+    candidates = [measure_body] if measure_body else []
+    candidates += [b.body_id for b in sorted(report.bodies, key=lambda b: (b.role != access.ROUTE, b.rank or 0, b.body_id))
+                   if b.role in (access.ROUTE, access.ESCALATION)]
+    readable = custody.readable_bodies(db, [c for c in candidates if c])
     for body_id in candidates:
-        if body_id and body_id in host.directory and body_id not in blocked and body_id in staffed:
+        if body_id and body_id in host.directory and body_id not in blocked and body_id in readable:
             return body_id
     raise ProtectionError(_l("No independent body can handle this request on this instance."))
-
-
-def _seal_part(
-    instance: Instance, db: Session, report: Report, text: str, kind: str, holders: list[tuple[int | None, bytes]]
-) -> str:
-    """Encrypt a text to a fresh keypair whose private key is sealed to each holder
-    ``(recipient id, or None for the report key; public key)``."""
-    part_key = PrivateKey.generate()
-    part_id = secrets.token_hex(16)
-    blob = encrypt_bytes(text.encode("utf-8"), bytes(part_key.public_key), report.id, part_id, {"kind": kind})
-    with instance.blobs.writing(part_id) as pending:
-        pending.file.write(blob)
-    db.add(Part(id=part_id, report_id=report.id, kind=kind, author="source", blob=part_id, size=len(blob),
-                created_on=report.updated_on))
-    for recipient_id, public_key in holders:
-        db.add(SealedKey(report_id=report.id, holder=kind if recipient_id is not None else "report", part_id=part_id,
-                         recipient_id=recipient_id, sealed=seal_report_key(part_key, public_key)))
-    return part_id
 
 
 def request_protection(
@@ -98,8 +79,9 @@ def request_protection(
     identity: str = "",
     from_date: date | None = None,
     on: date,
-) -> ProtectionRequest:
-    """Record a source's request; seal its details and (optional) identity. Commits."""
+) -> tuple[ProtectionRequest, list[Event]]:
+    """Record a source's request; seal its details and (optional) identity. Commits;
+    returns the request and the event to dispatch (the competent body is notified)."""
     measure = next((m for m in host.measures if m.id == measure_id), None)
     if measure is None:
         raise ProtectionError(_l("This protection measure is not offered here."))
@@ -107,47 +89,62 @@ def request_protection(
         raise ProtectionError(_l("Please give the date asked for: %(label)s.", label=measure.date_label))
     if from_date is not None and from_date > on:
         raise ProtectionError(_l("The date cannot be in the future."))
-    body_id = competent_body(host, db, report, measure)
-    recipients = recipients_of(db, [body_id])
+    body_id = competent_body(host, db, report, measure.body_id)
     report.updated_on = on
     request = ProtectionRequest(
         id=secrets.token_hex(16), report_id=report.id, measure_id=measure.id, body_id=body_id,
         status="requested", created_on=on, updated_on=on, identity_state="none",
     )
-    written: list[str] = []
-    try:
+    with Sealing(instance, db) as sealing:
         if details.strip():
-            # Details: the competent body, and the report key (the source sees them).
-            request.details_part_id = _seal_part(
-                instance, db, report, details, "protection",
-                [(r.id, r.public_key) for r in recipients] + [(None, report.public_key)],
-            )
-            written.append(request.details_part_id)
+            # Details: the competent body, and the report key (the source sees them, and
+            # a body that takes the request over reads them through the report).
+            part, part_key = sealing.text(report, details, kind="protection", author="source", own_key=True, on=on)
+            assert part_key is not None  # nosec B101: own_key=True always makes one
+            custody.seal_part_key(db, report, part.id, part_key, body_id, holder="protection")
+            db.add(SealedKey(report_id=report.id, holder="report", part_id=part.id,
+                             sealed=seal_report_key(part_key, report.public_key)))
+            request.details_part_id = part.id
         if identity.strip():
-            # Identity: the competent body's recipients only; withheld by the server.
-            request.identity_part_id = _seal_part(
-                instance, db, report, identity, "identity", [(r.id, r.public_key) for r in recipients]
-            )
-            written.append(request.identity_part_id)
+            # Identity: the competent body only; withheld by the server until consent.
+            part, part_key = sealing.text(report, identity, kind="identity", author="source", own_key=True, on=on)
+            assert part_key is not None  # nosec B101: own_key=True always makes one
+            custody.seal_part_key(db, report, part.id, part_key, body_id, holder="identity")
+            request.identity_part_id = part.id
             request.identity_state = "withheld"
         if measure.clock is not None:
-            start = from_date or on
-            report.clocks.append(ReportClock(
-                clock_id=f"{PROTECTION_CLOCK_PREFIX}{request.id[:8]}", label=str(measure.clock.label)[:200],
-                legal_source=str(measure.clock.legal_source)[:200], body_id=body_id,
-                due_on=due_date(start, measure.clock), state="running", met_by=measure.clock.met_by,
-            ))
+            report.clocks.append(report_clock(measure.clock, from_date or on, body_id=body_id,
+                                              clock_id=f"{PROTECTION_CLOCK_PREFIX}{request.id[:8]}"))
         db.add(request)
-        enqueue_for_bodies(db, [body_id], "new-message", on=on)
         audit.record(db, "protection.request", actor="source", report_id=report.id, body_id=body_id,
                      detail={"request": request.id, "measure": measure.id, "identity_given": bool(identity.strip())})
-        db.commit()
-    except BaseException:
-        db.rollback()
-        for part_id in written:
-            instance.blobs.delete(part_id)
-        raise
-    return request
+    return request, [Event(EventName.PROTECTION_REQUESTED, report.id, (body_id,))]
+
+
+def hand_on(host: PluginHost, db: Session, report: Report, left: str, *, actor: str, on: date) -> list[str]:
+    """The requests of a report that ``left`` handled go to the next body able to
+    (:func:`competent_body`, never one in conflict), with their clocks; returns the
+    request ids handed on. The details reach the new body through the report key; an
+    identity sealed to the body that left stays with nobody until the source gives it
+    again (the source page says so). The caller commits."""
+    moved = []
+    for row in report.protection_requests:
+        if row.body_id != left or row.status in ("granted", "refused", "withdrawn"):
+            continue
+        try:
+            target = competent_body(host, db, report, None)
+        except ProtectionError:
+            continue  # stays visible to operators in `reports list`; nobody else can take it
+        row.body_id, row.updated_on = target, on
+        if row.identity_part_id is not None and row.identity_state != "disclosed":
+            row.identity_state = "not-handed-on"
+        for clock in report.clocks:
+            if clock.clock_id == f"{PROTECTION_CLOCK_PREFIX}{row.id[:8]}":
+                clock.body_id = target
+        audit.record(db, "protection.hand-on", actor=actor, report_id=report.id, body_id=target,
+                     detail={"request": row.id, "from": left})
+        moved.append(row.id)
+    return moved
 
 
 def set_status(db: Session, request: ProtectionRequest, status: str, *, actor: str, on: date) -> None:
@@ -211,6 +208,4 @@ def requests_for_body(db: Session, body_id: str) -> list[ProtectionRequest]:
 
 def may_handle(request: ProtectionRequest, body_id: str) -> bool:
     """A body that recused, was transferred away or is excluded loses the request too."""
-    return request.body_id == body_id and not any(
-        b.body_id == body_id and b.role in _BLOCKING_ROLES for b in request.report.bodies
-    )
+    return request.body_id == body_id and body_id not in access.blocked_bodies(request.report)

@@ -1,9 +1,9 @@
-"""Reports: opening a case, adding to it, and who may read it.
+"""Reports: storing a first submission and the source's follow-ups.
 
-Every function here works on ciphertext and identifiers only. Keys are sealed to each
-active recipient of each body on the route (a recipient who joins later gains access
-to older reports only when an existing holder re-seals the key for them), and to the
-source's codename-derived key.
+Every function here works on ciphertext and identifiers only. The report key is
+sealed to the body keys of the route and of the escalation chain
+(:mod:`parrhesia.custody`) and to the source's codename-derived key; which reports a
+body may read is :mod:`parrhesia.access`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from nacl.public import PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia.clocks import due_date
-from parrhesia.crypto import SourceIdentity, encrypt_bytes, seal_report_key
-from parrhesia.instance import Instance
-from parrhesia.notifications import enqueue_for_bodies
-from parrhesia.models import Part, PluginError, Recipient, Report, ReportBody, ReportClock, ReportField, SealedKey
+from parrhesia import access, custody
+from parrhesia.crypto import SourceIdentity, seal_report_key
+from parrhesia.deadlines import report_clock
+from parrhesia.events import Event, EventName
+from parrhesia.models import PluginError, Recipient, Report, ReportBody, ReportField, SealedKey
+from parrhesia.models import Part
 from parrhesia.plugins import PluginFailure
 from parrhesia.routing import RouteDecision
 from parrhesia.upload import Submission
@@ -34,11 +35,10 @@ __all__ = [
     "token_hash",
     "record_plugin_failures",
     "recipients_of",
-    "open_report",
+    "store_submission",
     "add_source_parts",
     "find_by_lookup",
     "reports_for_recipient",
-    "report_for_recipient",
 ]
 
 
@@ -70,7 +70,7 @@ def recipients_of(db: Session, body_ids: Iterable[str]) -> list[Recipient]:
     return list(db.scalars(query.order_by(Recipient.body_id, Recipient.id)))
 
 
-def open_report(
+def store_submission(
     db: Session,
     *,
     report_id: str,
@@ -80,14 +80,16 @@ def open_report(
     fields: Mapping[str, Sequence[str]],
     submission: Submission,
     on: date | None = None,
-) -> Report:
+) -> tuple[Report, list[Event]]:
     """Store a first submission: the report, its routing, sealed keys and parts.
 
-    The report key is sealed to every recipient of the route and of the escalation
-    chain; the server gives escalation bodies access only when escalation triggers.
-    Blobs are renamed into place before the transaction commits; if the commit fails
-    they are deleted again, so a report is either whole or absent. ``on`` is the day of
-    submission where the report's deadlines are counted (its jurisdiction's day).
+    The report key is sealed to the body key of every body of the route and of the
+    escalation chain; the server gives escalation bodies access only when escalation
+    triggers. Blobs are renamed into place before the transaction commits; if the
+    commit fails they are deleted again, so a report is either whole or absent. ``on``
+    is the day of submission where the report's deadlines are counted (its
+    jurisdiction's day). Returns the report and its events, for
+    :func:`parrhesia.events.dispatch`.
     """
     day = on or today()
     report = Report(
@@ -100,36 +102,23 @@ def open_report(
         fallback_route=decision.fallback,
     )
     report.bodies = (
-        [ReportBody(body_id=b, role="route") for b in decision.route]
-        + [ReportBody(body_id=s.body_id, role="escalation", rank=s.rank, reason=s.reason or None) for s in decision.escalation]
-        + [ReportBody(body_id=e.body_id, role="excluded", reason=english(e.reason)[:500]) for e in decision.excluded]
+        [ReportBody(body_id=b, role=access.ROUTE) for b in decision.route]
+        + [ReportBody(body_id=s.body_id, role=access.ESCALATION, rank=s.rank, reason=s.reason or None)
+           for s in decision.escalation]
+        + [ReportBody(body_id=e.body_id, role=access.EXCLUDED, reason=english(e.reason)[:500]) for e in decision.excluded]
+        + [ReportBody(body_id=b, role=access.NO_KEY) for b in decision.waiting]
     )
     report.fields = [ReportField(name=name, value=value) for name, values in fields.items() for value in sorted(set(values))]
-    report.clocks = [
-        ReportClock(
-            clock_id=clock.id,
-            label=str(clock.label)[:200],
-            legal_source=clock.legal_source[:200],
-            body_id=clock.body_id,
-            due_on=due_date(day, clock),
-            extendable_to_months=clock.extendable_to_months,
-            met_by=clock.met_by,
-            pausable=clock.pausable,
-            state="running",
-        )
-        for clock in decision.clocks
-    ]
-    readers = [*decision.route, *(s.body_id for s in decision.escalation)]
+    report.clocks = [report_clock(clock, day) for clock in decision.clocks]
     try:
         report.sealed_keys = [
             SealedKey(holder="source", sealed=seal_report_key(report_key, bytes(source.private_key.public_key)))
-        ] + [
-            SealedKey(holder="recipient", recipient_id=r.id, sealed=seal_report_key(report_key, r.public_key))
-            for r in recipients_of(db, readers)
         ]
+        custody.seal_to_bodies(db, report, report_key, [*decision.route, *(s.body_id for s in decision.escalation)])
         db.add(report)
         db.flush()  # the report row first: plugin errors refer to it
-        enqueue_for_bodies(db, decision.route, "new-report", on=day)
+        from parrhesia.notifications import enqueue_for_bodies
+
         enqueue_for_bodies(db, decision.duty, "urgent", on=day)
         record_plugin_failures(db, decision.failures, report_id)
     except BaseException:
@@ -137,7 +126,9 @@ def open_report(
         submission.discard()
         raise
     _store_parts(db, report, submission, author="source")
-    return report
+    events = [Event(EventName.REPORT_RECEIVED, report.id, decision.route),
+              Event(EventName.REPORT_ROUTED, report.id, decision.route)]
+    return report, events
 
 
 def record_plugin_failures(db: Session, failures: Iterable[PluginFailure], report_id: str | None) -> None:
@@ -154,10 +145,10 @@ def record_plugin_failures(db: Session, failures: Iterable[PluginFailure], repor
         )
 
 
-def add_source_parts(db: Session, report: Report, submission: Submission) -> None:
-    """Store a follow-up from the source."""
-    enqueue_for_bodies(db, (b.body_id for b in report.bodies if b.role == "route"), "new-message", on=today())
+def add_source_parts(db: Session, report: Report, submission: Submission) -> list[Event]:
+    """Store a follow-up from the source; returns its event for the bodies holding it."""
     _store_parts(db, report, submission, author="source")
+    return [Event(EventName.SOURCE_FOLLOW_UP, report.id, tuple(access.route_of(report)))]
 
 
 def _store_parts(db: Session, report: Report, submission: Submission, *, author: str) -> None:
@@ -185,40 +176,10 @@ def _store_parts(db: Session, report: Report, submission: Submission, *, author:
         raise
 
 
-def add_text_part(
-    instance: Instance, db: Session, report: Report, text: str, *, kind: str, meta: Mapping[str, object] | None = None
-) -> Part:
-    """Seal a short text from the source on receipt, in memory, to the report key
-    (added to the session; the caller commits)."""
-    part_id = secrets.token_hex(16)
-    blob = encrypt_bytes(text.encode("utf-8"), report.public_key, report.id, part_id, {"kind": kind, **(meta or {})})
-    with instance.blobs.writing(part_id) as pending:
-        pending.file.write(blob)
-    part = Part(id=part_id, report_id=report.id, kind=kind, author="source", blob=part_id, size=len(blob), created_on=today())
-    db.add(part)
-    return part
-
-
 def find_by_lookup(db: Session, lookup_id: bytes) -> Report | None:
     return db.scalar(select(Report).where(Report.lookup_id == lookup_id))
 
 
 def reports_for_recipient(db: Session, recipient: Recipient) -> list[Report]:
-    """Reports on the route of the recipient's body, newest first."""
-    query = (
-        select(Report)
-        .join(ReportBody, ReportBody.report_id == Report.id)
-        .where(ReportBody.body_id == recipient.body_id, ReportBody.role == "route")
-        .order_by(Report.created_on.desc(), Report.id)
-    )
-    return list(db.scalars(query))
-
-
-def report_for_recipient(db: Session, recipient: Recipient, report_id: str) -> Report | None:
-    """One report, only if it is routed to the recipient's body."""
-    query = (
-        select(Report)
-        .join(ReportBody, ReportBody.report_id == Report.id)
-        .where(Report.id == report_id, ReportBody.body_id == recipient.body_id, ReportBody.role == "route")
-    )
-    return db.scalar(query)
+    """Reports the recipient's body holds now, newest first."""
+    return list(db.scalars(access.routed_to(recipient.body_id)))

@@ -3,13 +3,19 @@
 The server decides, never the browser. Plugins propose bodies, exclusions, escalation
 steps, clocks and notices; :func:`decide` merges them and applies the core conflict
 rule over the directory (:meth:`Directory.conflicts_of`) plus the source's own
-exclusions. The route is never empty: when nothing independent is proposed, or a
-routing plugin fails, the instance's recipient of last resort is added.
+exclusions. The route is never empty and never ends where nobody can read: when
+nothing independent is proposed, or a routing plugin fails, the instance's recipient
+of last resort is added; when that is in conflict too (the implicated body controls
+every domestic body that would receive it: parliament, the head of state), the first
+independent body of the escalation chain takes the report. Given the bodies that can
+read reports on the instance (``readable``: a body key held by a member), a proposed
+body that cannot is set aside as ``waiting`` — the source is told before sending — and
+the same rule finds a body that can.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +114,11 @@ class RouteDecision:
     fallback: bool
     failures: tuple[PluginFailure, ...]
     duty: tuple[str, ...] = ()  # duty bodies on the route because of imminent danger
+    # Bodies that would have received the report but cannot read reports on this
+    # instance yet (no body key held by a member): told to the source, never sealed to.
+    waiting: tuple[str, ...] = ()
+    # Why the route is not what the plugins proposed ("" when it is): shown to the source.
+    substitute_reason: str = ""
 
     def as_dict(self, directory: Directory) -> dict[str, Any]:
         def name(body_id: str) -> str:
@@ -129,14 +140,31 @@ class RouteDecision:
                 for c in self.clocks
             ],
             "fallback": self.fallback,
+            "waiting": [{"id": b, "name": name(b)} for b in self.waiting],
+            "substitute_reason": self.substitute_reason,
             "plugin_failures": [{"plugin": f.plugin, "hook": f.hook, "error": f.error} for f in self.failures],
         }
 
 
+NOBODY_INDEPENDENT = _l("no body outside the conflict was proposed, so the first independent body of the "
+                        "escalation chain receives it")
+NOBODY_READABLE = _l("no body proposed for it can read reports on this instance yet, so the first independent "
+                     "body that can receives it")
+
+
 def decide(
-    manager: pluggy.PluginManager, directory: Directory, config: InstanceConfig, request: RoutingRequest
+    manager: pluggy.PluginManager,
+    directory: Directory,
+    config: InstanceConfig,
+    request: RoutingRequest,
+    readable: Collection[str] | None = None,
 ) -> RouteDecision:
-    """Route one report: merge the plugins' answers and apply the conflict rule."""
+    """Route one report: merge the plugins' answers and apply the conflict rule.
+
+    ``readable``: the bodies that can read reports on the instance (None: not known,
+    as in a dry run; every body counts as able to).
+    """
+    can_read = (lambda body_id: True) if readable is None else (lambda body_id: body_id in readable)
     failures: list[PluginFailure] = []
     common = {"request": request, "directory": directory, "config": config}
 
@@ -176,16 +204,13 @@ def decide(
         # last resort (outside the core conflict rule) receives the report, and no
         # other key is sealed, so a body the plugin would have excluded never can.
         route, duty = [], {}
+    waiting = [b for b in route if not can_read(b)]
+    route = [b for b in route if can_read(b)]
     fallback = bool(route_failures or conflict_failures) or not route
     if fallback:
-        for body_id in _last_resort(config, directory, excluded):
+        for body_id in _last_resort(config, directory, excluded, can_read):
             if body_id not in route:
                 route.append(body_id)
-    if not route:
-        raise RoutingError(
-            "No body outside the conflict can receive this report: configure another "
-            "recipient of last resort (instance.last_resort)."
-        )
     route_tuple = tuple(route)
 
     steps: dict[str, EscalationStep] = {}
@@ -202,7 +227,26 @@ def decide(
     for body_id in config.last_resort:
         if body_id in directory and body_id not in excluded and body_id not in route_tuple and body_id not in steps:
             steps[body_id] = EscalationStep(body_id, LAST_RESORT_RANK, "recipient of last resort")
-    escalation = tuple(sorted(steps.values(), key=lambda s: (s.rank, s.body_id)))
+    ordered = sorted(steps.values(), key=lambda s: (s.rank, s.body_id))
+    substitute_reason = ""
+    if not route_tuple:
+        # Nobody independent (or nobody able to read) was proposed: the first
+        # independent body of the chain that can read takes the report, never nobody.
+        first = next((s for s in ordered if can_read(s.body_id)), None)
+        if first is None:
+            raise RoutingError(
+                "No body outside the conflict can receive and read this report: configure another "
+                "recipient of last resort (instance.last_resort), for example an international body "
+                "or an accredited NGO, and make sure its recipients hold its body key."
+            )
+        route_tuple = (first.body_id,)
+        ordered.remove(first)
+        substitute_reason = str(NOBODY_READABLE if waiting else NOBODY_INDEPENDENT)
+    elif waiting:
+        substitute_reason = str(NOBODY_READABLE) if fallback else ""
+    waiting = [b for b in waiting if b not in route_tuple]
+    escalation = tuple(ordered)
+    duty = {body_id: assignment for body_id, assignment in duty.items() if body_id in route_tuple}
 
     clocks: dict[str, Clock] = {
         f"duty-{body_id}": Clock(
@@ -233,13 +277,18 @@ def decide(
         fallback=fallback,
         failures=tuple(failures),
         duty=tuple(sorted(duty)),
+        waiting=tuple(waiting),
+        substitute_reason=substitute_reason,
     )
 
 
-def _last_resort(config: InstanceConfig, directory: Directory, excluded: Mapping[str, str]) -> list[str]:
-    """The first recipient of last resort that is not in conflict (never one that is)."""
+def _last_resort(
+    config: InstanceConfig, directory: Directory, excluded: Mapping[str, str], can_read: Callable[[str], bool]
+) -> list[str]:
+    """The first recipient of last resort that is not in conflict (never one that is)
+    and can read reports."""
     for body_id in config.last_resort:
-        if body_id in directory and body_id not in excluded:
+        if body_id in directory and body_id not in excluded and can_read(body_id):
             return [body_id]
     return []
 

@@ -150,6 +150,25 @@ class RegisteredRecipient:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
+    def keyring(self, client: FlaskClient) -> Any:
+        """This recipient's opened body keyring (:class:`parrhesia.desk_client.Keyring`),
+        as their own machine opens it from ``GET /api/v1/keyring``."""
+        from parrhesia.desk_client import keyring_from
+
+        response = client.get("/api/v1/keyring", headers=self.headers)
+        assert response.status_code == 200, response.get_data(as_text=True)  # nosec B101
+        return keyring_from(response.get_json(), self.key)
+
+    def report_key(self, client: FlaskClient, report_id: str) -> PrivateKey:
+        """The report key, opened as this recipient's machine would (through the body key)."""
+        response = client.get(f"/api/v1/reports/{report_id}", headers=self.headers)
+        assert response.status_code == 200, response.get_data(as_text=True)  # nosec B101
+        data = response.get_json()
+        if not data.get("sealed_key"):
+            raise AssertionError(f"report {report_id} is not sealed to the body of recipient {self.id}")
+        key: PrivateKey = self.keyring(client).open(data["sealed_key"], data.get("generation"), self.key)
+        return key
+
 
 @pytest.fixture
 def recipient(app: Flask) -> RegisteredRecipient:
@@ -157,16 +176,44 @@ def recipient(app: Flask) -> RegisteredRecipient:
     return add_test_recipient(app, TEST_BODIES[0]["id"])
 
 
-def add_test_recipient(app: Flask, body_id: str, name: str = "Case officer") -> RegisteredRecipient:
+def add_test_recipient(
+    app: Flask, body_id: str, name: str = "Case officer", *, vouched: bool = True, **account: Any
+) -> RegisteredRecipient:
+    """Register a recipient with a fresh key, as ``parrhesia recipients add`` does.
+
+    With ``vouched`` (the default) the test then plays the members' own machines: the
+    body's first recipient creates its body key, and each later one is vouched for by
+    that first member. ``vouched=False`` leaves a recipient the operator registered and
+    no member vouched for: they can read nothing. ``account`` is passed on to
+    :func:`parrhesia.accounts.add_recipient` (``login_name``, ``password``, ``role``).
+    """
+    from parrhesia import custody
     from parrhesia.accounts import add_recipient
-    from parrhesia.crypto import generate_recipient_key
+    from parrhesia.crypto import generate_recipient_key, grant_body_key, new_body_key
     from parrhesia.models import Recipient
+    from parrhesia.reports import today
 
     key = generate_recipient_key()
     engine = app.extensions["parrhesia.instance"].engine
+    machines: dict[str, tuple[PrivateKey, int, PrivateKey]] = app.extensions.setdefault("parrhesia.testing.body_keys", {})
     with Session(engine) as db:
-        token = add_recipient(db, body_id=body_id, name=name, public_key=bytes(key.public_key))
-        recipient_id = db.query(Recipient.id).filter(Recipient.public_key == bytes(key.public_key)).scalar()
+        token = add_recipient(db, body_id=body_id, name=name, public_key=bytes(key.public_key), **account)
+        member = db.query(Recipient).filter(Recipient.public_key == bytes(key.public_key)).one()
+        recipient_id = member.id
+        if vouched:
+            held = machines.get(body_id)
+            if held is None or custody.current_key(db, body_id) is None:
+                body_sk = new_body_key()
+                custody.found_body_key(db, member, bytes(body_sk.public_key),
+                                       grant_body_key(body_sk, bytes(key.public_key), key), on=today())
+                machines[body_id] = (body_sk, recipient_id, key)
+            else:
+                body_sk, founder_id, founder_key = held
+                founder = db.get(Recipient, founder_id)
+                assert founder is not None  # nosec B101
+                generation = custody.current_key(db, body_id).generation  # type: ignore[union-attr]
+                custody.vouch(db, founder, member, generation,
+                              grant_body_key(body_sk, bytes(key.public_key), founder_key), on=today())
     return RegisteredRecipient(id=recipient_id, body_id=body_id, key=key, token=token)
 
 

@@ -25,17 +25,19 @@ from typing import Any, NoReturn
 from flask import Blueprint, Response, abort, g, request
 from sqlalchemy import select
 
-from parrhesia import audit, casework, reports
+from parrhesia import audit, casework, custody, reports
 from parrhesia.api.openapi import document as openapi_document
 from parrhesia.casework import CaseworkError, ReportNotFound
-from parrhesia.crypto import SEALED_REPORT_KEY_SIZE, encode_public_key
+from parrhesia.crypto import SEALED_REPORT_KEY_SIZE, encode_public_key, fingerprint
 from parrhesia.crypto.stream import MAGIC
 from parrhesia.db import get_session
 from parrhesia.ciphertext import NotAPart, ciphertext_response, is_whole_part
+from parrhesia.deadlines import report_day
+from parrhesia.events import dispatch
 from parrhesia.host import current_host
 from parrhesia.instance import current_instance
 from parrhesia import protection_requests
-from parrhesia.models import Part, ProtectionRequest, Recipient, Report, SealedKey
+from parrhesia.models import Part, ProtectionRequest, Recipient, Report
 
 __all__ = ["bp", "NOTE_LIMIT", "JSON_LIMIT"]
 
@@ -130,21 +132,21 @@ def _base64(value: Any, what: str) -> bytes:
         abort(400, f"{what} is not valid base64.")
 
 
-def _sealed_keys(value: Any) -> dict[int, bytes]:
-    """``{"<recipient id>": "<base64 sealed key>"}`` → ``{id: bytes}``, each key checked."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        abort(400, '"sealed_keys" must be an object mapping recipient ids to base64 sealed keys.')
-    sealed: dict[int, bytes] = {}
-    for raw_id, raw_key in value.items():
-        if not re.fullmatch(r"[0-9]{1,12}", str(raw_id)):
-            abort(400, f"{raw_id!r} in sealed_keys is not a recipient id.")
-        key = _base64(raw_key, f"The sealed key for recipient {raw_id}")
-        if len(key) != SEALED_REPORT_KEY_SIZE:
-            abort(400, f"The sealed key for recipient {raw_id} is not a sealed key ({SEALED_REPORT_KEY_SIZE} bytes).")
-        sealed[int(raw_id)] = key
-    return sealed
+def _sealed_key(data: Mapping[str, Any], *, required: bool) -> tuple[int, bytes] | None:
+    """``"sealed_key"`` (base64, 80 bytes) with ``"generation"`` (the body key's)."""
+    if data.get("sealed_key") is None and not required:
+        return None
+    key = _base64(data.get("sealed_key"), '"sealed_key"')
+    if len(key) != SEALED_REPORT_KEY_SIZE:
+        abort(400, f'"sealed_key" is not a sealed key ({SEALED_REPORT_KEY_SIZE} bytes).')
+    generation = data.get("generation")
+    if not isinstance(generation, int) or isinstance(generation, bool) or generation < 1:
+        abort(400, '"generation" (the body key generation sealed to) is required and must be a positive integer.')
+    return generation, key
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 def _flag(name: str) -> bool:
@@ -171,30 +173,32 @@ def _new_part_id(part_id: Any) -> str:
 
 def _describe(report: Report) -> dict[str, Any]:
     recipient = _recipient()
-    mine = {
-        (k.holder, k.part_id): k.sealed
-        for k in get_session().scalars(
-            select(SealedKey).where(SealedKey.report_id == report.id, SealedKey.recipient_id == recipient.id)
-        )
-    }
+    mine = custody.sealed_for(get_session(), recipient, report)
 
-    def b64(sealed: bytes | None) -> str | None:
-        return base64.b64encode(sealed).decode() if sealed else None
+    def key(holder: str, part_id: str | None = None) -> dict[str, Any]:
+        found = mine.get((holder, part_id))
+        return {"sealed_key": _b64(found.sealed) if found else None,
+                "generation": found.generation if found else None}
 
+    report_key = key("body")
     return {
         "id": report.id,
         "status": report.status,
         "created_on": report.created_on.isoformat(),
         "updated_on": report.updated_on.isoformat(),
         "public_key": encode_public_key(report.public_key),
-        "sealed_key": b64(mine.get(("recipient", None))),
+        # The report key sealed to the body key of this generation (see GET /keyring);
+        # generation null: sealed to this recipient's own key (format v1).
+        "sealed_key": report_key["sealed_key"],
+        "generation": report_key["generation"],
         "route": [b.body_id for b in report.bodies if b.role == "route"],
         "escalation": [b.body_id for b in report.bodies if b.role == "escalation"],
         "fallback_route": report.fallback_route,
         "fields": {name: [f.value for f in report.fields if f.name == name] for name in sorted({f.name for f in report.fields})},
         "clocks": [
             {"id": c.clock_id, "label": c.label, "legal_source": c.legal_source, "due_on": c.due_on.isoformat(),
-             "body": c.body_id, "state": c.state, "met_by": c.met_by}
+             "body": c.body_id, "state": c.state, "met_by": c.met_by, "pausable": c.pausable,
+             "extendable_to_months": c.extendable_to_months}
             for c in casework.visible_clocks(report, recipient)
         ],
         "parts": [
@@ -204,8 +208,8 @@ def _describe(report: Report) -> dict[str, Any]:
                 "author": part.author,
                 "size": part.size,
                 "created_on": part.created_on.isoformat(),
-                # A note has its own key, sealed to each recipient of its body.
-                **({"sealed_key": b64(mine.get(("note", part.id)))} if part.kind == "note" else {}),
+                # A note has its own key, sealed to its body's key.
+                **(key("note", part.id) if part.kind == "note" else {}),
             }
             for part in casework.visible_parts(report, recipient)
         ],
@@ -233,18 +237,104 @@ def me() -> dict[str, Any]:
 
 @bp.get("/bodies/<body_id>/recipients")
 def body_recipients(body_id: str) -> dict[str, Any]:
-    """The active recipients of a body and their public keys (to seal notes and transfers).
+    """The active recipients of a body, their public keys, and the body's key (to seal a
+    transfer to it, or to vouch for a colleague).
 
     Public keys are public: sources are shown them (as fingerprints) before sending.
     """
     body = current_host().directory.get(body_id)
     if body is None:
         abort(404, "No such body in the directory.")
-    holders = reports.recipients_of(get_session(), [body_id])
+    db = get_session()
+    holders = reports.recipients_of(db, [body_id])
+    key = custody.current_key(db, body_id)
+    granted = {g.recipient_id for g in key.grants} if key else set()
     return {
         "body": {"id": body_id, "name": body.name},
-        "recipients": [{"id": r.id, "name": r.name, "public_key": encode_public_key(r.public_key)} for r in holders],
+        "body_key": {"generation": key.generation, "public_key": encode_public_key(key.public_key),
+                     "fingerprint": fingerprint(key.public_key)} if key else None,
+        "recipients": [{"id": r.id, "name": r.name, "public_key": encode_public_key(r.public_key),
+                        "holds_body_key": r.id in granted} for r in holders],
     }
+
+
+@bp.get("/keyring")
+def keyring() -> dict[str, Any]:
+    """Every generation of the recipient's body key: its public key, the previous
+    generation sealed to it, and this recipient's grant with who vouched for them."""
+    return {"body": _recipient().body_id, "keyring": custody.keyring_data(get_session(), _recipient(), _b64)}
+
+
+def _custody_refused(call: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return call(*args, **kwargs)
+    except custody.CustodyError as problem:
+        abort(409, str(problem))
+
+
+def _grant_bytes(value: Any, what: str) -> bytes:
+    return _base64(value, what)
+
+
+@bp.post("/body-key")
+def found_body_key() -> tuple[dict[str, Any], int]:
+    """Create the body's first key, made on this recipient's machine: ``public_key``
+    (prh1pk_…) and ``grant`` (the body private key boxed from this recipient to
+    themselves). Refused once the body has a key."""
+    data = _json_body()
+    try:
+        from parrhesia.crypto import decode_public_key
+
+        public_key = decode_public_key(_text(data, "public_key"))
+    except ValueError as problem:
+        abort(400, str(problem))
+    recipient = _recipient()
+    key = _custody_refused(custody.found_body_key, get_session(), recipient, public_key,
+                           _grant_bytes(data.get("grant"), '"grant"'), on=current_instance().config.today())
+    return {"generation": key.generation, "fingerprint": fingerprint(key.public_key)}, 201
+
+
+@bp.post("/body-key/grants")
+def vouch() -> tuple[dict[str, Any], int]:
+    """Vouch for a colleague: ``recipient`` (id), ``generation`` and ``grant`` (the body
+    private key boxed, on this recipient's machine, from this recipient to the colleague)."""
+    data = _json_body()
+    member_id, generation = data.get("recipient"), data.get("generation")
+    if not isinstance(member_id, int) or isinstance(member_id, bool) or not isinstance(generation, int):
+        abort(400, '"recipient" and "generation" are required and must be whole numbers.')
+    db = get_session()
+    member = db.get(Recipient, member_id)
+    if member is None:
+        abort(409, "That person is not an active recipient of your body.")
+    _custody_refused(custody.vouch, db, _recipient(), member, generation, _grant_bytes(data.get("grant"), '"grant"'),
+                     on=current_instance().config.today())
+    return {"recipient": member_id, "generation": generation}, 201
+
+
+@bp.post("/body-key/rotation")
+def rotate_body_key() -> tuple[dict[str, Any], int]:
+    """A new generation of the body key: ``public_key``, ``previous_sealed`` (the current
+    generation's private key sealed to the new one) and ``grants`` (recipient id →
+    boxed new private key) for the members kept."""
+    data = _json_body()
+    try:
+        from parrhesia.crypto import decode_public_key
+
+        public_key = decode_public_key(_text(data, "public_key"))
+    except ValueError as problem:
+        abort(400, str(problem))
+    grants_in = data.get("grants")
+    if not isinstance(grants_in, dict):
+        abort(400, '"grants" must map recipient ids to base64 grants.')
+    grants: dict[int, bytes] = {}
+    for raw_id, raw in grants_in.items():
+        if not re.fullmatch(r"[0-9]{1,12}", str(raw_id)):
+            abort(400, f"{raw_id!r} in grants is not a recipient id.")
+        grants[int(raw_id)] = _grant_bytes(raw, f"The grant for recipient {raw_id}")
+    key = _custody_refused(custody.rotate_body_key, get_session(), _recipient(), public_key,
+                           _base64(data.get("previous_sealed"), '"previous_sealed"'), grants,
+                           on=current_instance().config.today())
+    return {"generation": key.generation, "fingerprint": fingerprint(key.public_key)}, 201
 
 
 @bp.get("/reports")
@@ -317,10 +407,10 @@ def add_note(report_id: str) -> tuple[dict[str, Any], int]:
     """An internal note, sealed on the recipient's machine to their body only.
 
     The client makes a keypair for the note, encrypts the text to its public key (the
-    part format, ``{"kind": "note"}``), and seals the note's private key to every
-    active recipient of its body (``GET /bodies/<body>/recipients``). The server
-    checks that the keys go to exactly those recipients, so a note never reaches the
-    source or another body, and never sees the text.
+    part format, ``{"kind": "note"}``), and seals the note's private key to its body's
+    current key (``sealed_key`` and ``generation``; ``GET /keyring``), so every
+    present and future member reads it, never the source or another body. The server
+    never sees the text.
     """
     report = _report_or_404(report_id)
     data = _json_body(NOTE_LIMIT * 4 // 3 + JSON_LIMIT)
@@ -332,14 +422,9 @@ def add_note(report_id: str) -> tuple[dict[str, Any], int]:
         _too_large()
     if not is_whole_part(len(blob)):
         abort(400, "The ciphertext is not a whole Parrhesia part (truncated?).")
-    sealed = _sealed_keys(data.get("sealed_keys"))
-    recipient = _recipient()
-    db = get_session()
-    colleagues = {r.id for r in reports.recipients_of(db, [recipient.body_id])}
-    if set(sealed) != colleagues:
-        abort(409, "The note key must be sealed to exactly the active recipients of your body "
-                   f"(ids {sorted(colleagues)}); fetch them again and seal the note again.")
-    part = casework.record_note(current_instance(), db, recipient, report, part_id=part_id, blob=blob, sealed=sealed)
+    generation, sealed = _sealed_key(data, required=True) or (0, b"")
+    part = casework.record_note(current_instance(), get_session(), _recipient(), report, part_id=part_id, blob=blob,
+                                generation=generation, sealed=sealed)
     return {"id": part.id, "size": part.size, "created_on": part.created_on.isoformat()}, 201
 
 
@@ -354,8 +439,9 @@ def recuse(report_id: str) -> dict[str, Any]:
     outside_competence = data.get("outside_competence", False)
     if not isinstance(outside_competence, bool):
         abort(400, '"outside_competence" must be true or false.')
-    gained = casework.recuse(current_host(), get_session(), _recipient(), report, reason,
-                             outside_competence=outside_competence)
+    host, db = current_host(), get_session()
+    gained, events = casework.recuse(host, db, _recipient(), report, reason, outside_competence=outside_competence)
+    dispatch(host, db, events, on=report.updated_on)
     return {"id": report_id, "recused": True, "to": gained}
 
 
@@ -376,7 +462,7 @@ def pause_clock(report_id: str, clock_id: str) -> dict[str, Any]:
     """Stop a running clock where its law allows, with the reason."""
     report = _report_or_404(report_id)
     casework.pause_clock(get_session(), _recipient(), report, clock_id, _text(_json_body(), "reason"),
-                         on=current_instance().config.today())
+                         on=report_day(current_host().config, report))
     return _describe(report)
 
 
@@ -384,7 +470,7 @@ def pause_clock(report_id: str, clock_id: str) -> dict[str, Any]:
 def resume_clock(report_id: str, clock_id: str) -> dict[str, Any]:
     """Restart a paused clock; the days of the pause are added to its deadline."""
     report = _report_or_404(report_id)
-    casework.resume_clock(get_session(), _recipient(), report, clock_id, on=current_instance().config.today())
+    casework.resume_clock(get_session(), _recipient(), report, clock_id, on=report_day(current_host().config, report))
     return _describe(report)
 
 
@@ -393,15 +479,18 @@ def transfer(report_id: str) -> dict[str, Any]:
     """Transfer to another body, with a reason; this body loses access.
 
     A body of the report's escalation chain already holds the report key. Any other
-    body needs ``sealed_keys``: the report key sealed, on the recipient's machine, to
-    each active recipient of the target body (the server never holds that key).
+    body needs ``sealed_key`` and ``generation``: the report key sealed, on the
+    recipient's machine, to the target body's current key (``GET
+    /bodies/<body>/recipients``); the server never holds that key.
     """
     report = _report_or_404(report_id)
     data = _json_body()
     target = _text(data, "body")
     reason = _text(data, "reason")
-    sealed = _sealed_keys(data.get("sealed_keys"))
-    casework.transfer(current_host(), get_session(), _recipient(), report, target, reason, sealed)
+    sealed = _sealed_key(data, required=False)
+    host, db = current_host(), get_session()
+    events = casework.transfer(host, db, _recipient(), report, target, reason, sealed)
+    dispatch(host, db, events, on=report.updated_on)
     return {"id": report_id, "transferred": True, "to": target}
 
 
@@ -413,16 +502,14 @@ def transfer(report_id: str) -> dict[str, Any]:
 def _describe_protection(request: ProtectionRequest) -> dict[str, Any]:
     """A request, with the keys this recipient may hold: the details always, the
     identity only once the source consented or a custodian's decision took effect."""
-    recipient = _recipient()
     day = current_instance().config.today()
     readable = protection_requests.identity_readable(request, on=day)
-    wanted = [request.details_part_id] + ([request.identity_part_id] if readable else [])
-    keys = {
-        k.part_id: base64.b64encode(k.sealed).decode()
-        for k in get_session().scalars(
-            select(SealedKey).where(SealedKey.part_id.in_([p for p in wanted if p]), SealedKey.recipient_id == recipient.id)
-        )
-    }
+    mine = custody.sealed_for(get_session(), _recipient(), request.report)
+
+    def key(holder: str, part_id: str | None) -> dict[str, Any]:
+        found = mine.get((holder, part_id)) if part_id else None
+        return {"sealed_key": _b64(found.sealed) if found else None, "generation": found.generation if found else None}
+
     return {
         "id": request.id,
         "report_id": request.report_id,
@@ -430,12 +517,17 @@ def _describe_protection(request: ProtectionRequest) -> dict[str, Any]:
         "status": request.status,
         "created_on": request.created_on.isoformat(),
         "updated_on": request.updated_on.isoformat(),
-        "details": {"part_id": request.details_part_id, "sealed_key": keys.get(request.details_part_id)}
+        "body": request.body_id,
+        # Details: sealed to the competent body's key when it was asked; a body that took
+        # the request over opens them through the report key ("report_sealed_key").
+        "details": {"part_id": request.details_part_id, **key("protection", request.details_part_id),
+                    "report_sealed_key": _b64(mine[("report", request.details_part_id)].sealed)
+                    if ("report", request.details_part_id) in mine else None}
         if request.details_part_id else None,
         "identity": {
             "state": request.identity_state,
             "part_id": request.identity_part_id if readable else None,
-            "sealed_key": keys.get(request.identity_part_id) if readable else None,
+            **(key("identity", request.identity_part_id) if readable else {"sealed_key": None, "generation": None}),
         },
     }
 

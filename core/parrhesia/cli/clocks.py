@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from parrhesia.cli.common import instance_option, load_instance
 from parrhesia.clock_engine import tick as run_tick
+from parrhesia.deadlines import report_day
 from parrhesia.escalation import escalate as escalate_report
+from parrhesia.events import dispatch
 from parrhesia.host import load_host
 from parrhesia.models import ProtectionRequest, Report
 from parrhesia.protection_requests import DISCLOSURE_NOTICE_DAYS, ProtectionError, decide_disclosure
@@ -69,9 +71,12 @@ def escalate(instance_dir: Path, report_id: str, reason: str, operator_name: str
         report = db.get(Report, report_id)
         if report is None:
             raise click.ClickException(f"No report {report_id!r}.")
-        body = escalate_report(host, db, report, trigger="operator", actor=f"operator:{operator_name}"[:40],
-                               on=_day(instance.config.today(), now), reason=reason)
+        day = _day(report_day(instance.config, report), now)
+        step = escalate_report(host, db, report, trigger="operator", actor=f"operator:{operator_name}"[:40],
+                               on=day, reason=reason)
         db.commit()
+        dispatch(host, db, step.events, on=day)
+        body = step.body_id
     instance.dispose()
     click.echo(f"Report {report_id} escalated to {body}." if body else "No independent body is left to escalate to.")
 

@@ -1,10 +1,12 @@
 """``parrhesia desk``: a recipient's command-line desk, run on their own machine.
 
 It does what the web desk does (pull and decrypt, reply, acknowledge, status, notes,
-recusal, transfer) through the JSON API; everything that needs a key is sealed or
-opened here, never on the server. Notes and transfers are sealed only to keys this
-machine trusts (``desk keys``): unlike the web desk, whose code comes from the
-server, this command does not have to believe the server about whose keys are whose.
+recusal, transfer, protection requests) through the JSON API, and the body-key steps
+only a member's own machine can take (create the body key, vouch for a colleague,
+rotate the key); everything that needs a key is sealed or opened here, never on the
+server. Colleagues are vouched for and transfers sealed only to keys this machine
+trusts (``desk keys``): unlike the web desk, whose code comes from the server, this
+command does not have to believe the server about whose keys are whose.
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ from parrhesia.desk_client import (
     DeskClient,
     DeskError,
     KnownKeys,
+    create_body_key,
     default_known_keys_path,
     note as send_note,
+    open_keyring,
     pull as pull_reports,
     reply as send_reply,
+    rotate_body_key,
     transfer as send_transfer,
+    vouch as send_vouch,
 )
 
 __all__ = ["desk"]
@@ -70,18 +76,23 @@ def desk() -> None:
 @key_option
 @passphrase_option
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-def pull(server: str, token: str, key_file: Path, passphrase_file: Path | None, out: Path) -> None:
-    """Download and decrypt new reports into OUT, one folder per report id."""
+@known_keys_option
+def pull(server: str, token: str, key_file: Path, passphrase_file: Path | None, out: Path, known_keys_file: Path) -> None:
+    """Download and decrypt new reports (and protection requests) into OUT, one folder per report id."""
     key = _unlock(key_file, passphrase_file)
+    known = _call(lambda: KnownKeys(known_keys_file))
     with _progress() as progress:
-        result = _call(lambda: pull_reports(_client(server, token), key, out, progress=progress))
+        result = _call(lambda: pull_reports(_client(server, token), key, out, progress=progress, known=known))
     for path in result.files:
         click.echo(f"decrypted {path}")
+    for path in result.protection:
+        click.echo(f"protection request {path}")
     for report_id in result.unreadable:
-        click.echo(f"report {report_id}: not sealed to your key (ask a colleague to share it)", err=True)
+        click.echo(f"report {report_id}: not sealed to your body's key", err=True)
     for note_id in result.unreadable_notes:
-        click.echo(f"note {note_id}: written before you joined your body, not sealed to your key", err=True)
-    click.echo(f"{result.reports} report(s), {len(result.files)} new file(s) in {out}")
+        click.echo(f"note {note_id}: sealed to a generation of your body's key you do not hold", err=True)
+    click.echo(f"{result.reports} report(s), {len(result.files)} new file(s), "
+               f"{len(result.protection)} protection file(s) in {out}")
 
 
 @desk.command()
@@ -127,16 +138,19 @@ def status(server: str, token: str, report_id: str, status: str) -> None:
 @token_option
 @report_option
 @click.option("--message", required=True, help="The note, for the recipients of your body only.")
+@key_option
+@passphrase_option
 @known_keys_option
-@trust_option
 def note(
-    server: str, token: str, report_id: str, message: str, known_keys_file: Path, fingerprints: tuple[str, ...]
+    server: str, token: str, report_id: str, message: str, key_file: Path, passphrase_file: Path | None,
+    known_keys_file: Path,
 ) -> None:
-    """Add an internal note, sealed on this machine to your body's recipients only."""
+    """Add an internal note, sealed on this machine to your body's key only."""
     if not message.strip():
         raise click.ClickException("The note is empty.")
     known = _call(lambda: KnownKeys(known_keys_file))
-    sent = _call(lambda: send_note(_client(server, token), report_id, message, known=known, trust=fingerprints))
+    key = _unlock(key_file, passphrase_file)
+    sent = _call(lambda: send_note(_client(server, token), key, report_id, message, known=known))
     click.echo(f"Note {sent['id']} added to report {report_id}.")
 
 
@@ -203,7 +217,7 @@ def transfer(
     server: str, token: str, report_id: str, body_id: str, reason: str, key_file: Path, passphrase_file: Path | None,
     known_keys_file: Path, fingerprints: tuple[str, ...],
 ) -> None:
-    """Transfer a report to another body, sealing its key for that body's recipients here."""
+    """Transfer a report to another body, sealing its key here to that body's key."""
     if not reason.strip():
         raise click.ClickException("Give a reason for the transfer.")
     known = _call(lambda: KnownKeys(known_keys_file))
@@ -233,6 +247,115 @@ def keys(server: str, token: str, body_id: str | None, fingerprints: tuple[str, 
         click.echo(f"  {key.recipient_id:>5}  {key.fingerprint}  {state:<11}  {key.name}")
     if not recipients:
         click.echo("  (none)")
+
+
+@desk.group("body-key")
+def body_key() -> None:
+    """Your body's key: create it, show who holds it, rotate it."""
+
+
+@body_key.command("create")
+@server_option
+@token_option
+@key_option
+@passphrase_option
+@known_keys_option
+def body_key_create(server: str, token: str, key_file: Path, passphrase_file: Path | None, known_keys_file: Path) -> None:
+    """Make your body's first key on this machine (you hold it; vouch for colleagues next)."""
+    key = _unlock(key_file, passphrase_file)
+    known = _call(lambda: KnownKeys(known_keys_file))
+    fpr = _call(lambda: create_body_key(_client(server, token), key, known))
+    click.echo(f"Your body's key was created here; its fingerprint is {fpr}.")
+    click.echo("Have your body confirm this fingerprint out of band (keys/README.md), then vouch for colleagues "
+               "with `parrhesia desk vouch`.")
+
+
+@body_key.command("show")
+@server_option
+@token_option
+@key_option
+@passphrase_option
+@known_keys_option
+def body_key_show(server: str, token: str, key_file: Path, passphrase_file: Path | None, known_keys_file: Path) -> None:
+    """Check your grant of the body key, and list who holds it and who waits for a vouch."""
+    key = _unlock(key_file, passphrase_file)
+    client = _client(server, token)
+    known = _call(lambda: KnownKeys(known_keys_file))
+    ring = _call(lambda: open_keyring(client, key, known))
+    click.echo(f"Body {ring.body_id}: key generation {ring.current}, fingerprint {ring.fingerprints[ring.current]}; "
+               f"you were vouched for by {ring.vouched_by} (checked).")
+    for member in _call(lambda: client.body_recipients(ring.body_id)):
+        state = "holds the key" if member.get("holds_body_key") else "waits for a vouch"
+        click.echo(f"  {member['id']:>5}  {state:<17}  {member['name']}")
+
+
+@body_key.command("rotate")
+@server_option
+@token_option
+@key_option
+@passphrase_option
+@known_keys_option
+@trust_option
+@click.option("--drop", multiple=True, type=int, metavar="RECIPIENT_ID",
+              help="Leave this colleague out of the new key (repeatable); deactivated ones are left out anyway.")
+def body_key_rotate(
+    server: str, token: str, key_file: Path, passphrase_file: Path | None, known_keys_file: Path,
+    fingerprints: tuple[str, ...], drop: tuple[int, ...],
+) -> None:
+    """Make a new generation of your body's key for the colleagues who stay."""
+    key = _unlock(key_file, passphrase_file)
+    known = _call(lambda: KnownKeys(known_keys_file))
+    fpr = _call(lambda: rotate_body_key(_client(server, token), key, known=known, trust=fingerprints, drop=drop))
+    click.echo(f"Your body's key was rotated; the new fingerprint is {fpr}. Reports sealed from now on reach only "
+               "the colleagues who hold it.")
+
+
+@desk.command()
+@server_option
+@token_option
+@key_option
+@passphrase_option
+@known_keys_option
+@trust_option
+@click.option("--recipient", "recipient_id", required=True, type=int, help="The colleague's recipient id (`desk keys`).")
+def vouch(
+    server: str, token: str, key_file: Path, passphrase_file: Path | None, known_keys_file: Path,
+    fingerprints: tuple[str, ...], recipient_id: int,
+) -> None:
+    """Hand your body's key to a colleague, once you have confirmed their key's fingerprint."""
+    key = _unlock(key_file, passphrase_file)
+    known = _call(lambda: KnownKeys(known_keys_file))
+    _call(lambda: send_vouch(_client(server, token), key, recipient_id, known=known, trust=fingerprints))
+    click.echo(f"You vouched for recipient {recipient_id}: they can now read your body's reports, past and future.")
+
+
+@desk.group()
+def protection() -> None:
+    """Protection requests your body handles."""
+
+
+@protection.command("list")
+@server_option
+@token_option
+def protection_list(server: str, token: str) -> None:
+    """List the protection requests sent to your body (decrypt them with `desk pull`)."""
+    rows = _call(lambda: _client(server, token).protection_requests())
+    for row in rows:
+        identity = row.get("identity", {}).get("state", "none")
+        click.echo(f"{row['id']}\t{row['report_id']}\t{row['measure']}\t{row['status']}\tidentity: {identity}")
+    if not rows:
+        click.echo("No protection requests for your body.")
+
+
+@protection.command("status")
+@server_option
+@token_option
+@click.option("--request", "request_id", required=True, help="The request's id (`desk protection list`).")
+@click.option("--status", required=True, help="requested, in-progress, granted, refused, referred or withdrawn.")
+def protection_status(server: str, token: str, request_id: str, status: str) -> None:
+    """Change a protection request's status (the source sees it)."""
+    row = _call(lambda: _client(server, token).protection_status(request_id, status))
+    click.echo(f"Protection request {request_id} is now {row['status']}.")
 
 
 T = TypeVar("T")

@@ -60,16 +60,20 @@ def demo(instance_dir: Path, port: int) -> None:
     from parrhesia.demo import ensure_demo_instance
     from parrhesia.server import serve as run
 
-    instance, files = ensure_demo_instance(instance_dir)
+    from parrhesia.demo import DEMO_RECIPIENT_BODY
+
+    instance, demo_files = ensure_demo_instance(instance_dir)
     root = instance.config.path
     instance.dispose()
     _check_app(root)
     url = f"http://127.0.0.1:{port}"
     exe = shlex.quote(sys.argv[0]) if sys.argv and sys.argv[0].endswith("parrhesia") else "parrhesia"
-    pulled = shlex.quote(str(root / "demo" / "pulled"))
+    files = demo_files[DEMO_RECIPIENT_BODY]
+    pulled = shlex.quote(str(files.key.parent / "pulled"))
     key, pw, token, desk_pw = (
         shlex.quote(str(p)) for p in (files.key, files.passphrase, files.token, files.desk_password)
     )
+    others = "\n".join(f"    {f.login:<22} {f.key.parent}" for b, f in sorted(demo_files.items()) if b != DEMO_RECIPIENT_BODY)
     click.echo(f"""
 Parrhesia demo instance: {root}
 
@@ -81,14 +85,19 @@ Parrhesia demo instance: {root}
 1. Open {url}/ (JavaScript off works), submit a report, and keep the codename.
    Try "Ministry of the Interior" as the implicated institution: it, the police it
    oversees and the head of government are excluded; the Anti-Corruption Agency reads it.
-2. Pull and decrypt it as the demo recipient:
+2. Pull and decrypt it as the demo recipient of the Anti-Corruption Agency:
      {exe} desk pull --server {url} --token "$(cat {token})" \\
          --key {key} --passphrase-file {pw} --out {pulled}
 3. Reply, then log in with the codename at {url}/login to read it:
      {exe} desk reply --server {url} --token "$(cat {token})" \\
          --report REPORT_ID --message "Thank you, we are looking into it."
 
-Demo only: the demo recipient key is publicly known. Press Ctrl+C to stop.
+Every other body a report can reach has a demo recipient too (desk log-in, and
+recipient.key, passphrase, token and desk-password in its folder), so transfers,
+recusals and escalations land where someone can read them:
+{others}
+
+Demo only: the demo keys are publicly known. Press Ctrl+C to stop.
 """)
     run(str(root), f"127.0.0.1:{port}", workers=1, threads=8, access_log=False)
 

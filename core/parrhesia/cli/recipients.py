@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ from parrhesia.accounts import add_recipient, login_name_taken
 from parrhesia.cli.common import instance_option, load_instance
 from parrhesia.crypto import decode_public_key, fingerprint, read_public_key_from_keyfile
 from parrhesia.crypto.errors import KeyFileError
+from parrhesia.host import load_host
 from parrhesia.models import Recipient
 
 __all__ = ["recipients"]
@@ -45,9 +47,11 @@ def add(
 ) -> None:
     """Register a recipient and print their API token."""
     instance = load_instance(instance_dir)
-    if instance.config.body(body_id) is None:
-        known = ", ".join(b.id for b in instance.config.bodies)
-        raise click.ClickException(f"No body {body_id!r} in this instance (known: {known}).")
+    directory = load_host(instance.config).directory
+    if body_id not in directory:
+        close = difflib.get_close_matches(body_id, list(directory.bodies), n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else " `parrhesia directory` lists the bodies."
+        raise click.ClickException(f"No body {body_id!r} in this instance's directory.{hint}")
     if (public_key is None) == (public_key_file is None):
         raise click.ClickException("Give exactly one of --public-key or --public-key-file.")
     try:
@@ -68,6 +72,8 @@ def add(
         token = add_recipient(db, body_id=body_id, name=name, public_key=key, login_name=login_name,
                               password=password, role=role)
     click.echo(f"Recipient {name!r} added to {body_id}; key fingerprint {fingerprint(key)}")
+    click.echo("They can read the body's reports once they hold its body key: the body's first member creates it "
+               "(`parrhesia desk body-key create`), later ones are vouched for by a member (`parrhesia desk vouch`).")
     click.echo("API token (shown once; give it to the recipient over a safe channel):")
     click.echo(token)
 
@@ -76,7 +82,8 @@ def add(
 @instance_option
 @click.option("--id", "recipient_id", required=True, type=int, help="The recipient's id (see `recipients list`).")
 def deactivate(instance_dir: Path, recipient_id: int) -> None:
-    """Revoke a recipient: their token stops working and new reports are not sealed to them."""
+    """Revoke a recipient: their token stops working; a member then rotates the body key
+    (`parrhesia desk body-key rotate`) so that nothing sealed afterwards reaches them."""
     instance = load_instance(instance_dir)
     with Session(instance.engine) as db:
         recipient = db.get(Recipient, recipient_id)

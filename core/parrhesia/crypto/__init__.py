@@ -23,6 +23,14 @@ from .codename import (
     normalise_codename,
     wordlist,
 )
+from .custody import (
+    BODY_KEY_GRANT_SIZE,
+    chain_previous_body_key,
+    grant_body_key,
+    new_body_key,
+    open_body_key_grant,
+    open_previous_body_key,
+)
 from .errors import CryptoFormatError, DecryptionError, KeyFileError
 from .filenames import sanitise_filename
 from .keys import (
@@ -68,6 +76,12 @@ from .stream import (
 
 __all__ = [
     "ABYTES",
+    "BODY_KEY_GRANT_SIZE",
+    "chain_previous_body_key",
+    "grant_body_key",
+    "new_body_key",
+    "open_body_key_grant",
+    "open_previous_body_key",
     "CHUNK_CAPACITY",
     "CHUNK_SIZE",
     "CIPHERTEXT_CHUNK_SIZE",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 __all__ = [
@@ -75,6 +75,10 @@ class TransferForm(FlaskForm):
                          id="transfer-target")
     reason = TextAreaField(_l("Reason for the transfer"),
                            validators=[DataRequired(message=_l("Give a reason.")), Length(max=500)], id="transfer-reason")
+    # Filled in by the desk's script, with the key unlocked in the browser: the report
+    # key sealed to the target body's key (a body outside the escalation chain needs it).
+    sealed_key = HiddenField(validators=[Optional(), Length(max=200)], id="transfer-sealed-key")
+    generation = HiddenField(validators=[Optional(), Regexp(r"^[0-9]{1,9}$")], id="transfer-generation")
 
 
 class KeyFileForm(FlaskForm):
@@ -99,3 +103,10 @@ class ClockForm(FlaskForm):
 
     months = IntegerField(_l("New length in months"), validators=[Optional(), NumberRange(min=1, max=120)])
     reason = TextAreaField(_l("The reason (recorded)"), validators=[Optional(), Length(max=500)])
+
+
+class ProtectionStatusForm(FlaskForm):
+    status = SelectField(_l("Status"), validators=[DataRequired()], id="protection-status")
+
+
+__all__ += ["ProtectionStatusForm"]

@@ -34,10 +34,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from parrhesia import accounts, audit, casework
+from parrhesia import accounts, audit, casework, custody
 from parrhesia.accounts import LoginRefused, check_login, provisioning_uri, qr_svg, utcnow
 from parrhesia.crypto import decode_public_key, fingerprint, read_public_key_from_keyfile
-from parrhesia.crypto._encoding import b64url_encode
+from parrhesia.crypto._encoding import b64url_decode, b64url_encode
+from parrhesia.deadlines import report_day
+from parrhesia.events import dispatch
 from parrhesia.crypto.errors import KeyFileError
 from parrhesia.db import get_session
 from parrhesia.ciphertext import NotAPart, ciphertext_response
@@ -365,7 +367,7 @@ def report(report_id: str) -> str:
         parts=casework.visible_parts(found, recipient),
         clocks=_clocks(found, on),
         urgent=_urgent(found),
-        holds_key=any(k.holder == "recipient" and k.recipient_id == recipient.id for k in found.sealed_keys),
+        holds_key=("body", None) in custody.sealed_for(_db(), recipient, found),
         stored_key=recipient.wrapped_key is not None,
         action_form=ActionForm(),
         status_form=_status_form(found),
@@ -380,15 +382,20 @@ def report(report_id: str) -> str:
 @bp.get("/reports/<report_id>.json")
 @auth.recipient_required
 def report_data(report_id: str) -> dict[str, Any]:
-    """What the browser needs to decrypt: keys sealed to this recipient, and the parts."""
+    """What the browser needs to decrypt: the body keyring with this recipient's grant,
+    the keys sealed to the body, and the parts."""
     recipient = _recipient()
     found = _open(report_id)
-    mine = {(k.holder, k.part_id): k.sealed for k in found.sealed_keys if k.recipient_id == recipient.id}
-    sealed = mine.get(("recipient", None))
+    db = _db()
+    mine = custody.sealed_for(db, recipient, found)
+    sealed = mine.get(("body", None))
+    notes = {part_id: key for (holder, part_id), key in mine.items() if holder == "note"}
     return {
         "id": found.id,
         "public_key": b64url_encode(found.public_key),
-        "sealed_key": b64url_encode(sealed) if sealed else None,
+        "sealed_key": b64url_encode(sealed.sealed) if sealed else None,
+        "generation": sealed.generation if sealed else None,
+        "keyring": custody.keyring_data(db, recipient, b64url_encode),
         "parts": [
             {
                 "id": p.id,
@@ -397,7 +404,8 @@ def report_data(report_id: str) -> dict[str, Any]:
                 "created_on": p.created_on.isoformat(),
                 "size": p.size,
                 "url": url_for("desk.part", report_id=found.id, part_id=p.id),
-                "sealed_note_key": b64url_encode(mine[("note", p.id)]) if ("note", p.id) in mine else None,
+                "sealed_note_key": b64url_encode(notes[p.id].sealed) if p.id in notes else None,
+                "note_generation": notes[p.id].generation if p.id in notes else None,
             }
             for p in casework.visible_parts(found, recipient)
         ],
@@ -495,7 +503,7 @@ def note(report_id: str) -> Response | tuple[str, int]:
         casework.add_note(current_instance(), _db(), _recipient(), found, form.text.data or "")
     except casework.CaseworkError as problem:
         return _problem(str(problem), _back_to(found))
-    flash(_("Note added. It is sealed to your body's recipients only."), "success")
+    flash(_("Note added. It is sealed to your body's key only."), "success")
     return redirect(_back_to(found), code=303)
 
 
@@ -506,10 +514,12 @@ def recuse(report_id: str) -> Response | tuple[str, int]:
     form = RecuseForm()
     if not form.validate():
         return _problem(_first_error(form), _back_to(found))
+    host, db = current_host(), _db()
     try:
-        casework.recuse(current_host(), _db(), _recipient(), found, form.reason.data or "")
+        _gained, events = casework.recuse(host, db, _recipient(), found, form.reason.data or "")
     except casework.CaseworkError as problem:
         return _problem(str(problem), _back_to(found))
+    dispatch(host, db, events, on=found.updated_on)
     flash(_("Conflict of interest declared. Your body no longer has access to this report."), "success")
     return redirect(url_for("desk.inbox"), code=303)
 
@@ -527,9 +537,9 @@ def clock_action(report_id: str, clock_id: str, action: str) -> Response | tuple
         if action == "extend":
             casework.extend_clock(db, recipient, found, clock_id, form.months.data or 0, reason)
         elif action == "pause":
-            casework.pause_clock(db, recipient, found, clock_id, reason, on=today())
+            casework.pause_clock(db, recipient, found, clock_id, reason, on=report_day(current_host().config, found))
         else:
-            casework.resume_clock(db, recipient, found, clock_id, on=today())
+            casework.resume_clock(db, recipient, found, clock_id, on=report_day(current_host().config, found))
     except casework.CaseworkError as problem:
         return _problem(str(problem), _back_to(found))
     flash(_("The deadline was changed; the reason is recorded."), "success")
@@ -544,10 +554,19 @@ def transfer(report_id: str) -> Response | tuple[str, int]:
     if not form.validate():
         return _problem(_first_error(form), _back_to(found))
     target = form.target.data or ""
+    host, db = current_host(), _db()
+    sealed = None
+    if form.sealed_key.data:
+        # Sealed in the browser, with the key unlocked there, to the target's body key.
+        try:
+            sealed = (int(form.generation.data or 0), b64url_decode(form.sealed_key.data))
+        except ValueError:
+            return _problem(_("The sealed report key sent by your browser is damaged."), _back_to(found))
     try:
-        casework.transfer(current_host(), _db(), _recipient(), found, target, form.reason.data or "")
+        events = casework.transfer(host, db, _recipient(), found, target, form.reason.data or "", sealed)
     except casework.CaseworkError as problem:
         return _problem(str(problem), _back_to(found))
+    dispatch(host, db, events, on=found.updated_on)
     flash(_("Report transferred to %(body)s. Your body no longer has access to it.", body=_body_name(target)),
           "success")
     return redirect(url_for("desk.inbox"), code=303)
@@ -693,7 +712,11 @@ def operator() -> str:
     problem = audit.verify(entries)
     errors = list(db.scalars(select(PluginError).order_by(PluginError.id.desc()).limit(_ERROR_LIMIT)))
     plugins = describe_plugins(host.manager, host.config.plugins)
+    readable = custody.readable_bodies(db)
+    unreadable = sorted((b for b in host.directory.bodies.values() if b.id not in readable), key=lambda b: b.name)
+    rotate = [b for b in sorted(readable) if custody.needs_rotation(db, b)]
     if account is not None:
         audit.record(db, "operator.view", actor=account.key)
         db.commit()
-    return render_template("desk/operator.html", plugins=plugins, errors=errors, problem=problem, entries=len(entries))
+    return render_template("desk/operator.html", plugins=plugins, errors=errors, problem=problem, entries=len(entries),
+                           unreadable=unreadable, rotate=[_body_name(b) for b in rotate])

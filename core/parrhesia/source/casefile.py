@@ -4,7 +4,6 @@ messages and files, asking for escalation or protection, logging out."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from flask import abort, redirect, render_template, request, url_for
@@ -13,21 +12,23 @@ from nacl.public import PrivateKey
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
-from parrhesia import protection_requests, reports
+from parrhesia import access, protection_requests, reports
 from parrhesia.blobs import BlobStore
 from parrhesia.crypto import CryptoFormatError, PartReader, derive_source_identity, normalise_codename, open_report_key
 from parrhesia.db import get_session
-from parrhesia.escalation import escalate
-from parrhesia.events import Event, EventName
+from parrhesia.deadlines import report_day
+from parrhesia.escalation import escalate, source_may_ask
+from parrhesia.events import dispatch
 from parrhesia.host import current_host
 from parrhesia.instance import current_instance
 from parrhesia.models import Part, Report
+from parrhesia.parts import Sealing
 from parrhesia.security import csrf
 from parrhesia.source import bp
 from parrhesia.source import session as source_session
 from parrhesia.source.forms import ConsentForm, EscalationForm, LoginForm, LogoutForm, ProtectionForm
 from parrhesia.source.readers import stored_routing
-from parrhesia.source.submission import emit, limit_mb, receive
+from parrhesia.source.submission import limit_mb, receive
 
 __all__ = ["SOURCE_KINDS", "DISPLAY_LIMIT"]
 
@@ -98,7 +99,8 @@ def _report_page(report: Report, report_key: PrivateKey, *, error: str | None = 
         limit_mb=limit_mb(),
         logout_form=LogoutForm(),
         sent=request.args.get("sent") == "1",
-        escalated=request.args.get("escalated") == "1",
+        escalated_to=_escalated_to(report),
+        escalated_nowhere=request.args.get("escalated") == "none",
         error=error,
     ), status
 
@@ -129,6 +131,15 @@ def _protection_view(report: Report) -> list[ProtectionView]:
     return views
 
 
+def _escalated_to(report: Report) -> str | None:
+    """The body the source's own request just sent the report to (from ``?escalated=``)."""
+    body_id = request.args.get("escalated")
+    if not body_id or body_id == "none" or not access.holds(report, body_id):
+        return None
+    body = current_host().directory.get(body_id)
+    return str(body.name) if body else None
+
+
 def _escalation_history(report: Report) -> list[tuple[str, str, str]]:
     """(day, body name or "", trigger) for each escalation, for the source."""
     directory = current_host().directory
@@ -146,8 +157,9 @@ def follow_up() -> Response | tuple[str, int]:
     submission = receive(report.id, report.public_key)
     if not submission.parts:
         return _report_page(report, report_key, error=_("Write a message or attach at least one file."), status=400)
-    reports.add_source_parts(get_session(), report, submission)
-    emit(Event(EventName.SOURCE_FOLLOW_UP, report.id, tuple(b.body_id for b in report.bodies if b.role == "route")))
+    db = get_session()
+    events = reports.add_source_parts(db, report, submission)
+    dispatch(current_host(), db, events, on=report.updated_on)
     return redirect(url_for("source.report", sent="1"), code=303)
 
 
@@ -159,19 +171,22 @@ def escalate_report() -> Response | tuple[str, int]:
     form = EscalationForm()
     if not form.validate_on_submit():
         return _report_page(report, report_key, error=_("Please check the form and try again."), status=400)
-    day = current_instance().config.today()
-    if form.reason.data == "no-feedback" and not _feedback_overdue(report, day):
+    host = current_host()
+    day = report_day(host.config, report)
+    if not source_may_ask(report, form.reason.data or "", day):
         return _report_page(
             report, report_key, status=400,
             error=_("You can ask for this once the deadline for feedback has passed, or at any time if someone is in danger or you believe a body is involved."),
         )
     db = get_session()
     explanation = (form.explanation.data or "").strip()
-    if explanation:
-        reports.add_text_part(current_instance(), db, report, explanation, kind="message", meta={"escalation": form.reason.data})
-    escalate(current_host(), db, report, trigger="source-request", actor="source", on=day, reason=form.reason.data)
-    db.commit()
-    return redirect(url_for("source.report", escalated="1"), code=303)
+    with Sealing(current_instance(), db) as sealing:
+        if explanation:
+            sealing.text(report, explanation, kind="message", author="source", on=day,
+                         meta={"escalation": form.reason.data})
+        step = escalate(host, db, report, trigger="source-request", actor="source", on=day, reason=form.reason.data)
+    dispatch(host, db, step.events, on=day)
+    return redirect(url_for("source.report", escalated=step.body_id or "none"), code=303)
 
 
 @bp.post("/report/protection")
@@ -181,14 +196,17 @@ def ask_protection() -> Response | tuple[str, int]:
     form = _protection_form()
     if not form.validate_on_submit():
         return _report_page(report, report_key, error=_("Please check the form and try again."), status=400)
+    host = current_host()
+    day = report_day(host.config, report)
     try:
-        protection_requests.request_protection(
-            current_host(), current_instance(), get_session(), report,
+        _request, events = protection_requests.request_protection(
+            host, current_instance(), get_session(), report,
             measure_id=form.measure.data or "", details=form.details.data or "", identity=form.identity.data or "",
-            from_date=form.from_date.data, on=current_instance().config.today(),
+            from_date=form.from_date.data, on=day,
         )
     except protection_requests.ProtectionError as problem:
         return _report_page(report, report_key, error=str(problem), status=400)
+    dispatch(host, get_session(), events, on=day)
     return redirect(url_for("source.report", protection="1"), code=303)
 
 
@@ -212,13 +230,6 @@ def _protection_form() -> ProtectionForm:
     form = ProtectionForm()
     form.measure.choices = [SelectChoice(m.id, str(m.label)) for m in current_host().measures]
     return form
-
-
-def _feedback_overdue(report: Report, day: date) -> bool:
-    return any(
-        c.met_by == "feedback" and (c.state == "missed" or (c.state == "running" and c.due_on < day))
-        for c in report.clocks
-    )
 
 
 @bp.post("/logout")

@@ -15,10 +15,11 @@ from flask import render_template, request
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from parrhesia import reports
+from parrhesia import custody, reports
+from parrhesia.deadlines import report_day
 from parrhesia.crypto import derive_source_identity, generate_codename, new_report_keypair
 from parrhesia.db import get_session
-from parrhesia.events import Event, EventName
+from parrhesia.events import dispatch
 from parrhesia.host import current_host
 from parrhesia.instance import current_instance
 from parrhesia.intake import InvalidAnswer, clean_routing_answers
@@ -32,7 +33,7 @@ from parrhesia.source.forms import LogoutForm
 from parrhesia.source.readers import readers, routing_view
 from parrhesia.upload import Submission, receive_submission
 
-__all__ = ["receive", "emit", "log_failures", "limit_mb"]
+__all__ = ["receive", "log_failures", "limit_mb"]
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,8 @@ def submit() -> Response | tuple[str, int] | str:
     if decision is None:
         submission.discard()
         return _content_form(answers, status=500)
-    # open_report stores everything or, on any failure, discards the blobs and re-raises.
-    report = reports.open_report(
+    # store_submission stores everything or, on any failure, discards the blobs and re-raises.
+    report, events = reports.store_submission(
         get_session(),
         report_id=report_id,
         report_key=report_key,
@@ -93,13 +94,12 @@ def submit() -> Response | tuple[str, int] | str:
         decision=decision,
         fields=answers,
         submission=submission,
-        on=instance.config.today(next(iter(answers.get("jurisdiction", ())), None)),
+        on=report_day(instance.config, jurisdiction=_jurisdiction(answers)),
     )
     log_failures(decision.failures)
+    dispatch(host, get_session(), events, on=report.created_on)
     if decision.duty:
         _notify_duty_at_once(decision.duty, report.id)
-    for name in (EventName.REPORT_RECEIVED, EventName.REPORT_ROUTED):
-        emit(Event(name, report.id, decision.route))
     source_session.start(report, report_key)
     # Shown once, never stored: the page is not cached (Cache-Control: no-store).
     return render_template("codename.html", codename=codename, logout_form=LogoutForm())
@@ -117,9 +117,15 @@ def receive(report_id: str, report_public_key: bytes) -> Submission:
     )
 
 
+def _jurisdiction(answers: Mapping[str, Sequence[str]]) -> str | None:
+    return next(iter(answers.get("jurisdiction", ())), None)
+
+
 def _decide(answers: dict[str, tuple[str, ...]]) -> RouteDecision | None:
+    """Route on the server, knowing which bodies can read reports here (the review
+    page and the submission decide alike)."""
     try:
-        return current_host().decide(RoutingRequest.from_fields(answers))
+        return current_host().decide(RoutingRequest.from_fields(answers), custody.readable_bodies(get_session()))
     except RoutingError:
         log.error("no body outside the conflict can receive a report: check instance.last_resort")
         return None
@@ -142,7 +148,7 @@ def _content_form(
     return render_template(
         "submit.html",
         answers=answers,
-        routing=routing_view(decision),
+        routing=routing_view(decision, report_day(current_instance().config, jurisdiction=_jurisdiction(answers))),
         content_fields=current_host().content_fields,
         limit_mb=limit_mb(),
         error=error,
@@ -158,14 +164,6 @@ def _notify_duty_at_once(body_ids: Sequence[str], report_id: str) -> None:
         reports.record_plugin_failures(db, result.failures, report_id)
         db.commit()
         log_failures(result.failures)
-
-
-def emit(event: Event) -> None:
-    failures = current_host().emit(event)
-    if failures:
-        db = get_session()
-        reports.record_plugin_failures(db, failures, event.report_id)
-        db.commit()
 
 
 def log_failures(failures: Sequence[PluginFailure]) -> None:
