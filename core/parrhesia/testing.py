@@ -114,10 +114,18 @@ def instance_dir(tmp_path: Path, database_url: str, instance_settings: dict[str,
 
 
 @pytest.fixture
-def app(instance_dir: Path) -> Iterator[Flask]:
+def app(instance_dir: Path, instance_settings: dict[str, Any]) -> Iterator[Flask]:
+    """The app of the test instance, ready to take reports: each body of the standing
+    route and of last resort has a reader ("Standing reader") who created its body key,
+    so a report always reaches someone who can read it. ``instance_settings["readers"]
+    = False`` starts with no reader anywhere (an instance nobody can read yet)."""
     from parrhesia.app import create_app
 
     application = create_app(instance_dir, {"TESTING": True})
+    if instance_settings.get("readers", True):
+        config = application.extensions["parrhesia.instance"].config
+        for body_id in dict.fromkeys([*config.route, *config.last_resort]):
+            add_test_recipient(application, body_id, "Standing reader")
     yield application
     application.extensions["parrhesia.instance"].dispose()
 
