@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.formparser import parse_form_data
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
 from parrhesia.models import Part, Report
 from parrhesia.testing import csrf_token, submit_report
@@ -32,22 +37,73 @@ def _multipart(boundary: str, fields: list[tuple[str, str | None, bytes]]) -> by
     return body + f"--{boundary}--\r\n".encode()
 
 
-def test_large_attachment_is_encrypted_without_a_plaintext_spool(app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+BIG = bytes(range(256)) * 8000  # 2 MB, well over Werkzeug's 500 KB spooling threshold
+SPOOLERS = ("SpooledTemporaryFile", "TemporaryFile", "NamedTemporaryFile")
+
+
+@pytest.fixture
+def spooled(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every attempt to put an upload in a temporary file, refused and recorded.
+
+    werkzeug.formparser binds ``SpooledTemporaryFile`` at import (``from tempfile
+    import ...``), and its ``default_stream_factory`` looks the name up there: patching
+    the tempfile module alone never reaches Werkzeug's form parser, so the name is
+    replaced where Werkzeug looks it up (``raising=True``: if Werkzeug renames it, this
+    fixture fails instead of guarding nothing). The tempfile names are replaced too, for
+    code that looks them up at call time. Attempts are recorded as well as refused, so
+    one whose error something catches still fails the test.
+    """
     import tempfile
 
-    def no_temp_files(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a temporary file was created during an upload")
+    import werkzeug.formparser
 
-    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", no_temp_files)
-    monkeypatch.setattr(tempfile, "TemporaryFile", no_temp_files)
-    monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_temp_files)
-    content = bytes(range(256)) * 8000  # 2 MB, well over Werkzeug's 500 KB spooling threshold
-    response, codename = submit_report(client, "see file", [("big.bin", content)])
+    attempts: list[str] = []
+
+    def refuse(where: str) -> Callable[..., NoReturn]:
+        def spool(*args: object, **kwargs: object) -> NoReturn:
+            attempts.append(where)
+            raise AssertionError(f"an upload went to a temporary file through {where}")
+
+        return spool
+
+    monkeypatch.setattr(werkzeug.formparser, "SpooledTemporaryFile", refuse("werkzeug.formparser.SpooledTemporaryFile"))
+    for name in SPOOLERS:
+        monkeypatch.setattr(tempfile, name, refuse(f"tempfile.{name}"))
+    return attempts
+
+
+def test_large_attachment_is_encrypted_without_a_plaintext_spool(app: Flask, client: FlaskClient, spooled: list[str]) -> None:
+    response, codename = submit_report(client, "see file", [("big.bin", BIG)])
+    assert not spooled, f"the upload went through Werkzeug's temporary-file spooling: {spooled}"
     assert response.status_code == 200 and codename
     reports, parts, files = _stored(app)
     assert (reports, parts, len(files)) == (1, 2, 2)
     for blob in files:
-        assert content[:4096] not in blob.read_bytes()
+        assert BIG[:4096] not in blob.read_bytes()
+
+
+def _werkzeug_request_files(environ: dict[str, Any]) -> object:
+    return Request(environ).files  # Werkzeug's own Request, not the app's ParrhesiaRequest
+
+
+def _werkzeug_parse_form_data(environ: dict[str, Any]) -> object:
+    return parse_form_data(environ)
+
+
+@pytest.mark.parametrize("parse", [_werkzeug_request_files, _werkzeug_parse_form_data])
+def test_the_spool_guard_sees_werkzeug_spool_an_upload(spooled: list[str], parse: Callable[[dict[str, Any]], object]) -> None:
+    """The guard is live: Werkzeug's own form parser, given a large upload, is caught.
+
+    Should Werkzeug look its temporary files up elsewhere one day, this goes red instead
+    of the guard passing without guarding.
+    """
+    body = _multipart("spoolBOUNDARY", [("attachments", "big.bin", BIG)])
+    content_type = "multipart/form-data; boundary=spoolBOUNDARY"
+    builder = EnvironBuilder(method="POST", input_stream=io.BytesIO(body), content_type=content_type, content_length=len(body))
+    environ = builder.get_environ()
+    with pytest.raises(AssertionError, match="temporary file"):
+        parse(environ)
+    assert spooled == ["werkzeug.formparser.SpooledTemporaryFile"]
 
 
 def test_several_attachments_in_one_submission(app: Flask, client: FlaskClient) -> None:
