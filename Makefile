@@ -44,9 +44,10 @@ bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_ingest.py
 
 # A wheel and an sdist in dist/ that carry themes/default, the desk's libsodium included.
+# A leftover egg-info would add the files its SOURCES.txt lists to the sdist: start clean.
 dist: $(STAMP)
-	rm -rf build
+	rm -rf dist core/parrhesia.egg-info
 	$(BIN)/python -m build --outdir dist
 
 clean:
-	rm -rf $(VENV) $(INSTANCE) .pytest_cache build dist
+	rm -rf $(VENV) $(INSTANCE) .pytest_cache dist
