@@ -9,11 +9,11 @@ INSTANCE ?= demo-instance
 PORT     ?= 8080
 PLUGINS  := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: demo test bandit browser bench clean
+.PHONY: demo test bandit browser bench dist clean
 
 # The desk's libsodium comes from npm at build time, pinned and integrity-checked by
 # themes/default/js/package-lock.json, and is copied to the (untracked) static/vendor/.
-$(STAMP): pyproject.toml $(PLUGINS) themes/default/js/package-lock.json
+$(STAMP): pyproject.toml setup.py $(PLUGINS) themes/default/js/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
@@ -43,5 +43,11 @@ bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_routing.py
 	$(BIN)/python tests/benchmarks/bench_ingest.py
 
+# A wheel and an sdist in dist/ that carry themes/default, the desk's libsodium included.
+# A leftover egg-info would add the files its SOURCES.txt lists to the sdist: start clean.
+dist: $(STAMP)
+	rm -rf dist core/parrhesia.egg-info
+	$(BIN)/python -m build --outdir dist
+
 clean:
-	rm -rf $(VENV) $(INSTANCE) .pytest_cache
+	rm -rf $(VENV) $(INSTANCE) .pytest_cache dist

@@ -14,11 +14,12 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-from parrhesia.app import create_app
+from parrhesia.app import bundled_themes, create_app
 from parrhesia.cli import main
 from parrhesia.config import ConfigError, load_config
 
-DEFAULT_THEME = Path(__file__).resolve().parents[1] / "themes" / "default"
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_THEME = ROOT / "themes" / "default"
 
 
 def _write_theme(root: Path) -> Path:
@@ -126,6 +127,11 @@ def test_themes_dir_without_a_theme_keeps_the_default(instance_dir: Path) -> Non
         assert app.test_client().get("/static/style.css").data == (DEFAULT_THEME / "static" / "style.css").read_bytes()
     finally:
         app.extensions["parrhesia.instance"].dispose()
+
+
+def test_an_editable_install_reads_the_default_theme_from_the_source_tree() -> None:
+    # A wheel carries it as package data instead (tests/test_wheel.py).
+    assert bundled_themes() == ROOT / "themes"
 
 
 def test_themes_dir_is_relative_to_the_instance_folder(tmp_path: Path) -> None:

@@ -26,7 +26,6 @@ __all__ = ["create_app", "INSTANCE_ENV"]
 
 INSTANCE_ENV = "PARRHESIA_INSTANCE"
 _PACKAGE = Path(__file__).resolve().parent
-_REPO_THEMES = _PACKAGE.parents[1] / "themes"
 
 
 class _ThemedFlask(Flask):
@@ -55,26 +54,37 @@ def _has_file(folder: Path, filename: str) -> bool:
     return path is not None and os.path.isfile(path)
 
 
+def bundled_themes() -> Path:
+    """The folder holding the themes that ship with Parrhesia (``themes/`` of the repository).
+
+    A wheel carries them as package data, inside the package (setup.py maps them
+    there); an editable install reads them in the source tree, next to ``core/``.
+    """
+    packaged = _PACKAGE / "themes"
+    return packaged if packaged.is_dir() else _PACKAGE.parents[1] / "themes"
+
+
 def theme_folders(config: InstanceConfig) -> list[Path]:
     """The instance's theme folder, then the default theme's; ConfigError if one is missing.
 
-    The default theme is read from the source tree (``themes/`` next to ``core/``); a
-    theme of the instance's own lives under ``instance.themes_dir``.
+    The default theme comes with Parrhesia (`bundled_themes`); a theme of the
+    instance's own lives under ``instance.themes_dir``.
     """
-    default = _REPO_THEMES / DEFAULT_THEME
+    bundled = bundled_themes()
+    default = bundled / DEFAULT_THEME
     if not (default / "templates").is_dir():
         raise ConfigError(
-            f"The default theme is missing ({default / 'templates'} does not exist). Parrhesia reads "
-            "its themes from its source tree: install it from a source checkout with `pip install -e` "
-            "(deploy/README.md)."
+            f"The default theme is missing ({default / 'templates'} does not exist): this installation "
+            "of Parrhesia is incomplete. Install it from a wheel built with `make dist`, or from a "
+            "source checkout with `pip install -e` (deploy/README.md)."
         )
-    chosen = (config.themes_dir or _REPO_THEMES) / config.theme
+    chosen = (config.themes_dir or bundled) / config.theme
     if chosen.resolve() == default.resolve():
         return [default]
     if config.theme == DEFAULT_THEME and not chosen.exists():
         return [default]  # themes_dir without a theme of that name: nothing overrides the default
     if not chosen.is_dir():
-        where = "instance.themes_dir" if config.themes_dir else "themes/ in the source tree (or set instance.themes_dir)"
+        where = "instance.themes_dir" if config.themes_dir else f"{bundled} (or set instance.themes_dir)"
         raise ConfigError(
             f"{config.path / CONFIG_FILE}: the theme {config.theme!r} does not exist: there is no folder "
             f"{chosen}. Put it in {where}, or remove instance.theme to use the default theme."
