@@ -35,6 +35,12 @@ def _queued(app: Flask) -> list[tuple[int, str]]:
         return [(q.recipient_id, q.kind) for q in db.scalars(select(QueuedNotification).order_by(QueuedNotification.id))]
 
 
+def _readers(app: Flask) -> dict[str, int]:
+    """The standing reader the app fixture adds at each body of the route, by body."""
+    with Session(_engine(app)) as db:
+        return {r.body_id: r.id for r in db.scalars(select(Recipient).where(Recipient.name == "Standing reader"))}
+
+
 def _configure(app: Flask, table: str) -> Path:
     folder = app.extensions["parrhesia.instance"].config.path
     config = folder / "parrhesia.toml"
@@ -65,15 +71,21 @@ class _FakeSMTP:
 
 
 def test_a_new_report_queues_one_item_per_recipient_of_the_route(app: Flask, recipient: RegisteredRecipient, submitted_report: SubmittedReport) -> None:
+    readers = _readers(app)
+    assert sorted(readers) == ["integrity-office", "ombudsman"]  # the route: both test bodies
     other = add_test_recipient(app, "ombudsman")
-    assert sorted(_queued(app)) == sorted([(recipient.id, "new-report")])  # other joined later
+    at_submission = [(readers["integrity-office"], "new-report"), (readers["ombudsman"], "new-report"),
+                     (recipient.id, "new-report")]
+    assert sorted(_queued(app)) == sorted(at_submission)  # other joined later
     source = app.test_client()
     log_in(source, submitted_report.codename)
     from parrhesia.testing import csrf_token
 
     token = csrf_token(source.get("/report").data)
     source.post("/report", data={"csrf_token": token, "message": "more"}, content_type="multipart/form-data")
-    assert sorted(_queued(app)) == sorted([(recipient.id, "new-report"), (recipient.id, "new-message"), (other.id, "new-message")])
+    follow_up = [(readers["integrity-office"], "new-message"), (readers["ombudsman"], "new-message"),
+                 (recipient.id, "new-message"), (other.id, "new-message")]
+    assert sorted(_queued(app)) == sorted(at_submission + follow_up)
 
 
 def test_notify_sends_one_batched_email_per_recipient_with_counts_only(
@@ -98,7 +110,10 @@ def test_notify_sends_one_batched_email_per_recipient_with_counts_only(
     with Session(_engine(app)) as db:
         report_ids = [r for (r,) in db.execute(select(ReportClock.report_id))]
     assert all(report_id not in body for report_id in report_ids)
-    assert _queued(app) == []
+    # The recipient's items went with the message; the standing readers have no
+    # address, so theirs wait for a channel that reaches them.
+    assert "1 notification(s) sent, 2 kept for later" in result.output
+    assert sorted(_queued(app)) == sorted((r, "new-report") for r in _readers(app).values() for _ in range(2))
     again = CliRunner().invoke(main, ["notify", "--instance", str(folder)])
     assert "0 notification(s) sent" in again.output
 
@@ -107,8 +122,10 @@ def test_without_a_configured_channel_items_stay_queued(app: Flask, recipient: R
     folder = app.extensions["parrhesia.instance"].config.path
     result = CliRunner().invoke(main, ["notify", "--instance", str(folder)])
     assert result.exit_code == 0
-    assert "0 notification(s) sent, 1 kept for later" in result.output
-    assert _queued(app) == [(recipient.id, "new-report")]
+    readers = _readers(app)
+    assert "0 notification(s) sent, 3 kept for later" in result.output  # the route's readers and the recipient
+    assert sorted(_queued(app)) == sorted([(readers["integrity-office"], "new-report"),
+                                           (readers["ombudsman"], "new-report"), (recipient.id, "new-report")])
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -140,14 +157,18 @@ def test_webhook_gets_a_signed_content_free_payload(
     finally:
         server.shutdown()
     assert result.exit_code == 0, result.output
-    ((headers, body),) = _Hook.received
-    data = json.loads(body)
-    assert data == {"instance": "Test instance", "recipient": recipient.id, "counts": {"new-report": 1}}
     import hashlib
     import hmac
 
-    assert headers["X-Parrhesia-Signature"] == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-    assert submitted_report.id not in body.decode() and submitted_report.message not in body.decode()
+    # One payload per recipient of the route: the standing readers and the recipient.
+    expected = sorted([*_readers(app).values(), recipient.id])
+    assert sorted(json.loads(body)["recipient"] for _, body in _Hook.received) == expected
+    for headers, body in _Hook.received:
+        data = json.loads(body)
+        assert data == {"instance": "Test instance", "recipient": data["recipient"], "counts": {"new-report": 1}}
+        assert headers["X-Parrhesia-Signature"] == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+        assert submitted_report.id not in body.decode() and submitted_report.message not in body.decode()
+    assert _queued(app) == []
 
 
 def test_a_failing_channel_keeps_items_and_is_recorded(app: Flask, recipient: RegisteredRecipient, submitted_report: SubmittedReport) -> None:
@@ -155,7 +176,9 @@ def test_a_failing_channel_keeps_items_and_is_recorded(app: Flask, recipient: Re
     result = CliRunner().invoke(main, ["notify", "--instance", str(folder)])
     assert result.exit_code == 0, result.output
     assert "notify_webhook failed in parrhesia_notify" in result.output
-    assert _queued(app) == [(recipient.id, "new-report")]
+    readers = _readers(app)
+    assert sorted(_queued(app)) == sorted([(readers["integrity-office"], "new-report"),
+                                           (readers["ombudsman"], "new-report"), (recipient.id, "new-report")])
 
 
 def test_deadlines_about_to_expire_are_queued_once(app: Flask, recipient: RegisteredRecipient, submitted_report: SubmittedReport) -> None:
@@ -167,6 +190,8 @@ def test_deadlines_about_to_expire_are_queued_once(app: Flask, recipient: Regist
                            due_on=today() + timedelta(days=7), state="running", met_by="acknowledge"))
         db.commit()
         assert queue_due_clocks(db, on=today()) == 0  # not yet within the warning window
-        assert queue_due_clocks(db, on=today() + timedelta(days=5)) == 1
+        # one warning for each recipient of the route (the clock names no single body)
+        assert queue_due_clocks(db, on=today() + timedelta(days=5)) == 3
         assert queue_due_clocks(db, on=today() + timedelta(days=6)) == 0  # warned already
-    assert (recipient.id, "clock-due") in _queued(app)
+    due = sorted(r for r, kind in _queued(app) if kind == "clock-due")
+    assert due == sorted([*_readers(app).values(), recipient.id])
