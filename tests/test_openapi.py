@@ -82,3 +82,17 @@ def test_openapi_document_reveals_nothing_of_the_instance(
     assert submitted_report.id not in text
     assert "Integrity Office" not in text and "integrity-office" not in text
     assert "Test instance" not in text
+
+
+def test_openapi_document_describes_keys_sealed_to_body_keys(client: FlaskClient) -> None:
+    document = client.get("/api/v1/openapi.json").json
+    schemas = document["components"]["schemas"]
+    assert "sealed_keys" not in json.dumps(document), "keys are sealed to a body key now, not per recipient"
+    assert {"sealed_key", "generation"} <= schemas["Report"]["properties"].keys()
+    assert {"sealed_key", "generation"} <= schemas["Part"]["properties"].keys()
+    assert {"sealed_key", "generation"} <= set(schemas["NoteRequest"]["required"])
+    assert {"sealed_key", "generation"} <= schemas["TransferRequest"]["properties"].keys()
+    assert "body_key" in schemas["BodyRecipients"]["properties"]
+    assert document["paths"]["/api/v1/keyring"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Keyring"
+    }

@@ -63,12 +63,22 @@ def _action(summary: str, description: str, request: dict[str, Any] | None, ok: 
 
 def _schemas() -> dict[str, Any]:
     base64_string = {"type": "string", "contentEncoding": "base64"}
-    sealed_keys = {
-        "type": "object",
-        "description": "Recipient id (as a string) → a 32-byte private key sealed (libsodium sealed box) "
-                       "to that recipient's public key, base64-encoded (80 bytes before encoding).",
-        "propertyNames": {"pattern": "^[0-9]+$"},
-        "additionalProperties": base64_string,
+    sealed_key = {
+        **base64_string,
+        "description": "A 32-byte private key sealed (libsodium sealed box) to a body key's public key, "
+                       "base64-encoded (80 bytes before encoding).",
+    }
+    generation = {"type": "integer", "minimum": 1, "description": "The generation of the body key sealed to."}
+    grant = {
+        **base64_string,
+        "description": "A body private key in an authenticated box (crypto_box) from you to the member, "
+                       "base64-encoded (72 bytes before encoding), made on your machine.",
+    }
+    body_key = {
+        "type": ["object", "null"],
+        "description": "The body's current key (null: the body has no key yet, so nobody there can read).",
+        "properties": {"generation": {"type": "integer"}, "public_key": {"type": "string"},
+                       "fingerprint": {"type": "string"}},
     }
     return {
         "Error": {
@@ -90,11 +100,14 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "properties": {
                 "body": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}},
+                "body_key": body_key,
                 "recipients": {
                     "type": "array",
                     "items": {
                         "type": "object",
-                        "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "public_key": {"type": "string"}},
+                        "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "public_key": {"type": "string"},
+                                       "holds_body_key": {"type": "boolean",
+                                                          "description": "Holds a grant of the body's current key."}},
                     },
                 },
             },
@@ -121,9 +134,12 @@ def _schemas() -> dict[str, Any]:
                 "created_on": {"type": "string", "format": "date"},
                 "sealed_key": {
                     "type": ["string", "null"], "contentEncoding": "base64",
-                    "description": "Notes only: the note's own private key sealed to you (null if you joined "
-                                   "the body after the note was written). Notes of other bodies are not listed.",
+                    "description": "Notes only: the note's own private key sealed to your body's key (see "
+                                   "GET /api/v1/keyring), so every present and future member reads it. Notes of "
+                                   "other bodies are not listed.",
                 },
+                "generation": {"type": ["integer", "null"],
+                               "description": "Notes only: the generation of the body key the note key is sealed to."},
             },
         },
         "Report": {
@@ -136,8 +152,12 @@ def _schemas() -> dict[str, Any]:
                 "public_key": {"type": "string", "description": "The report public key (prh1pk_…)."},
                 "sealed_key": {
                     "type": ["string", "null"], "contentEncoding": "base64",
-                    "description": "The report private key sealed to you, or null if it was never sealed to you.",
+                    "description": "The report private key sealed to your body's key of `generation` (open it "
+                                   "with your grant from GET /api/v1/keyring), or null if your body cannot open it.",
                 },
+                "generation": {"type": ["integer", "null"],
+                               "description": "The body key generation sealed to (null with a sealed key: sealed to "
+                                              "your own key, format v1)."},
                 "route": {"type": "array", "items": {"type": "string"}},
                 "escalation": {"type": "array", "items": {"type": "string"}},
                 "fallback_route": {"type": "boolean"},
@@ -162,7 +182,7 @@ def _schemas() -> dict[str, Any]:
         },
         "NoteRequest": {
             "type": "object",
-            "required": ["id", "ciphertext", "sealed_keys"],
+            "required": ["id", "ciphertext", "sealed_key", "generation"],
             "properties": {
                 "id": {"type": "string", "pattern": "^[0-9a-f]{32}$", "description": "A new random part id."},
                 "ciphertext": {
@@ -171,9 +191,11 @@ def _schemas() -> dict[str, Any]:
                                    'note\'s own public key with associated data for this report and part id and '
                                    'metadata {"kind": "note"}; at most 1 MiB.',
                 },
-                "sealed_keys": {**sealed_keys, "description": "The note's private key sealed to each active "
-                                                               "recipient of your body, and to no one else. "
-                                + sealed_keys["description"]},
+                "sealed_key": {**sealed_key, "description": "The note's private key sealed to your body's "
+                                                             "current key (GET /api/v1/keyring), and to nothing else. "
+                               + sealed_key["description"]},
+                "generation": {**generation, "description": "The generation of your body's current key; a "
+                                                            "stale one is refused (400)."},
             },
         },
         "TransferRequest": {
@@ -182,10 +204,13 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "body": {"type": "string", "description": "The id of the body that takes over the report."},
                 "reason": {"type": "string", "minLength": 1},
-                "sealed_keys": {**sealed_keys, "description": "The report private key sealed to each active "
-                                                               "recipient of the target body; not needed when the "
-                                                               "target is on the report's escalation chain. "
-                                + sealed_keys["description"]},
+                "sealed_key": {**sealed_key, "description": "The report private key sealed to the target body's "
+                                                             "current key (body_key of GET /api/v1/bodies/{body_id}/"
+                                                             "recipients); not needed when the target is on the "
+                                                             "report's escalation chain. "
+                               + sealed_key["description"]},
+                "generation": {**generation, "description": "The generation of the target body's key sealed to "
+                                                            "(required with sealed_key)."},
             },
         },
         "RecusalRequest": {
@@ -216,6 +241,81 @@ def _schemas() -> dict[str, Any]:
                 "to": {"type": "array", "items": {"type": "string"}, "description": "Bodies that gained access."},
             },
         },
+        "Keyring": {
+            "type": "object",
+            "properties": {
+                "body": {"type": "string"},
+                "keyring": {
+                    "type": "array",
+                    "description": "Every generation of your body's key, newest first.",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "generation": {"type": "integer"},
+                            "public_key": {"type": "string", "description": "prh1pk_… body public key."},
+                            "fingerprint": {"type": "string"},
+                            "previous_sealed": {
+                                "type": ["string", "null"], "contentEncoding": "base64",
+                                "description": "The previous generation's private key sealed to this one.",
+                            },
+                            "grant": {
+                                "type": ["object", "null"],
+                                "description": "Your grant of this generation (null: nobody vouched for you for it).",
+                                "properties": {
+                                    "boxed": grant,
+                                    "vouched_by": {"type": "object", "properties": {
+                                        "id": {"type": "integer"}, "name": {"type": "string"},
+                                        "public_key": {**base64_string,
+                                                       "description": "The voucher's public key, to open the box."}}},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "BodyKeyRequest": {
+            "type": "object",
+            "required": ["public_key", "grant"],
+            "properties": {
+                "public_key": {"type": "string", "description": "The new body public key (prh1pk_…)."},
+                "grant": {**grant, "description": "The body private key boxed from you to yourself. "
+                                                  + grant["description"]},
+            },
+        },
+        "BodyKeyCreated": {
+            "type": "object",
+            "properties": {"generation": {"type": "integer"}, "fingerprint": {"type": "string"}},
+        },
+        "VouchRequest": {
+            "type": "object",
+            "required": ["recipient", "generation", "grant"],
+            "properties": {
+                "recipient": {"type": "integer", "description": "The colleague's recipient id."},
+                "generation": {**generation, "description": "The generation of your body's current key."},
+                "grant": grant,
+            },
+        },
+        "VouchResult": {
+            "type": "object",
+            "properties": {"recipient": {"type": "integer"}, "generation": {"type": "integer"}},
+        },
+        "RotationRequest": {
+            "type": "object",
+            "required": ["public_key", "previous_sealed", "grants"],
+            "properties": {
+                "public_key": {"type": "string", "description": "The new generation's public key (prh1pk_…)."},
+                "previous_sealed": {**sealed_key, "description": "The current generation's private key sealed to "
+                                                                 "the new public key."},
+                "grants": {
+                    "type": "object",
+                    "description": "Recipient id (as a string) → the new body private key boxed to them; must "
+                                   "include you. Members left out open nothing sealed from now on.",
+                    "propertyNames": {"pattern": "^[0-9]+$"},
+                    "additionalProperties": grant,
+                },
+            },
+        },
         "TransferResult": {
             "type": "object",
             "properties": {"id": {"type": "string"}, "transferred": {"type": "boolean"}, "to": {"type": "string"}},
@@ -242,15 +342,56 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v1/bodies/{body_id}/recipients": {
             "get": {
-                "summary": "A body's active recipients and their public keys",
-                "description": "To seal a note to your own body's recipients, or a report key to the recipients "
-                               "of the body you transfer a report to.",
+                "summary": "A body's active recipients, their public keys, and the body's current key",
+                "description": "To seal a report key to the key of the body you transfer a report to, or to "
+                               "vouch for a colleague of your own body.",
                 "parameters": [_BODY_ID],
                 "responses": {
                     "200": _json(_ref("BodyRecipients"), "The body and its recipients."),
                     "401": _UNAUTHORISED,
                     "404": _error("No such body in the directory."),
                 },
+            }
+        },
+        "/api/v1/keyring": {
+            "get": {
+                "summary": "Your body's keyring, with your grant",
+                "description": "Every generation of your body's key, newest first. Open your grant with your own "
+                               "private key (checking who vouched), then older generations through "
+                               "previous_sealed. The server never holds a body private key.",
+                "responses": {"200": _json(_ref("Keyring"), "The keyring."), "401": _UNAUTHORISED},
+            }
+        },
+        "/api/v1/body-key": {
+            "post": {
+                "summary": "Create your body's first key, made on your machine",
+                "description": "Only while the body has no key: later members are vouched for by a member who "
+                               "holds it. Confirm the fingerprint with your body out of band.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BodyKeyRequest")}}},
+                "responses": {"201": _json(_ref("BodyKeyCreated"), "The body key exists."), "400": _INVALID,
+                              "401": _UNAUTHORISED, "409": _error("Your body has a key already, or the grant is malformed.")},
+            }
+        },
+        "/api/v1/body-key/grants": {
+            "post": {
+                "summary": "Vouch for a colleague: hand them your body's key",
+                "description": "The body private key boxed, on your machine, from you to the colleague's key, whose "
+                               "fingerprint you confirmed with them out of band. The operator cannot do this.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("VouchRequest")}}},
+                "responses": {"201": _json(_ref("VouchResult"), "The colleague holds the body key."), "400": _INVALID,
+                              "401": _UNAUTHORISED,
+                              "409": _error("You do not hold the current key, it changed, or the colleague is not an "
+                                            "active recipient of your body without a grant.")},
+            }
+        },
+        "/api/v1/body-key/rotation": {
+            "post": {
+                "summary": "Rotate your body's key (after a member leaves)",
+                "description": "A new generation, made on your machine, carrying the current one sealed to it and "
+                               "granted to the members you keep. Reports and notes sealed from now on reach only them.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("RotationRequest")}}},
+                "responses": {"201": _json(_ref("BodyKeyCreated"), "The new generation."), "400": _INVALID,
+                              "401": _UNAUTHORISED, "409": _error("You do not hold the current key, or a grant is refused.")},
             }
         },
         "/api/v1/reports": {
@@ -325,12 +466,11 @@ def _paths() -> dict[str, Any]:
                 "Add an internal note, sealed on your machine",
                 "Notes are for your body only, never for the source or another body. The note is sealed on "
                 "your machine, not on the server: make a keypair for the note, encrypt the text to its public "
-                "key, and seal its private key to every active recipient of your body (GET "
-                "/api/v1/bodies/{body_id}/recipients). The server refuses (409) keys that are not sealed to "
-                "exactly those recipients, and never sees the text.",
+                "key, and seal its private key to your body's current key (GET /api/v1/keyring), so every "
+                "present and future member of your body reads it. A stale generation is refused (400); the "
+                "server never sees the text.",
                 _ref("NoteRequest"), {"201": _json(_ref("PartCreated"), "The note is stored.")},
-                extra={"409": _error("A part with this id exists, or the keys are not sealed to exactly your "
-                                     "body's active recipients."),
+                extra={"409": _error("A part with this id already exists."),
                        "413": _error("The note is larger than 1 MiB.")},
             )
         },
@@ -378,8 +518,9 @@ def _paths() -> dict[str, Any]:
             "post": _action(
                 "Transfer the report to another body",
                 "Your body loses access. The target must not be in conflict. If it is not on the report's "
-                "escalation chain its recipients do not hold the report key yet: open the key on your machine "
-                "and send it sealed to each of them in sealed_keys.",
+                "escalation chain it does not hold the report key yet: open the key on your machine, check the "
+                "target body's key fingerprint out of band, and send the report key sealed to that body key "
+                "in sealed_key with its generation. The target must have a key granted to an active member.",
                 _ref("TransferRequest"), {"200": _json(_ref("TransferResult"), "Transferred.")},
                 extra={"413": _error("The request body is too large.")},
             )
@@ -395,7 +536,7 @@ def _protection_paths() -> dict[str, Any]:
         "/api/v1/protection-requests": {
             "get": {
                 "summary": "Protection requests sent to your body",
-                "description": "Each request carries the details part id and its key sealed to you. The identity a "
+                "description": "Each request carries the details part id and its key sealed to your body's key. The identity a "
                                "source gave is listed with its state only; its part and key appear once the source "
                                "consented or a custodian's decision took effect (Directive 2019/1937 Art 16).",
                 "responses": {"200": _json({"type": "object"}, "The requests."), "401": _UNAUTHORISED},
@@ -434,9 +575,10 @@ def document() -> dict[str, Any]:
             "title": "Parrhesia recipients' API",
             "version": __version__,
             "description": (
-                "The API of a recipient's own tools (such as `parrhesia desk`). It hands out ciphertext and "
-                "keys sealed to the recipient, and takes replies and notes sealed on the recipient's "
-                "machine: the server never decrypts anything. Every route but this document needs a "
+                "The API of a recipient's own tools (such as `parrhesia desk`). It hands out ciphertext, keys "
+                "sealed to the recipient's body key and the recipient's grant of that body key, and takes "
+                "replies, notes and grants sealed on the recipient's machine: the server never decrypts "
+                "anything. Every route but this document needs a "
                 "recipient's API token (Authorization: Bearer TOKEN). A report that is not routed to your "
                 "body is answered 404. Every action is recorded in the instance's audit log. Errors are "
                 'JSON objects {"error", "message"}.'
