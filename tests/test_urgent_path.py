@@ -56,10 +56,14 @@ def test_imminent_danger_reaches_the_duty_body_and_notifies_it_at_once(app: Flas
 
     _with_email(app)
     police = add_test_recipient(app, "example-police", name="Duty officer")
+    # The prosecutor is on duty too; a body key held there lets the report reach it.
+    prosecutor = add_test_recipient(app, "example-prosecutor", name="Duty prosecutor")
     aca = add_test_recipient(app, "example-aca", name="ACA officer")
     engine = app.extensions["parrhesia.instance"].engine
     with Session(engine) as db:
         db.execute(update(Recipient).values(email="desk@example.org"))
+        db.execute(update(Recipient).where(Recipient.id == police.id).values(email="police@example.org"))
+        db.execute(update(Recipient).where(Recipient.id == prosecutor.id).values(email="prosecutor@example.org"))
         db.commit()
     app = create_app(app.extensions["parrhesia.instance"].config.path, {"TESTING": True})  # reload the config
     monkeypatch.setattr(notify_email.smtplib, "SMTP", _Outbox)
@@ -75,13 +79,17 @@ def test_imminent_danger_reaches_the_duty_body_and_notifies_it_at_once(app: Flas
     assert {"example-police", "example-prosecutor", "example-aca"} <= route
     assert (duty_clock.due_on - report.created_on).days == 1 and duty_clock.met_by == "acknowledge"
     assert duty_clock.legal_source == "Example Police Act s.9"
-    (message,) = [m for m in _Outbox.sent]  # one message, to the duty officer, already sent
-    assert "URGENT" in message.get_content() and "hurt" not in message.get_content()
-    assert (police.id, "urgent") not in remaining  # delivered
+    # one message to each duty body's officer, already sent; nobody else is told yet
+    assert sorted(m["To"] for m in _Outbox.sent) == ["police@example.org", "prosecutor@example.org"]
+    for message in _Outbox.sent:
+        assert "URGENT" in message.get_content() and "hurt" not in message.get_content()
+    assert (police.id, "urgent") not in remaining and (prosecutor.id, "urgent") not in remaining  # delivered
     assert (aca.id, "new-report") in remaining  # ordinary recipients wait for the batch
 
 
 def test_when_the_police_are_implicated_the_prosecutor_is_on_duty(app: Flask) -> None:
+    add_test_recipient(app, "example-prosecutor", name="Duty prosecutor")
+    add_test_recipient(app, "example-police", name="Duty officer")  # readable, so only the conflict keeps it out
     response, _ = submit_report(app.test_client(), "danger", urgency="imminent", implicated="example-interior")
     assert response.status_code == 200
     with Session(app.extensions["parrhesia.instance"].engine) as db:
@@ -95,3 +103,15 @@ def test_without_danger_there_is_no_duty_body(app: Flask) -> None:
     with Session(app.extensions["parrhesia.instance"].engine) as db:
         report = db.scalars(select(Report)).one()
         assert not {c.clock_id for c in report.clocks if c.clock_id.startswith("duty-")}
+
+
+def test_a_duty_body_nobody_can_read_yet_waits_and_the_report_still_reaches_one_that_can(app: Flask) -> None:
+    add_test_recipient(app, "example-police", name="Duty officer")  # the prosecutor has no body key
+    response, _ = submit_report(app.test_client(), "danger", urgency="imminent", subject="public-procurement")
+    assert response.status_code == 200
+    with Session(app.extensions["parrhesia.instance"].engine) as db:
+        report = db.scalars(select(Report)).one()
+        roles = {b.body_id: b.role for b in report.bodies}
+        duty_clocks = {c.body_id for c in report.clocks if c.clock_id.startswith("duty-")}
+    assert roles["example-police"] == "route" and roles["example-prosecutor"] == "no-key"
+    assert duty_clocks == {"example-police"}  # no clock runs for a body that cannot read
