@@ -106,10 +106,12 @@ def test_commands_on_a_missing_instance_fail_clearly(runner: CliRunner, tmp_path
 
 def test_demo_instance_has_recipient_key_passphrase_and_token(tmp_path: Path) -> None:
     from parrhesia.app import create_app
-    from parrhesia.demo import demo_recipient_key, ensure_demo_instance
+    from parrhesia.demo import DEMO_RECIPIENT_BODY, demo_recipient_key, ensure_demo_instance
 
-    instance, files = ensure_demo_instance(tmp_path / "demo")
+    instance, demo = ensure_demo_instance(tmp_path / "demo")
     instance.dispose()
+    files = demo[DEMO_RECIPIENT_BODY]
+    assert files.key.parent == tmp_path / "demo" / "demo" / DEMO_RECIPIENT_BODY
     passphrase = files.passphrase.read_text().splitlines()[0].encode()
     assert unwrap_private_key(files.key.read_bytes(), passphrase).encode() == demo_recipient_key().encode()
     token = files.token.read_text().strip()
@@ -119,7 +121,7 @@ def test_demo_instance_has_recipient_key_passphrase_and_token(tmp_path: Path) ->
     # A second run keeps the same files and token.
     instance, again = ensure_demo_instance(tmp_path / "demo")
     instance.dispose()
-    assert again.token.read_text().strip() == token
+    assert again[DEMO_RECIPIENT_BODY].token.read_text().strip() == token
 
 
 def test_demo_instance_runs_the_republic_of_example(tmp_path: Path) -> None:
@@ -127,10 +129,10 @@ def test_demo_instance_runs_the_republic_of_example(tmp_path: Path) -> None:
     from parrhesia.demo import DEMO_PLUGINS, ensure_demo_instance
     from parrhesia.testing import review_route
 
-    instance, files = ensure_demo_instance(tmp_path / "demo")
+    instance, demo = ensure_demo_instance(tmp_path / "demo")
     instance.dispose()
     assert instance.config.plugins == tuple(DEMO_PLUGINS)
-    assert len(files.desk_password.read_text().strip()) >= 12
+    assert all(len(files.desk_password.read_text().strip()) >= 12 for files in demo.values())
     app = create_app(tmp_path / "demo", {"TESTING": True})
     page = review_route(app.test_client(), implicated="example-interior").get_data(as_text=True)
     readers = page.split("These may receive it on escalation")[0]

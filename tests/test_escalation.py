@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session
 from parrhesia import casework
 from parrhesia.cli import main
 from parrhesia.demo import DEMO_PLUGINS, DEMO_SETTINGS
-from parrhesia.models import AuditEntry, Recipient, Report, ReportClock
+from parrhesia.models import QueuedNotification, AuditEntry, Recipient, Report, ReportClock
 from parrhesia.testing import RegisteredRecipient, add_test_recipient, csrf_token, log_in, submit_report
 
 
 @pytest.fixture
 def instance_settings() -> dict[str, Any]:
-    return {"plugins": DEMO_PLUGINS, "bodies": [], "instance": DEMO_SETTINGS}
+    # No standing readers: each test says which bodies hold a key.
+    return {"plugins": DEMO_PLUGINS, "bodies": [], "instance": DEMO_SETTINGS, "readers": False}
 
 
 @pytest.fixture
@@ -93,6 +94,12 @@ def test_report_not_acknowledged_within_7_days_escalates_to_the_next_independent
     assert _visible(app, ombudsman) == [report_id] and _visible(app, aca) == [report_id]
     listing = app.test_client().get(f"/api/v1/reports/{report_id}", headers=ombudsman.headers).json
     assert listing["sealed_key"] is not None  # sealed at submission, withheld until now
+    # The body that gained it decrypts it, and was notified like for a new report.
+    key = ombudsman.report_key(app.test_client(), report_id)
+    with Session(_engine(app)) as db:
+        assert bytes(key.public_key) == db.get(Report, report_id).public_key
+        queued = [(q.recipient_id, q.kind) for q in db.scalars(select(QueuedNotification))]
+    assert (ombudsman.id, "new-report") in queued
     with Session(_engine(app)) as db:
         theirs = db.scalars(select(ReportClock).where(ReportClock.body_id == "example-ombudsman")).all()
         assert {c.due_on for c in theirs if c.met_by == "acknowledge"} == {start + timedelta(days=15)}
@@ -101,7 +108,7 @@ def test_report_not_acknowledged_within_7_days_escalates_to_the_next_independent
     source = app.test_client()
     log_in(source, codename)
     page = source.get("/report").get_data(as_text=True)
-    assert "now also with Ombudsman of the Republic" in page and "a deadline was missed" in page
+    assert "sent to Ombudsman of the Republic" in page and "a deadline was missed" in page
 
 
 def test_an_acknowledged_report_does_not_escalate(app: Flask, aca: RegisteredRecipient, report: tuple[str, str]) -> None:
@@ -190,7 +197,7 @@ def test_recusal_escalates_and_the_body_loses_access_at_once(
     with Session(_engine(app)) as db:
         recipient = db.get(Recipient, aca.id)
         assert recipient is not None
-        gained = casework.recuse(app.extensions["parrhesia.host"], db, recipient,
+        gained, _events = casework.recuse(app.extensions["parrhesia.host"], db, recipient,
                                  casework.open_report(db, recipient, report_id), "my brother works there")
     assert gained == ["example-ombudsman"]
     assert _visible(app, aca) == [] and _visible(app, ombudsman) == [report_id]
@@ -246,7 +253,7 @@ def test_a_transfer_to_a_body_without_recipients_is_refused(app: Flask, aca: Reg
         recipient = db.get(Recipient, aca.id)
         assert recipient is not None
         opened = casework.open_report(db, recipient, report_id)
-        with pytest.raises(casework.CaseworkError, match="no recipients"):
+        with pytest.raises(casework.CaseworkError, match="no key on this instance"):
             casework.transfer(app.extensions["parrhesia.host"], db, recipient, opened, "example-audit-office", "audit matter")
     assert _visible(app, aca) == [report_id]
 

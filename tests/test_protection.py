@@ -47,7 +47,9 @@ def test_a_protection_request_reaches_the_protection_body_and_not_the_implicated
         request = db.scalars(select(ProtectionRequest)).one()
         assert request.body_id == "example-ombudsman" and request.status == "requested"
         keys = db.scalars(select(SealedKey).where(SealedKey.part_id == request.details_part_id)).all()
-        assert {k.recipient_id for k in keys} == {ombudsman.id, None}  # the ombudsman, and the report key
+        # Sealed to the ombudsman's body key, and to the report key (the source sees it).
+        assert {(k.holder, k.body_key.body_id if k.body_key else None) for k in keys} == {
+            ("protection", "example-ombudsman"), ("report", None)}
     page = source.get("/report").get_data(as_text=True)
     assert "Complaint about retaliation" in page and "status: requested" in page
 
@@ -125,9 +127,7 @@ def test_unknown_measures_and_future_dates_are_refused(app: Flask) -> None:
 
 
 def test_the_competent_body_reads_the_details_and_the_identity_only_once_readable(app: Flask) -> None:
-    import base64
-
-    from parrhesia.crypto import decrypt_bytes, open_report_key
+    from parrhesia.crypto import decrypt_bytes
 
     ombudsman = add_test_recipient(app, "example-ombudsman")
     route_body = add_test_recipient(app, "example-aca")
@@ -135,10 +135,11 @@ def test_the_competent_body_reads_the_details_and_the_identity_only_once_readabl
     _ask(source, measure="example-retaliation-complaint", details="demoted on 3 May", identity="Ana Example")
     client = app.test_client()
     (request,) = client.get("/api/v1/protection-requests", headers=ombudsman.headers).json["protection_requests"]
-    assert request["identity"] == {"state": "withheld", "part_id": None, "sealed_key": None}
+    assert request["identity"] == {"state": "withheld", "part_id": None, "sealed_key": None, "generation": None}
     blob = client.get(f"/api/v1/protection-requests/{request['id']}/parts/{request['details']['part_id']}",
                       headers=ombudsman.headers).data
-    key = open_report_key(base64.b64decode(request["details"]["sealed_key"]), ombudsman.key)
+    ring = ombudsman.keyring(client)  # the ombudsman's body key, opened on their machine
+    key = ring.open(request["details"]["sealed_key"], request["details"]["generation"], ombudsman.key)
     assert decrypt_bytes(blob, key, request["report_id"], request["details"]["part_id"])[1] == b"demoted on 3 May"
     with Session(_engine(app)) as db:
         identity_part = db.scalars(select(ProtectionRequest)).one().identity_part_id
@@ -152,7 +153,7 @@ def test_the_competent_body_reads_the_details_and_the_identity_only_once_readabl
     source.post(f"/report/protection/{request['id']}/consent", data={"csrf_token": token})
     (request,) = client.get("/api/v1/protection-requests", headers=ombudsman.headers).json["protection_requests"]
     blob = client.get(f"/api/v1/protection-requests/{request['id']}/parts/{identity_part}", headers=ombudsman.headers).data
-    key = open_report_key(base64.b64decode(request["identity"]["sealed_key"]), ombudsman.key)
+    key = ring.open(request["identity"]["sealed_key"], request["identity"]["generation"], ombudsman.key)
     assert decrypt_bytes(blob, key, request["report_id"], identity_part)[1] == b"Ana Example"
     changed = client.post(f"/api/v1/protection-requests/{request['id']}/status", json={"status": "granted"},
                           headers=ombudsman.headers)
@@ -194,7 +195,7 @@ def test_a_body_that_recused_loses_its_protection_requests(app: Flask) -> None:
     from parrhesia.models import Recipient
 
     ombudsman = add_test_recipient(app, "example-ombudsman")
-    add_test_recipient(app, "example-aca")
+    aca = add_test_recipient(app, "example-aca")
     source = _source(app, subject="public-procurement")
     _ask(source, measure="example-retaliation-complaint", details="x", identity="Ana")
     token = csrf_token(source.get("/report").data)
@@ -213,6 +214,13 @@ def test_a_body_that_recused_loses_its_protection_requests(app: Flask) -> None:
     assert client.get("/api/v1/protection-requests", headers=ombudsman.headers).json == {"protection_requests": []}
     assert client.post(f"/api/v1/protection-requests/{request_id}/status", json={"status": "granted"},
                        headers=ombudsman.headers).status_code == 404
+    # Never orphaned: the request followed the report to the body that still holds it,
+    # which reads its details through the report key; the identity stayed behind.
+    handed = client.get("/api/v1/protection-requests", headers=aca.headers).json["protection_requests"]
+    assert [(r["id"], r["identity"]["state"]) for r in handed] == [(request_id, "not-handed-on")]
+    assert handed[0]["details"]["report_sealed_key"] is not None
+    page = source.get("/report").get_data(as_text=True)
+    assert "Anti-Corruption Agency" in page and "give it again" in page
 
 
 def test_a_protection_clock_is_seen_only_by_the_body_handling_it(app: Flask) -> None:
