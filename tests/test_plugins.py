@@ -214,7 +214,11 @@ def raising_app(tmp_path: Path, database_url: str) -> Flask:
         tmp_path / "r", bodies=TESTLAND["bodies"], plugins=["testland", "raising"],
         settings=TESTLAND["instance"], database_url=database_url,
     ).dispose()
-    return create_app(tmp_path / "r", {"TESTING": True})
+    application = create_app(tmp_path / "r", {"TESTING": True})
+    # Readers holding the body keys of the working plugin's body and of the last resort.
+    for body_id in ("t-aca", "last-resort"):
+        add_test_recipient(application, body_id, "Standing reader")
+    return application
 
 
 def test_a_plugin_that_raises_never_loses_a_report(raising_app: Flask, caplog: pytest.LogCaptureFixture) -> None:
@@ -265,6 +269,7 @@ def test_invalid_routing_answer_gets_a_clear_error(client: FlaskClient) -> None:
 
 
 def test_route_exclusions_clocks_and_fields_are_stored_with_the_report(app: Flask, client: FlaskClient) -> None:
+    add_test_recipient(app, "t-aca")  # the body key is held there, so the report can be routed to it
     response, codename = submit_report(client, "about the police", answers={"when": "last spring"}, implicated="t-interior", subject="police")
     assert response.status_code == 200 and codename
     with Session(app.extensions["parrhesia.instance"].engine) as db:
@@ -282,17 +287,23 @@ def test_route_exclusions_clocks_and_fields_are_stored_with_the_report(app: Flas
     assert "Anti-Corruption Agency" in page and "overseen by Ministry of the Interior" in page
 
 
-def test_recipients_of_escalation_bodies_hold_a_sealed_key_but_no_access(app: Flask, client: FlaskClient) -> None:
+def test_escalation_bodies_hold_a_sealed_key_but_their_recipients_no_access(app: Flask, client: FlaskClient) -> None:
+    from parrhesia import custody
+    from parrhesia.models import SealedKey
+
     ombudsman = add_test_recipient(app, "t-ombuds")
     aca = add_test_recipient(app, "t-aca")
     submit_report(client, "x", implicated="t-interior")
     with Session(app.extensions["parrhesia.instance"].engine) as db:
-        from parrhesia.models import SealedKey
-
-        holders = {k.recipient_id for k in db.scalars(select(SealedKey)) if k.holder == "recipient"}
-    assert {ombudsman.id, aca.id} <= holders
+        report = db.scalars(select(Report)).one()
+        report_id = report.id
+        # Sealed to the bodies' keys (route and escalation chain), never to a person's own key.
+        assert {"t-aca", "t-ombuds"} <= custody.holding_bodies(db, report)
+        assert not [k for k in db.scalars(select(SealedKey)) if k.holder == "recipient"]
     assert client.get("/api/v1/reports", headers=ombudsman.headers).json == {"reports": []}
+    assert client.get(f"/api/v1/reports/{report_id}", headers=ombudsman.headers).status_code in (403, 404)
     assert len(client.get("/api/v1/reports", headers=aca.headers).json["reports"]) == 1
+    aca.report_key(client, report_id)  # the route's member opens it through the body key
 
 
 def test_events_carry_no_content(app: Flask, client: FlaskClient) -> None:
