@@ -35,6 +35,13 @@ def _submit_and_close(app: Flask, officer: RegisteredRecipient, message: str) ->
         for rid in report_id:
             opened = casework.open_report(db, recipient, rid)
             if opened.status != "closed":
+                # Handled in time (acknowledged, feedback given), so no missed clock later
+                # hands it to the escalation chain, whose bodies can read it and would
+                # reopen it: it stays closed and its retention period runs.
+                casework.acknowledge(db, recipient, opened)
+                casework.seal_reply(app.extensions["parrhesia.instance"], db, recipient, opened, "Thank you; closed.",
+                                    feedback=True)
+                db.commit()
                 casework.set_status(db, recipient, opened, "closed")
                 return rid, codename
     raise AssertionError("no report to close")
