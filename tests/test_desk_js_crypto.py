@@ -21,6 +21,9 @@ from nacl.public import PrivateKey
 
 from parrhesia.crypto import (
     CHUNK_CAPACITY,
+    chain_previous_body_key,
+    grant_body_key,
+    new_body_key,
     decrypt_bytes,
     encrypt_bytes,
     fingerprint,
@@ -96,6 +99,18 @@ def exchange() -> dict[str, Any]:
         {"meta": {"kind": "reply"}, "content_hex": (b"y" * (CHUNK_CAPACITY - 4 - 16 + 1)).hex()},
         {"meta": {"kind": "attachment", "filename": "r.bin"}, "content_hex": os.urandom(200_000).hex()},
     ]
+    # A body key founded by a colleague, who vouched for this recipient and then rotated
+    # it: the browser opens generation 2 from its grant and generation 1 through the chain.
+    colleague = generate_recipient_key()
+    first, second = new_body_key(), new_body_key()
+    keyring = [
+        {"generation": 2, "public_key": b64url_encode(bytes(second.public_key)),
+         "previous_sealed": b64url_encode(chain_previous_body_key(first, bytes(second.public_key))),
+         "grant": {"boxed": b64url_encode(grant_body_key(second, bytes(recipient_key.public_key), colleague)),
+                   "vouched_by": {"id": 1, "name": "Colleague", "public_key": b64url_encode(bytes(colleague.public_key))}}},
+        {"generation": 1, "public_key": b64url_encode(bytes(first.public_key)), "previous_sealed": None, "grant": None},
+    ]
+    body_keys = {1: first, 2: second}
     lengths = [0, 1, 2, 3, 9, 100, 1000, 63488, 63489, 65532, 65533, 150_000, 10**6, 2**31 + 12345, 2**40 + 7]
     job = {
         "key_file": wrap_private_key(recipient_key, PASSPHRASE.encode(), opslimit=argon2id.OPSLIMIT_MIN,
@@ -110,8 +125,9 @@ def exchange() -> dict[str, Any]:
         "tampered": [{"name": name, "id": pid, "blob_hex": blob.hex()} for name, pid, blob in tampered],
         "encrypt": encrypt,
         "padme": lengths,
+        "keyring": keyring,
     }
-    return {"answer": _run_node(job), "recipient": recipient_key, "report": report_key, "contents": contents,
+    return {"answer": _run_node(job), "body_keys": body_keys, "recipient": recipient_key, "report": report_key, "contents": contents,
             "encrypt": encrypt, "lengths": lengths}
 
 
@@ -155,6 +171,12 @@ def test_python_decrypts_parts_sealed_in_the_browser(exchange: dict[str, Any]) -
         assert content == bytes.fromhex(wanted["content_hex"])
         payload = 4 + len(json.dumps(meta, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()) + len(content)
         assert len(blob) == 113 + padded_chunk_count(payload) * 65553
+
+
+def test_browser_opens_the_body_keyring_through_its_grant_and_chain(exchange: dict[str, Any]) -> None:
+    opened = exchange["answer"]["keyring"]
+    assert opened == {str(g): bytes(k.public_key).hex() for g, k in exchange["body_keys"].items()}
+    assert exchange["answer"]["keyring_forged"] == "notyours"
 
 
 def test_padding_matches_the_reference(exchange: dict[str, Any]) -> None:

@@ -46,6 +46,18 @@ async function main() {
     const blob = format.encryptPart(sodium, unhex(wanted.content_hex), report.publicKey, job.report_id, id, wanted.meta);
     answer.encrypted.push({ id: id, blob_hex: hex(blob) });
   }
+  const ring = format.openKeyring(sodium, job.keyring, recipient);
+  answer.keyring = {};
+  for (const generation of Object.keys(ring)) { answer.keyring[generation] = hex(ring[generation].publicKey); }
+  try {
+    // A grant claimed to come from someone else than the member who boxed it is refused.
+    const forged = JSON.parse(JSON.stringify(job.keyring));
+    forged[0].grant.vouched_by.public_key = forged[1].public_key;
+    format.openKeyring(sodium, forged, recipient);
+    answer.keyring_forged = "accepted";
+  } catch (e) {
+    answer.keyring_forged = e.code;
+  }
   for (const n of job.padme) {
     answer.padme[String(n)] = [format.padme(n), format.paddedChunkCount(n)];
   }

@@ -143,18 +143,31 @@
         throw Object.assign(new Error("not sealed to you"), { code: "notyours" });
       }
       say(messages.decrypting, false);
-      var reportKey = format.openSealedKey(sodium, format.base64url(sodium, data.sealed_key), holder);
+      // The report key is sealed to the body's key (generation data.generation), which
+      // this recipient holds through the grant a colleague made for them; null: sealed
+      // to the recipient's own key (format v1).
+      var ring = data.generation === null ? null : format.openKeyring(sodium, data.keyring, holder);
+      var keyFor = function (generation) {
+        if (generation === null || generation === undefined) { return holder; }
+        if (!ring[generation]) { throw Object.assign(new Error("not held"), { code: "notyours" }); }
+        return ring[generation];
+      };
+      var reportKey = format.openSealedKey(sodium, format.base64url(sodium, data.sealed_key), keyFor(data.generation));
       var noteKeys = {};
       data.parts.forEach(function (part) {
         if (part.sealed_note_key) {
           try {
-            noteKeys[part.id] = format.openSealedKey(sodium, format.base64url(sodium, part.sealed_note_key), holder);
+            noteKeys[part.id] = format.openSealedKey(sodium, format.base64url(sodium, part.sealed_note_key),
+              keyFor(part.note_generation));
           } catch (e) {
             noteKeys[part.id] = e;
           }
         }
       });
       sodium.memzero(holder.privateKey);
+      if (ring) {
+        Object.keys(ring).forEach(function (g) { sodium.memzero(ring[g].privateKey); });
+      }
       blobUrls.forEach(function (url) { URL.revokeObjectURL(url); });
       blobUrls = [];
       list.textContent = "";

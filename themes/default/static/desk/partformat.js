@@ -222,6 +222,47 @@
     return { publicKey: sodium.crypto_scalarmult_base(key), privateKey: key };
   }
 
+  /**
+   * Open a recipient's body keyring (section 1): their grant of the newest generation
+   * they hold, an authenticated box from the member who vouched for them, then every
+   * older generation through the previous key each one carries. Returns
+   * { generation: keypair }. The keyring is as the desk sends it (b64url fields).
+   */
+  function openKeyring(sodium, keyring, holder) {
+    var held = null;
+    keyring.forEach(function (entry) { if (!held && entry.grant) { held = entry; } });
+    if (!held) {
+      throw FormatError("nogrant", "you hold no grant of your body's key yet: a colleague must vouch for you");
+    }
+    var bodyPublic = b64url(sodium, held.public_key);
+    var raw;
+    try {
+      var boxed = b64url(sodium, held.grant.boxed);
+      raw = sodium.crypto_box_open_easy(boxed.subarray(24), boxed.subarray(0, 24),
+        b64url(sodium, held.grant.vouched_by.public_key), holder.privateKey);
+    } catch (e) {
+      throw FormatError("notyours", "this body key grant was not made for your key by the member it names");
+    }
+    if (raw.length !== 32 || !equalBytes(sodium.crypto_scalarmult_base(raw), bodyPublic)) {
+      throw FormatError("damaged", "the body key grant does not hold the body key the server lists");
+    }
+    var keys = {};
+    var newer = { publicKey: bodyPublic, privateKey: raw };
+    var newerEntry = held;
+    keys[held.generation] = newer;
+    keyring.forEach(function (entry) {
+      if (entry.generation >= held.generation) { return; }
+      var previous = openSealedKey(sodium, b64url(sodium, newerEntry.previous_sealed), newer);
+      if (!equalBytes(previous.publicKey, b64url(sodium, entry.public_key))) {
+        throw FormatError("damaged", "your body's key chain is broken");
+      }
+      keys[entry.generation] = previous;
+      newer = previous;
+      newerEntry = entry;
+    });
+    return keys;
+  }
+
   function checkPreamble(blob) {
     for (var i = 0; i < 4; i += 1) {
       if (blob[i] !== MAGIC[i]) {
@@ -404,6 +445,7 @@
     base64url: b64url,
     unwrapKeyFile: unwrapKeyFile,
     openSealedKey: openSealedKey,
+    openKeyring: openKeyring,
     decryptPart: decryptPart,
     encryptPart: encryptPart,
     newPartId: newPartId
