@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select
@@ -16,7 +17,7 @@ from parrhesia.config import load_config
 from parrhesia.db import make_engine
 from parrhesia.models import InstanceFact, Part, Report, SourceSession
 from parrhesia.reports import find_by_lookup
-from parrhesia.testing import RegisteredRecipient, csrf_token, log_in, submit_report
+from parrhesia.testing import RegisteredRecipient, add_test_recipient, csrf_token, log_in, submit_report
 
 
 def _count(app: Flask, model: type) -> int:
@@ -24,12 +25,37 @@ def _count(app: Flask, model: type) -> int:
         return int(db.scalar(select(func.count()).select_from(model)) or 0)
 
 
-def test_landing_page_names_the_bodies_and_their_key_fingerprints(client: FlaskClient, recipient: RegisteredRecipient) -> None:
+def _body_key_fingerprint(app: Flask, body_id: str) -> str:
+    from parrhesia import custody
+
+    with Session(app.extensions["parrhesia.instance"].engine) as db:
+        key = custody.current_key(db, body_id)
+        assert key is not None
+        return fingerprint(key.public_key)
+
+
+def test_landing_page_names_the_bodies_and_their_key_fingerprints(
+    app: Flask, client: FlaskClient, recipient: RegisteredRecipient
+) -> None:
     page = client.get("/").get_data(as_text=True)
     assert "Integrity Office" in page and "Ombudsman" in page
+    # Reports are sealed to each body's key; its members, vouched for, are named with theirs.
+    assert _body_key_fingerprint(app, "integrity-office") in page
+    assert _body_key_fingerprint(app, "ombudsman") in page
     assert fingerprint(bytes(recipient.key.public_key)) in page
-    assert "has no registered key yet" in page  # the ombudsman has no recipient
+    assert "no key on this instance yet" not in page
     assert "Tor Browser" in page
+
+
+@pytest.mark.parametrize("instance_settings", [{"readers": False}])
+def test_landing_page_warns_of_a_body_nobody_can_read_for_yet(
+    app: Flask, client: FlaskClient, recipient: RegisteredRecipient
+) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert _body_key_fingerprint(app, "integrity-office") in page
+    assert fingerprint(bytes(recipient.key.public_key)) in page
+    # the ombudsman has no body key: nobody there can read reports sent now
+    assert page.count("This body has no key on this instance yet") == 1
 
 
 def test_pages_use_no_script_and_no_outside_resource(client: FlaskClient) -> None:
@@ -84,6 +110,8 @@ def test_an_instance_on_codename_derivation_version_1_still_works(instance_dir: 
     engine.dispose()
     app = create_app(instance_dir)
     try:
+        for body_id in ("integrity-office", "ombudsman"):  # readers holding the body keys
+            add_test_recipient(app, body_id, "Standing reader")
         _, codename = submit_report(app.test_client(), "Filed on an older instance.")
         assert codename
         instance = app.extensions["parrhesia.instance"]
