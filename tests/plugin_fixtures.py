@@ -14,6 +14,7 @@ FIXTURE_PLUGINS = {
     "bad-hook": "bad_hook_plugin",
     "records-law": "retention_plugin",
     "broken-records": "broken_retention_plugin",
+    "outbox": "outbox_plugin",
 }
 
 
