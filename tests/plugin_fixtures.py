@@ -12,6 +12,9 @@ FIXTURE_PLUGINS = {
     "raising": "raising_plugin",
     "import-error": "import_error_plugin",
     "bad-hook": "bad_hook_plugin",
+    "records-law": "retention_plugin",
+    "broken-records": "broken_retention_plugin",
+    "outbox": "outbox_plugin",
 }
 
 

@@ -19,6 +19,8 @@ from parrhesia.cli import main
 from parrhesia.models import QueuedNotification, Recipient, ReportClock
 from parrhesia.testing import RegisteredRecipient, SubmittedReport, add_test_recipient, log_in, submit_report
 
+from plugin_fixtures import fixture_entry_points  # noqa: F401 - autouse fixture
+
 
 def _engine(app: Flask) -> Any:
     return app.extensions["parrhesia.instance"].engine
@@ -195,3 +197,32 @@ def test_deadlines_about_to_expire_are_queued_once(app: Flask, recipient: Regist
         assert queue_due_clocks(db, on=today() + timedelta(days=6)) == 0  # warned already
     due = sorted(r for r, kind in _queued(app) if kind == "clock-due")
     assert due == sorted([*_readers(app).values(), recipient.id])
+
+
+class TestAPluginChannel:
+    """parrhesia_notify on a plugin (tests/fixture_plugins/outbox_plugin.py, enabled by name)."""
+
+    @pytest.fixture
+    def instance_settings(self) -> dict[str, Any]:
+        return {"plugins": ["outbox"], "readers": False}  # only ``recipient`` reads
+
+    def test_a_plugin_delivers_the_batch_only_once_it_answers_true(self, app: Flask, recipient: RegisteredRecipient) -> None:
+        import outbox_plugin
+
+        outbox_plugin.OUTBOX.clear()
+        for text in ("first secret report", "second secret report"):
+            submit_report(app.test_client(), text, subject="other")
+        folder = app.extensions["parrhesia.instance"].config.path
+        unconfigured = CliRunner().invoke(main, ["notify", "--instance", str(folder)])
+        assert unconfigured.exit_code == 0, unconfigured.output
+        assert "0 notification(s) sent, 1 kept for later" in unconfigured.output  # None: not handled, kept
+        assert outbox_plugin.OUTBOX == [] and _queued(app) == [(recipient.id, "new-report")] * 2
+
+        _configure(app, "[plugins.outbox]\ndeliver = true\n")
+        delivered = CliRunner().invoke(main, ["notify", "--instance", str(folder)])
+        assert delivered.exit_code == 0, delivered.output
+        assert "1 notification(s) sent" in delivered.output
+        (notification,) = outbox_plugin.OUTBOX
+        assert (notification.recipient_id, notification.counts) == (recipient.id, {"new-report": 2})
+        assert "secret" not in repr(notification)
+        assert _queued(app) == []

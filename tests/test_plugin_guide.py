@@ -1,7 +1,8 @@
 """Meta-tests that keep the plugin contract honest (after Datasette's):
 
-every hook has a docstring, a section in docs/writing-plugins.md, and a test that names
-it; and the guide's examples are valid code for commands that exist.
+every hook has a docstring, a section in docs/writing-plugins.md, and a test that makes
+the core call it on a real plugin; and the guide's examples are valid code for commands
+that exist.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import pytest
 import parrhesia.plugin
 from parrhesia import hookspecs
 from parrhesia.cli import main
+
+from hook_recording import HookCalls
 
 REPO = Path(__file__).resolve().parents[1]
 GUIDE = REPO / "docs" / "writing-plugins.md"
@@ -38,13 +41,6 @@ def _guide() -> str:
     return GUIDE.read_text(encoding="utf-8")
 
 
-def _test_sources() -> dict[Path, str]:
-    """Every test module of the repository and of the plugins, but this one."""
-    files = [*REPO.glob("tests/**/*.py"), *REPO.glob("plugins/*/tests/**/*.py")]
-    here = Path(__file__).resolve()
-    return {path: path.read_text(encoding="utf-8") for path in files if path.resolve() != here}
-
-
 def test_the_contract_has_hooks() -> None:
     assert len(HOOKS) >= 9
     for name, function in _hookspecs().items():
@@ -61,18 +57,28 @@ def test_every_hook_has_a_docstring(hook: str) -> None:
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_is_documented_in_the_guide(hook: str) -> None:
-    assert hook in HOOK_HEADING.findall(_guide()), f"docs/writing-plugins.md has no '### `{hook}`' section"
+    guide = _guide()
+    assert hook in HOOK_HEADING.findall(guide), f"docs/writing-plugins.md has no '### `{hook}`' section"
+    section = re.split(r"^#{1,3} ", guide.split(f"### `{hook}`", 1)[1], flags=re.MULTILINE)[0]
+    assert "return" in section.lower(), f"the guide's section on {hook} does not say what it returns"
 
 
 def test_the_guide_documents_no_hook_that_does_not_exist() -> None:
     assert sorted(set(HOOK_HEADING.findall(_guide())) - set(HOOKS)) == []
 
 
+@pytest.mark.after_every_test
 @pytest.mark.parametrize("hook", HOOKS)
-def test_every_hook_is_tested(hook: str) -> None:
-    """A test names each hook (in its name, docstring or code): a new hook needs a test."""
-    naming = [path for path, source in _test_sources().items() if re.search(rf"\b{hook}\b", source)]
-    assert naming, f"no test in tests/ or plugins/*/tests/ names {hook}"
+def test_every_hook_is_called_by_a_test_through_a_plugin(hook: str, hook_calls: HookCalls) -> None:
+    """Some test must make the core call each hook on a plugin that is not a built-in
+    default (tests/fixture_plugins, a reference plugin, or one a test registers), so a
+    hook nothing exercises fails here. Recorded by tests/conftest.py; judged after
+    every other test of a run that selected the whole suite."""
+    if not hook_calls.whole_suite:
+        pytest.skip(f"judges the whole suite only: {hook_calls.why_not_whole}")
+    if not hook_calls.tests_by_hook.get(hook):
+        pytest.fail(f"no test made the core call {hook} on a plugin: add a fixture plugin implementing it "
+                    "(tests/fixture_plugins, loaded as an entry point) and a test whose outcome depends on it")
 
 
 def test_the_guide_names_everything_a_plugin_imports() -> None:

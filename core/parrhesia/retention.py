@@ -46,6 +46,8 @@ class RetentionResult:
 
 
 def rule_for(host: PluginHost, report: Report) -> tuple[RetentionRule | None, list[PluginFailure]]:
+    """The longest rule the plugins give for a report, and the plugins that failed (a
+    caller keeps the report when any did)."""
     fields: dict[str, tuple[str, ...]] = {}
     for row in report.fields:
         fields[row.name] = (*fields.get(row.name, ()), row.value)
@@ -53,7 +55,15 @@ def rule_for(host: PluginHost, report: Report) -> tuple[RetentionRule | None, li
         host.manager, "parrhesia_retention",
         request=RoutingRequest.from_fields(fields), directory=host.directory, config=host.config,
     )
-    rules = [r for _, r in results if isinstance(r, RetentionRule)]
+    rules: list[RetentionRule] = []
+    for plugin, answer in results:
+        if isinstance(answer, RetentionRule):
+            rules.append(answer)
+        else:
+            # Not a rule: perhaps a longer legal duty written wrongly. Ignoring it could let
+            # a shorter rule destroy the report early, so it counts as a failure (keep).
+            failures.append(PluginFailure(plugin, "parrhesia_retention", "TypeError",
+                                          f"returned {type(answer).__name__}, not a RetentionRule"))
     return (max(rules, key=lambda r: r.days) if rules else None), failures
 
 
