@@ -169,3 +169,22 @@ def test_padme_table_is_reproduced():
 def test_chunk_count_table_is_reproduced():
     for n, expected in VECTORS["padded_chunk_count"].items():
         assert crypto.padded_chunk_count(int(n)) == expected, n
+
+
+def test_body_key_vector_opens_grant_chain_and_report_key():
+    v = VECTORS["body_key"]
+    member = key(v["member_private_key_hex"])
+    generations = v["generations"]
+    second = crypto.open_body_key_grant(bytes.fromhex(v["grant_of_generation_2_hex"]),
+                                        bytes.fromhex(v["voucher_public_key_hex"]), member,
+                                        bytes.fromhex(generations["2"]["public_key_hex"]))
+    first = crypto.open_previous_body_key(bytes.fromhex(generations["2"]["previous_sealed_hex"]), second,
+                                          bytes.fromhex(generations["1"]["public_key_hex"]))
+    report = crypto.open_report_key(bytes.fromhex(v["report_key_sealed_to_generation_1_hex"]), first)
+    assert bytes(report.public_key).hex() == v["report_public_key_hex"]
+    for generation in generations.values():
+        assert crypto.fingerprint(bytes.fromhex(generation["public_key_hex"])) == generation["fingerprint"]
+    # The grant names its voucher: attributed to anyone else, it does not open.
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_body_key_grant(bytes.fromhex(v["grant_of_generation_2_hex"]), bytes(member.public_key), member,
+                                   bytes.fromhex(generations["2"]["public_key_hex"]))

@@ -51,6 +51,26 @@ def codename_vector(codename_typed: str, pepper: bytes, kdf: crypto.CodenameKdf)
     }
 
 
+def body_key_vector(report: PrivateKey, report_pk: bytes, member: PrivateKey) -> dict[str, object]:
+    """Custody v2 (docs/format.md §1): a body key of two generations, the member's grant
+    of the newest (vouched for by a colleague), the chain back, the report key sealed to
+    generation 1. Keys are fixed; boxes are randomised and must open."""
+    voucher = fixed_key("body key voucher")
+    first, second = fixed_key("body key generation 1"), fixed_key("body key generation 2")
+    return {
+        "member_private_key_hex": bytes(member).hex(),
+        "voucher_public_key_hex": bytes(voucher.public_key).hex(),
+        "generations": {
+            "1": {"public_key_hex": bytes(first.public_key).hex(), "fingerprint": crypto.fingerprint(bytes(first.public_key))},
+            "2": {"public_key_hex": bytes(second.public_key).hex(), "fingerprint": crypto.fingerprint(bytes(second.public_key)),
+                  "previous_sealed_hex": crypto.chain_previous_body_key(first, bytes(second.public_key)).hex()},
+        },
+        "grant_of_generation_2_hex": crypto.grant_body_key(second, bytes(member.public_key), voucher).hex(),
+        "report_key_sealed_to_generation_1_hex": crypto.seal_report_key(report, bytes(first.public_key)).hex(),
+        "report_public_key_hex": report_pk.hex(),
+    }
+
+
 def main() -> None:
     recipient = fixed_key("parrhesia test vector: recipient")
     report = fixed_key("parrhesia test vector: report")
@@ -128,6 +148,7 @@ def main() -> None:
                 "sealed_hex": crypto.seal_report_key(report, identity.public_key).hex(),
             },
         },
+        "body_key": body_key_vector(report, report_pk, recipient),
         "key_file": {
             "passphrase": passphrase,
             "content": key_file.decode(),
