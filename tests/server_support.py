@@ -46,6 +46,10 @@ __all__ = [
     "peak_rss_bytes",
     "session_cookie_payload",
     "files_containing",
+    "DeskRecipient",
+    "register_recipient",
+    "create_body_key",
+    "add_reader",
 ]
 
 CODENAME = re.compile(r'id="codename"[^>]*>([^<]+)<')
@@ -87,6 +91,57 @@ def set_instance_option(instance_dir: Path, key: str, value: int | str) -> None:
     document = tomllib.loads(config_file.read_text(encoding="utf-8"))
     document.setdefault("instance", {})[key] = value
     config_file.write_text(tomli_w.dumps(document), encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class DeskRecipient:
+    """A recipient registered as an operator does, with the key files of their own machine."""
+
+    body_id: str
+    key_file: Path
+    passphrase_file: Path
+    known_keys: Path
+    token: str
+
+    def desk_args(self, server_url: str) -> list[str]:
+        """The arguments every ``parrhesia desk`` command of this machine takes."""
+        return ["--server", server_url, "--token", self.token, "--key", str(self.key_file),
+                "--passphrase-file", str(self.passphrase_file), "--known-keys", str(self.known_keys)]
+
+
+def register_recipient(
+    instance_dir: Path, body_id: str, name: str, machine: Path, passphrase: str | None = None
+) -> DeskRecipient:
+    """``parrhesia keys generate`` on the recipient's machine, then ``parrhesia recipients
+    add`` by the operator: the recipient holds no body key yet (see :func:`create_body_key`)."""
+    machine.mkdir(parents=True, exist_ok=True)
+    passphrase_file = machine / "passphrase"
+    passphrase_file.write_text((passphrase or secrets.token_hex(16)) + "\n", encoding="utf-8")
+    key_file = machine / "recipient.key"
+    generated = run_parrhesia("keys", "generate", "--out", str(key_file), "--passphrase-file", str(passphrase_file))
+    assert generated.returncode == 0, generated.stderr
+    added = run_parrhesia(
+        "recipients", "add", "--instance", str(instance_dir), "--body", body_id, "--name", name,
+        "--public-key-file", str(key_file),
+    )
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip().splitlines()[-1]
+    return DeskRecipient(body_id, key_file, passphrase_file, machine / "known-keys.json", token)
+
+
+def create_body_key(server_url: str, recipient: DeskRecipient) -> None:
+    """The body's first recipient makes its body key on their own machine."""
+    done = run_parrhesia("desk", "body-key", "create", *recipient.desk_args(server_url))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def add_reader(server: ServedInstance, body_id: str, name: str = "Standing reader") -> DeskRecipient:
+    """A body's first recipient, registered and holding the body key they created, so
+    that reports routed there can be read (as the ``app`` fixture's standing readers)."""
+    machine = server.work_dir / "machines" / f"{body_id}-{secrets.token_hex(3)}"
+    reader = register_recipient(server.instance_dir, body_id, name, machine)
+    create_body_key(server.url, reader)
+    return reader
 
 
 def _free_port() -> int:

@@ -23,6 +23,7 @@ from server_support import (
     Attachment,
     ServedInstance,
     WebClient,
+    add_reader,
     files_containing,
     session_cookie_payload,
 )
@@ -33,6 +34,8 @@ pytestmark = pytest.mark.server
 @pytest.fixture
 def served(instance_dir: Path, tmp_path: Path) -> Iterator[ServedInstance]:
     with ServedInstance(instance_dir, tmp_path / "server", access_log=True) as server:
+        for body_id in ("integrity-office", "ombudsman"):  # readers holding the route's body keys
+            add_reader(server, body_id)
         yield server
 
 
