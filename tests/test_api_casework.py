@@ -1,6 +1,7 @@
 """Casework through the JSON API and ``parrhesia desk``: each action works, is audited
 under the recipient's name, and meets the report's clocks; recusal and transfer take
-access away at once; notes are sealed on the recipient's machine to their body only."""
+access away at once; notes are sealed on the recipient's machine to their body's key only;
+the desk seals and vouches only to keys this machine trusts."""
 
 from __future__ import annotations
 
@@ -23,19 +24,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
+from parrhesia import custody
 from parrhesia.cli import main
 from parrhesia.crypto import (
+    chain_previous_body_key,
     decode_public_key,
     decrypt_bytes,
     encode_public_key,
     encrypt_bytes,
     fingerprint,
-    open_report_key,
+    grant_body_key,
+    new_body_key,
     seal_report_key,
     wrap_private_key,
 )
 from parrhesia.desk_client import DeskError, KnownKeys
-from parrhesia.models import AuditEntry, Part, Recipient, ReportClock, SealedKey
+from parrhesia.models import AuditEntry, BodyKeyGrant, Part, Recipient, Report, ReportClock, SealedKey
 from parrhesia.testing import RegisteredRecipient, SubmittedReport, add_test_recipient, log_in
 
 ESCALATION_BODY = "audit-office"  # the recipient of last resort: on every escalation chain
@@ -104,33 +108,61 @@ def _url(report_id: str, action: str = "") -> str:
     return f"/api/v1/reports/{report_id}" + (f"/{action}" if action else "")
 
 
+def _standing_reader(app: Flask, body_id: str) -> tuple[int, PrivateKey]:
+    """The id and key of the body's standing reader (who created its body key)."""
+    _, founder_id, founder_key = app.extensions["parrhesia.testing.body_keys"][body_id]
+    return founder_id, founder_key
+
+
+def _body_fingerprint(app: Flask, body_id: str) -> str:
+    with _db(app) as db:
+        key = custody.current_key(db, body_id)
+        assert key is not None
+        return fingerprint(key.public_key)
+
+
 def _seal_note(client: FlaskClient, who: RegisteredRecipient, report_id: str, text: str,
-               recipients: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """What ``parrhesia desk note`` sends: the note sealed on the recipient's machine."""
-    body = client.get("/api/v1/me", headers=who.headers).json["body"]["id"]
-    if recipients is None:
-        recipients = client.get(f"/api/v1/bodies/{body}/recipients", headers=who.headers).json["recipients"]
+               generation: int | None = None) -> dict[str, Any]:
+    """What ``parrhesia desk note`` sends: the note sealed on the recipient's machine to
+    the current generation of their body's key."""
+    ring = who.keyring(client)
+    held = ring.current if generation is None else generation
     note_key = PrivateKey.generate()
     part_id = secrets.token_hex(16)
     blob = encrypt_bytes(text.encode(), bytes(note_key.public_key), report_id, part_id, {"kind": "note"})
     return {
         "id": part_id,
         "ciphertext": base64.b64encode(blob).decode(),
-        "sealed_keys": {
-            str(r["id"]): base64.b64encode(seal_report_key(note_key, decode_public_key(r["public_key"]))).decode()
-            for r in recipients
-        },
+        "generation": held,
+        "sealed_key": base64.b64encode(seal_report_key(note_key, bytes(ring.keys[held].public_key))).decode(),
     }
 
 
 def _read_note(client: FlaskClient, who: RegisteredRecipient, report_id: str, part_id: str) -> str:
     shown = client.get(_url(report_id), headers=who.headers).json
     part = next(p for p in shown["parts"] if p["id"] == part_id)
-    note_key = open_report_key(base64.b64decode(part["sealed_key"]), who.key)
+    note_key = who.keyring(client).open(part["sealed_key"], part["generation"], who.key)
     blob = client.get(f"{_url(report_id)}/parts/{part_id}", headers=who.headers).data
     meta, text = decrypt_bytes(blob, note_key, report_id, part_id)
     assert meta["kind"] == "note"
     return text.decode()
+
+
+def _rotate(client: FlaskClient, who: RegisteredRecipient, keep: list[int]) -> PrivateKey:
+    """What ``parrhesia desk body-key rotate`` sends: a new generation of the body key,
+    made on ``who``'s machine, granted to ``who`` and to the members in ``keep``."""
+    ring = who.keyring(client)
+    members = {r["id"]: r for r in client.get(f"/api/v1/bodies/{ring.body_id}/recipients",
+                                              headers=who.headers).json["recipients"]}
+    new_sk = new_body_key()
+    grants = {str(m): base64.b64encode(grant_body_key(new_sk, decode_public_key(members[m]["public_key"]),
+                                                      who.key)).decode() for m in {who.id, *keep}}
+    previous = chain_previous_body_key(ring.keys[ring.current], bytes(new_sk.public_key))
+    response = client.post("/api/v1/body-key/rotation", headers=who.headers, json={
+        "public_key": encode_public_key(bytes(new_sk.public_key)),
+        "previous_sealed": base64.b64encode(previous).decode(), "grants": grants})
+    assert response.status_code == 201, response.json
+    return new_sk
 
 
 # ---------------------------------------------------------------------------
@@ -265,12 +297,15 @@ def test_opening_a_report_and_downloading_a_part_are_audited(
 # ---------------------------------------------------------------------------
 
 
-def test_note_sealed_by_the_recipient_is_readable_by_their_body_only(
+def test_note_sealed_to_the_body_key_is_readable_by_its_body_only(
     app: Flask, client: FlaskClient, recipient: RegisteredRecipient, colleague: RegisteredRecipient,
     auditor: RegisteredRecipient, report: SubmittedReport,
 ) -> None:
+    standing_id, _ = _standing_reader(app, "integrity-office")
     listed = client.get("/api/v1/bodies/integrity-office/recipients", headers=recipient.headers).json
-    assert sorted(r["id"] for r in listed["recipients"]) == sorted([recipient.id, colleague.id])
+    assert sorted(r["id"] for r in listed["recipients"]) == sorted([standing_id, recipient.id, colleague.id])
+    assert all(r["holds_body_key"] for r in listed["recipients"])
+    assert listed["body_key"]["generation"] == 1
 
     response = client.post(_url(report.id, "notes"), json=_seal_note(client, recipient, report.id, "Looks credible."),
                            headers=recipient.headers)
@@ -279,12 +314,16 @@ def test_note_sealed_by_the_recipient_is_readable_by_their_body_only(
     note_id = response.json["id"]
     assert _read_note(client, colleague, report.id, note_id) == "Looks credible."
     assert _read_note(client, recipient, report.id, note_id) == "Looks credible."
+    # A member vouched for after the note was written reads it too: it is sealed to the body.
+    latecomer = add_test_recipient(app, "integrity-office", name="Latecomer")
+    assert _read_note(client, latecomer, report.id, note_id) == "Looks credible."
     [entry] = _audit(app, report.id, "note")
     assert entry.actor == f"recipient:{recipient.id}"
     assert json.loads(entry.detail) == {"part": note_id}
     with _db(app) as db:
-        holders = set(db.scalars(select(SealedKey.recipient_id).where(SealedKey.part_id == note_id)))
-        assert holders == {recipient.id, colleague.id}
+        [sealed] = db.scalars(select(SealedKey).where(SealedKey.part_id == note_id)).all()
+        assert (sealed.holder, sealed.recipient_id) == ("note", None)
+        assert sealed.body_key is not None and sealed.body_key.body_id == "integrity-office"
         assert db.scalar(select(Part.body_id).where(Part.id == note_id)) == "integrity-office"
 
     # The body that receives the report next never sees this body's notes.
@@ -295,26 +334,24 @@ def test_note_sealed_by_the_recipient_is_readable_by_their_body_only(
     assert client.get(f"{_url(report.id)}/parts/{note_id}", headers=auditor.headers).status_code == 404
 
 
-def test_note_must_be_sealed_to_exactly_the_recipients_of_the_body(
+def test_note_must_be_sealed_to_the_current_generation_of_the_body_key(
     app: Flask, client: FlaskClient, recipient: RegisteredRecipient, colleague: RegisteredRecipient,
-    auditor: RegisteredRecipient, report: SubmittedReport,
+    report: SubmittedReport,
 ) -> None:
-    ours = client.get("/api/v1/bodies/integrity-office/recipients", headers=recipient.headers).json["recipients"]
-    theirs = client.get(f"/api/v1/bodies/{ESCALATION_BODY}/recipients", headers=recipient.headers).json["recipients"]
-    for recipients in ([r for r in ours if r["id"] == recipient.id], ours + theirs):
-        sealed = _seal_note(client, recipient, report.id, "Secret", recipients)
-        refused = client.post(_url(report.id, "notes"), json=sealed, headers=recipient.headers)
-        assert refused.status_code == 409
-        assert "exactly the active recipients of your body" in refused.json["message"]
-
     good = _seal_note(client, recipient, report.id, "Secret")
+    for generation in (2, 0, -1, "1", True, None):
+        refused = client.post(_url(report.id, "notes"), json={**good, "generation": generation}, headers=recipient.headers)
+        assert refused.status_code == 400, generation
+        assert "generation" in refused.json["message"] or "key changed" in refused.json["message"], refused.json
+
     bad_requests = [
         {**good, "ciphertext": base64.b64encode(b"plain text note").decode()},
         {**good, "ciphertext": "not base64!"},
         {**good, "id": "../../etc"},
-        {**good, "sealed_keys": {str(recipient.id): base64.b64encode(b"short").decode()}},
-        {**good, "sealed_keys": ["nope"]},
-        {**good, "sealed_keys": {"me": good["sealed_keys"][str(recipient.id)]}},
+        {**good, "sealed_key": base64.b64encode(b"short").decode()},
+        {**good, "sealed_key": ["nope"]},
+        {**good, "sealed_key": None},
+        {key: value for key, value in good.items() if key != "generation"},
     ]
     for body in bad_requests:
         response = client.post(_url(report.id, "notes"), json=body, headers=recipient.headers)
@@ -326,6 +363,18 @@ def test_note_must_be_sealed_to_exactly_the_recipients_of_the_body(
     blobs = app.extensions["parrhesia.instance"].blobs.root
     stored = {p.name for p in blobs.rglob("*") if p.is_file()}
     assert good["id"] in stored and len(stored) == 2  # the source's message and the one note
+
+    # Once the body key is rotated, a note sealed to the old generation is refused.
+    standing_id, _ = _standing_reader(app, "integrity-office")
+    _rotate(client, recipient, keep=[standing_id, colleague.id])
+    stale = _seal_note(client, recipient, report.id, "Sealed to generation 1", generation=1)
+    refused = client.post(_url(report.id, "notes"), json=stale, headers=recipient.headers)
+    assert refused.status_code == 400 and "key changed" in refused.json["message"]
+    fresh = _seal_note(client, recipient, report.id, "Sealed to generation 2")
+    assert fresh["generation"] == 2
+    assert client.post(_url(report.id, "notes"), json=fresh, headers=recipient.headers).status_code == 201
+    assert _read_note(client, colleague, report.id, fresh["id"]) == "Sealed to generation 2"
+    assert len(_audit(app, report.id, "note")) == 2
 
 
 def test_note_too_large_is_refused(client: FlaskClient, recipient: RegisteredRecipient, report: SubmittedReport) -> None:
@@ -356,14 +405,14 @@ def test_recusal_removes_access_at_once_and_moves_the_report_on(
         assert client.post(_url(report.id, "acknowledge"), headers=who.headers).status_code == 404
     taken_over = client.get(_url(report.id), headers=auditor.headers).json
     assert taken_over["route"] == [ESCALATION_BODY]
-    assert open_report_key(base64.b64decode(taken_over["sealed_key"]), auditor.key)
+    assert bytes(auditor.report_key(client, report.id).public_key) == decode_public_key(taken_over["public_key"])
     [entry] = _audit(app, report.id, "recusal")
     assert entry.actor == f"recipient:{recipient.id}"
     [escalation] = _audit(app, report.id, "escalation")
     assert (escalation.actor, escalation.body_id) == (f"recipient:{recipient.id}", ESCALATION_BODY)
 
 
-def test_transfer_to_an_escalation_body_needs_no_sealed_keys(
+def test_transfer_to_an_escalation_body_needs_no_sealed_key(
     app: Flask, client: FlaskClient, recipient: RegisteredRecipient, auditor: RegisteredRecipient,
     report: SubmittedReport,
 ) -> None:
@@ -379,7 +428,7 @@ def test_transfer_to_an_escalation_body_needs_no_sealed_keys(
     assert json.loads(entry.detail) == {"to": ESCALATION_BODY}
 
 
-def test_transfer_to_another_body_needs_the_key_sealed_for_its_recipients(
+def test_transfer_to_another_body_needs_the_key_sealed_to_its_body_key(
     app: Flask, client: FlaskClient, recipient: RegisteredRecipient, prosecutor: RegisteredRecipient,
     report: SubmittedReport,
 ) -> None:
@@ -390,29 +439,44 @@ def test_transfer_to_another_body_needs_the_key_sealed_for_its_recipients(
     assert client.get(_url(report.id), headers=recipient.headers).status_code == 200
     assert client.get(_url(report.id), headers=prosecutor.headers).status_code == 404
 
-    shown = client.get(_url(report.id), headers=recipient.headers).json
-    report_key = open_report_key(base64.b64decode(shown["sealed_key"]), recipient.key)
-    targets = client.get(f"/api/v1/bodies/{OTHER_BODY}/recipients", headers=recipient.headers).json["recipients"]
-    sealed = {str(r["id"]): base64.b64encode(seal_report_key(report_key, decode_public_key(r["public_key"]))).decode()
-              for r in targets}
-    response = client.post(_url(report.id, "transfer"), json={**request, "sealed_keys": sealed}, headers=recipient.headers)
+    report_key = recipient.report_key(client, report.id)
+    target = client.get(f"/api/v1/bodies/{OTHER_BODY}/recipients", headers=recipient.headers).json
+    assert [r["id"] for r in target["recipients"]] == [prosecutor.id]
+    body_key = target["body_key"]
+    assert body_key["fingerprint"] == _body_fingerprint(app, OTHER_BODY)
+    sealed = base64.b64encode(seal_report_key(report_key, decode_public_key(body_key["public_key"]))).decode()
+    stale = client.post(_url(report.id, "transfer"), headers=recipient.headers,
+                        json={**request, "sealed_key": sealed, "generation": body_key["generation"] + 1})
+    assert stale.status_code == 400 and "key changed" in stale.json["message"]
+    assert client.get(_url(report.id), headers=prosecutor.headers).status_code == 404
+
+    response = client.post(_url(report.id, "transfer"), headers=recipient.headers,
+                           json={**request, "sealed_key": sealed, "generation": body_key["generation"]})
 
     assert response.status_code == 200
-    taken_over = client.get(_url(report.id), headers=prosecutor.headers).json
-    assert bytes(open_report_key(base64.b64decode(taken_over["sealed_key"]), prosecutor.key).public_key) == bytes(
-        report_key.public_key)
+    assert bytes(prosecutor.report_key(client, report.id).public_key) == bytes(report_key.public_key)
+    # A member vouched for at the prosecutor's later reads it too.
+    newcomer = add_test_recipient(app, OTHER_BODY, name="Second prosecutor")
+    assert bytes(newcomer.report_key(client, report.id).public_key) == bytes(report_key.public_key)
     assert client.get(_url(report.id), headers=recipient.headers).status_code == 404
 
 
 def test_transfer_refusals_are_clear_json(client: FlaskClient, recipient: RegisteredRecipient, report: SubmittedReport) -> None:
+    eighty = base64.b64encode(bytes(80)).decode()
     cases = [
         ({"body": "nowhere", "reason": "x"}, 400, "No body"),
         ({"body": "integrity-office", "reason": "x"}, 400, "already has"),
         ({"body": ESCALATION_BODY, "reason": ""}, 400, "reason"),
         ({"body": ESCALATION_BODY}, 400, "reason"),
         ({"reason": "x"}, 400, "body"),
-        ({"body": ESCALATION_BODY, "reason": "x", "sealed_keys": "abc"}, 400, "sealed_keys"),
-        ({"body": ESCALATION_BODY, "reason": "x", "sealed_keys": {"1": "%%%"}}, 400, "base64"),
+        ({"body": ESCALATION_BODY, "reason": "x", "sealed_key": 5}, 400, "sealed_key"),
+        ({"body": ESCALATION_BODY, "reason": "x", "sealed_key": "%%%"}, 400, "base64"),
+        ({"body": ESCALATION_BODY, "reason": "x", "sealed_key": base64.b64encode(b"short").decode()}, 400, "sealed key"),
+        ({"body": ESCALATION_BODY, "reason": "x", "sealed_key": eighty}, 400, "generation"),
+        ({"body": ESCALATION_BODY, "reason": "x", "sealed_key": eighty, "generation": "1"}, 400, "generation"),
+        # A body none of whose members holds a key: nobody there could read the report.
+        ({"body": "ombudsman", "reason": "x"}, 400, "no key"),
+        ({"body": "ombudsman", "reason": "x", "sealed_key": eighty, "generation": 1}, 400, "no key"),
     ]
     for body, code, words in cases:
         response = client.post(_url(report.id, "transfer"), json=body, headers=recipient.headers)
@@ -481,7 +545,7 @@ def test_desk_commands_do_the_casework_end_to_end(
     assert "Clocks met: acknowledge-7-days" in _ok(desk(server, recipient, "ack", *on))
     assert f"Report {report.id} is now assessing." in _ok(desk(server, recipient, "status", *on, "--status", "assessing"))
     assert "Note " in _ok(desk(server, recipient, "note", *on, "--message", "Call the auditor on Monday.",
-                               *_trusting(recipient, colleague)))
+                               *_key_file(tmp_path, recipient)))
     _add_clock(app, report.id, "decision-3-months", None, extendable_to_months=6)
     assert "Clock decision-3-months of report" in _ok(
         desk(server, recipient, "extend", *on, "--clock", "decision-3-months", "--months", "6", "--reason", "Complex"))
@@ -502,27 +566,54 @@ def test_desk_commands_do_the_casework_end_to_end(
     assert "0 new file(s)" in _ok(desk(server, colleague, "pull", *_key_file(tmp_path, colleague), "--out", str(out)))
 
 
-def test_desk_pull_tells_a_latecomer_which_notes_are_not_theirs(
+def test_desk_pull_gives_a_latecomer_the_notes_written_before_they_joined(
     app: Flask, server: str, tmp_path: Path, recipient: RegisteredRecipient, colleague: RegisteredRecipient,
     report: SubmittedReport,
 ) -> None:
     _ok(desk(server, recipient, "note", "--report", report.id, "--message", "Before you joined.",
-             *_trusting(recipient, colleague)))
-    latecomer = add_test_recipient(app, "integrity-office", name="Latecomer")
-    # Re-sealing the report key for a newcomer is a colleague's job; do it directly here.
-    with _db(app) as db:
-        db.add(SealedKey(report_id=report.id, holder="recipient", recipient_id=latecomer.id,
-                         sealed=seal_report_key(open_report_key(
-                             db.scalar(select(SealedKey.sealed).where(SealedKey.recipient_id == recipient.id,
-                                                                      SealedKey.holder == "recipient")),
-                             recipient.key), bytes(latecomer.key.public_key))))
-        db.commit()
-    result = CliRunner().invoke(main, ["desk", "pull", "--server", server, "--token", latecomer.token,
-                                       *_key_file(tmp_path, latecomer), "--out", str(tmp_path / "out")])
+             *_key_file(tmp_path, recipient)))
+    latecomer = add_test_recipient(app, "integrity-office", name="Latecomer")  # vouched for by a member
+    result = desk(server, latecomer, "pull", *_key_file(tmp_path, latecomer), "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
-    assert "written before you joined your body" in result.output
+    assert "1 report(s), 2 new file(s)" in result.output
+    assert "do not hold" not in result.output
     assert (tmp_path / "out" / report.id / "001-message.txt").read_text() == report.message
-    assert not list((tmp_path / "out" / report.id).glob("*-note.txt"))
+    assert (tmp_path / "out" / report.id / "002-note.txt").read_text() == "Before you joined."
+
+
+def test_desk_pull_tells_a_member_left_out_of_a_rotation_which_notes_are_not_theirs(
+    app: Flask, server: str, tmp_path: Path, recipient: RegisteredRecipient, colleague: RegisteredRecipient,
+    report: SubmittedReport,
+) -> None:
+    _ok(desk(server, recipient, "note", "--report", report.id, "--message", "Before the rotation.",
+             *_key_file(tmp_path, recipient)))
+    _, standing_key = _standing_reader(app, "integrity-office")
+    rotated = _ok(CliRunner().invoke(main, [
+        "desk", "body-key", "rotate", "--server", server, "--token", recipient.token, *_key_file(tmp_path, recipient),
+        "--drop", str(colleague.id), "--trust", fingerprint(bytes(standing_key.public_key))]))
+    assert _body_fingerprint(app, "integrity-office") in rotated
+    _ok(desk(server, recipient, "note", "--report", report.id, "--message", "After the rotation.",
+             *_key_file(tmp_path, recipient)))
+    with _db(app) as db:
+        current = custody.current_key(db, "integrity-office")
+        assert current is not None and current.generation == 2
+        assert custody.grant_of(db, current, colleague.id) is None
+
+    out = tmp_path / "out"
+    result = desk(server, colleague, "pull", *_key_file(tmp_path, colleague), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "sealed to a generation of your body's key you do not hold" in result.output
+    assert (out / report.id / "001-message.txt").read_text() == report.message  # sealed at submission, generation 1
+    assert (out / report.id / "002-note.txt").read_text() == "Before the rotation."
+    assert not (out / report.id / "003-note.txt").exists()
+    again = desk(server, colleague, "pull", *_key_file(tmp_path, colleague), "--out", str(out))
+    assert "0 new file(s)" in again.output and "do not hold" not in again.output  # reported once, remembered
+
+    # The member who rotated reads both notes, the older through the chained generation.
+    mine = tmp_path / "mine"
+    _ok(desk(server, recipient, "pull", *_key_file(tmp_path, recipient), "--out", str(mine)))
+    notes = sorted(p.read_text() for p in (mine / report.id).glob("*-note.txt"))
+    assert notes == ["After the rotation.", "Before the rotation."]
 
 
 def test_desk_recuse_and_transfer_hand_the_report_on(
@@ -530,7 +621,7 @@ def test_desk_recuse_and_transfer_hand_the_report_on(
     auditor: RegisteredRecipient, report: SubmittedReport,
 ) -> None:
     moved = _ok(desk(server, recipient, "transfer", "--report", report.id, "--to", OTHER_BODY, "--reason", "A crime",
-                     *_key_file(tmp_path, recipient), *_trusting(prosecutor)))
+                     *_key_file(tmp_path, recipient), "--trust", _body_fingerprint(app, OTHER_BODY)))
     assert f"transferred to {OTHER_BODY}" in moved
     with _db(app) as db:
         assert db.get(Recipient, prosecutor.id) is not None
@@ -565,77 +656,164 @@ def _swap_key(app: Flask, who: RegisteredRecipient) -> str:
     return fingerprint(impostor)
 
 
-def test_desk_seals_notes_only_to_keys_this_machine_trusts(
-    app: Flask, server: str, known_keys: Path, recipient: RegisteredRecipient, colleague: RegisteredRecipient,
-    report: SubmittedReport,
-) -> None:
-    on = ["--report", report.id, "--message", "Call the auditor."]
+def _swap_body_key(app: Flask, body_id: str, member: RegisteredRecipient | None = None) -> str:
+    """Play a lying server: list another key for this body (and, for ``member``, a grant
+    of it from a voucher the server made up, which opens); return its fingerprint."""
+    impostor_sk, voucher_sk = PrivateKey.generate(), PrivateKey.generate()
+    with _db(app) as db:
+        key = custody.current_key(db, body_id)
+        assert key is not None
+        key.public_key = bytes(impostor_sk.public_key)
+        if member is not None:
+            voucher = Recipient(body_id=body_id, name="Made up", public_key=bytes(voucher_sk.public_key),
+                                token_hash=secrets.token_bytes(32), created_on=date.today())
+            db.add(voucher)
+            db.flush()
+            grant = custody.grant_of(db, key, member.id)
+            assert grant is not None
+            grant.boxed = grant_body_key(impostor_sk, bytes(member.key.public_key), voucher_sk)
+            grant.vouched_by = voucher.id
+        db.commit()
+    return fingerprint(bytes(impostor_sk.public_key))
 
+
+def _grants(app: Flask, who: RegisteredRecipient) -> list[BodyKeyGrant]:
+    with _db(app) as db:
+        return list(db.scalars(select(BodyKeyGrant).where(BodyKeyGrant.recipient_id == who.id)))
+
+
+def _trusted(known_keys: Path) -> dict[str, str]:
+    """Everything this machine's file of trusted keys holds, for every server."""
+    if not known_keys.exists():
+        return {}
+    servers = json.loads(known_keys.read_text())["servers"]
+    return {name: value for keys in servers.values() for name, value in keys.items()}
+
+
+def test_desk_seals_notes_only_to_the_body_key_this_machine_pinned(
+    app: Flask, server: str, tmp_path: Path, known_keys: Path, recipient: RegisteredRecipient,
+    colleague: RegisteredRecipient, report: SubmittedReport,
+) -> None:
+    on = ["--report", report.id, "--message", "Call the auditor.", *_key_file(tmp_path, recipient)]
+    real = _body_fingerprint(app, "integrity-office")
+
+    assert "Note " in _ok(desk(server, recipient, "note", *on))
+    assert _trusted(known_keys) == {"body:integrity-office": real}  # pinned at first use
+    assert known_keys.stat().st_mode & 0o777 == 0o600
+
+    impostor = _swap_body_key(app, "integrity-office", recipient)
     refused = desk(server, recipient, "note", *on)
     assert refused.exit_code == 1
-    assert "new to this machine" in refused.output and _fingerprint(colleague) in refused.output
-    assert "Nothing was sealed or sent" in refused.output
-    assert _audit(app, report.id, "note") == []
-    assert not known_keys.exists()
-
-    listing = _ok(desk(server, recipient, "keys"))
-    assert f"{_fingerprint(colleague)}  new" in listing and "Colleague" in listing
-    trusted = _ok(desk(server, recipient, "keys", "--trust", _fingerprint(colleague),
-                       "--trust", _fingerprint(recipient).replace(" ", "").lower()))
-    assert f"{_fingerprint(colleague)}  trusted now" in trusted
-    assert f"{_fingerprint(recipient)}  trusted now" in trusted
-    assert known_keys.stat().st_mode & 0o777 == 0o600
-    assert "Note " in _ok(desk(server, recipient, "note", *on))
-
-    impostor = _swap_key(app, colleague)
-    old = _trusting(colleague)  # confirming the old key does not let the new one in
-    for attempt in (desk(server, recipient, "note", *on), desk(server, recipient, "note", *on, *old)):
-        assert attempt.exit_code == 1
-        assert "different key" in attempt.output and impostor in attempt.output, attempt.output
-        assert _fingerprint(colleague) in attempt.output  # the one trusted before
+    assert "does not descend" in refused.output and impostor in refused.output and real in refused.output
     assert len(_audit(app, report.id, "note")) == 1
-    assert f"{impostor}  CHANGED" in _ok(desk(server, recipient, "keys"))
-
-    # Once the holder confirms the new key out of band, it is trusted like any other.
-    _ok(desk(server, recipient, "keys", "--trust", impostor))
-    assert "Note " in _ok(desk(server, recipient, "note", *on))
-    assert len(_audit(app, report.id, "note")) == 2
+    assert _trusted(known_keys) == {"body:integrity-office": real}
+    pulled = desk(server, recipient, "pull", *_key_file(tmp_path, recipient), "--out", str(tmp_path / "out"))
+    assert pulled.exit_code == 1 and "does not descend" in pulled.output
 
 
-def test_desk_transfer_refuses_a_key_the_server_swapped(
-    app: Flask, server: str, tmp_path: Path, recipient: RegisteredRecipient, prosecutor: RegisteredRecipient,
+def test_desk_refuses_a_grant_it_cannot_verify(
+    app: Flask, server: str, tmp_path: Path, known_keys: Path, recipient: RegisteredRecipient, report: SubmittedReport,
+) -> None:
+    """Without a pin yet, the body key is still only what a real member vouched for."""
+    with _db(app) as db:
+        key = custody.current_key(db, "integrity-office")
+        grant = custody.grant_of(db, key, recipient.id)  # type: ignore[arg-type]
+        grant.boxed = bytes(len(grant.boxed))  # type: ignore[union-attr]
+        db.commit()
+    refused = desk(server, recipient, "note", "--report", report.id, "--message", "x", *_key_file(tmp_path, recipient))
+    assert refused.exit_code == 1 and "cannot be trusted" in refused.output
+    assert _audit(app, report.id, "note") == []
+    assert _trusted(known_keys) == {}
+
+
+def test_desk_vouches_only_for_keys_this_machine_trusts(
+    app: Flask, server: str, tmp_path: Path, known_keys: Path, recipient: RegisteredRecipient,
     report: SubmittedReport,
 ) -> None:
-    _ok(desk(server, recipient, "keys", "--body", OTHER_BODY, *_trusting(prosecutor)))
-    impostor = _swap_key(app, prosecutor)
+    newcomer = add_test_recipient(app, "integrity-office", name="Newcomer", vouched=False)
+    out = tmp_path / "newcomer"
+    cannot = desk(server, newcomer, "pull", *_key_file(tmp_path, newcomer), "--out", str(out))
+    assert cannot.exit_code == 1 and "no grant" in cannot.output
+    vouch = ["--recipient", str(newcomer.id), *_key_file(tmp_path, recipient)]
 
-    moved = desk(server, recipient, "transfer", "--report", report.id, "--to", OTHER_BODY, "--reason", "A crime",
-                 *_key_file(tmp_path, recipient), *_trusting(prosecutor))
+    refused = desk(server, recipient, "vouch", *vouch)
+    assert refused.exit_code == 1
+    assert "new to this machine" in refused.output and _fingerprint(newcomer) in refused.output
+    assert "Nothing was sealed or sent" in refused.output
+    assert _grants(app, newcomer) == []
 
-    assert moved.exit_code == 1
-    assert "different key" in moved.output and impostor in moved.output
+    listing = _ok(desk(server, recipient, "keys"))
+    assert f"{_fingerprint(newcomer)}  new" in listing and "Newcomer" in listing
+    impostor = _swap_key(app, newcomer)
+    old = _trusting(newcomer)  # the fingerprint confirmed with the newcomer does not let another key in
+    for attempt in (desk(server, recipient, "vouch", *vouch), desk(server, recipient, "vouch", *vouch, *old)):
+        assert attempt.exit_code == 1
+        assert "new to this machine" in attempt.output and impostor in attempt.output, attempt.output
+    assert _grants(app, newcomer) == []
+    with _db(app) as db:
+        db.get(Recipient, newcomer.id).public_key = bytes(newcomer.key.public_key)  # type: ignore[union-attr]
+        db.commit()
+
+    assert "You vouched for recipient" in _ok(desk(server, recipient, "vouch", *vouch, *old))
+    assert _trusted(known_keys)[str(newcomer.id)] == _fingerprint(newcomer)
+    assert "1 report(s), 1 new file(s)" in _ok(
+        desk(server, newcomer, "pull", *_key_file(tmp_path, newcomer), "--out", str(out)))
+    assert (out / report.id / "001-message.txt").read_text() == report.message
+
+    # Once trusted, a key the server swaps in later is refused as a different key.
+    impostor = _swap_key(app, newcomer)
+    assert f"{impostor}  CHANGED" in _ok(desk(server, recipient, "keys"))
+
+
+def test_desk_transfer_refuses_a_body_key_the_server_swapped(
+    app: Flask, server: str, tmp_path: Path, known_keys: Path, recipient: RegisteredRecipient,
+    prosecutor: RegisteredRecipient, report: SubmittedReport,
+) -> None:
+    real = _body_fingerprint(app, OTHER_BODY)
+    transfer = ["--report", report.id, "--to", OTHER_BODY, "--reason", "A crime", *_key_file(tmp_path, recipient)]
+    unconfirmed = desk(server, recipient, "transfer", *transfer)
+    assert unconfirmed.exit_code == 1 and "is new to this machine" in unconfirmed.output and real in unconfirmed.output
+    KnownKeys(known_keys).pin_body_key(server, OTHER_BODY, real)  # confirmed with the prosecutor before
+    impostor = _swap_body_key(app, OTHER_BODY)
+
+    for attempt in (desk(server, recipient, "transfer", *transfer), desk(server, recipient, "transfer", *transfer,
+                                                                         "--trust", real)):
+        assert attempt.exit_code == 1
+        assert "differs from the one trusted before" in attempt.output and impostor in attempt.output, attempt.output
+        assert "Nothing was sealed or sent" in attempt.output
     assert _audit(app, report.id, "transfer") == []
     with _db(app) as db:
-        assert db.scalars(select(SealedKey).where(SealedKey.report_id == report.id,
-                                                  SealedKey.recipient_id == prosecutor.id)).all() == []
+        assert custody.holding_bodies(db, db.get(Report, report.id)) == {"integrity-office", ESCALATION_BODY}  # type: ignore[arg-type]
+    assert _trusted(known_keys)[f"body:{OTHER_BODY}"] == real
 
 
 def test_desk_trusts_a_new_key_only_by_the_fingerprint_confirmed(
-    app: Flask, server: str, known_keys: Path, recipient: RegisteredRecipient, colleague: RegisteredRecipient,
-    report: SubmittedReport,
+    app: Flask, server: str, tmp_path: Path, known_keys: Path, recipient: RegisteredRecipient,
+    prosecutor: RegisteredRecipient, report: SubmittedReport,
 ) -> None:
     """The fingerprint a recipient confirmed is what gets trusted, not whatever the server lists next."""
-    on = ["--report", report.id, "--message", "Call the auditor.", *_trusting(recipient)]
-    shown = desk(server, recipient, "note", *on)
-    assert shown.exit_code == 1 and _fingerprint(colleague) in shown.output
-    impostor = _swap_key(app, colleague)  # the server lists another key on the retry
+    newcomer = add_test_recipient(app, "integrity-office", name="Newcomer", vouched=False)
+    vouch = ["--recipient", str(newcomer.id), *_key_file(tmp_path, recipient)]
+    shown = desk(server, recipient, "vouch", *vouch)
+    assert shown.exit_code == 1 and _fingerprint(newcomer) in shown.output
+    impostor = _swap_key(app, newcomer)  # the server lists another key on the retry
 
-    retried = desk(server, recipient, "note", *on, *_trusting(colleague))
+    retried = desk(server, recipient, "vouch", *vouch, *_trusting(newcomer))
 
     assert retried.exit_code == 1
     assert "new to this machine" in retried.output and impostor in retried.output
-    assert _audit(app, report.id, "note") == []
-    assert not known_keys.exists()  # nothing was trusted, not even the recipient's own key
+    assert _grants(app, newcomer) == []
+    assert str(newcomer.id) not in _trusted(known_keys)  # no recipient's key was trusted
+
+    # The same for a body's key sealed to in a transfer.
+    transfer = ["--report", report.id, "--to", OTHER_BODY, "--reason", "A crime", *_key_file(tmp_path, recipient)]
+    real = _body_fingerprint(app, OTHER_BODY)
+    assert real in desk(server, recipient, "transfer", *transfer).output
+    impostor = _swap_body_key(app, OTHER_BODY)
+    moved = desk(server, recipient, "transfer", *transfer, "--trust", real)
+    assert moved.exit_code == 1 and "is new to this machine" in moved.output and impostor in moved.output
+    assert _audit(app, report.id, "transfer") == []
+    assert f"body:{OTHER_BODY}" not in _trusted(known_keys)
 
 
 def test_a_lying_list_of_recipients_is_refused(tmp_path: Path, recipient: RegisteredRecipient) -> None:
@@ -682,7 +860,8 @@ def test_desk_commands_fail_with_one_clear_line(
         (desk(server, wrong_token, "ack", "--report", report.id), "401"),
         (desk(server, recipient, "ack", "--report", "0" * 32), "No such report for your body"),
         (desk(server, recipient, "status", "--report", report.id, "--status", "buried"), "Unknown status"),
-        (desk(server, recipient, "note", "--report", report.id, "--message", "  "), "The note is empty"),
+        (desk(server, recipient, "note", "--report", report.id, "--message", "  ", *_key_file(tmp_path, recipient)),
+         "The note is empty"),
         (desk(server, recipient, "recuse", "--report", report.id, "--reason", ""), "Give a reason"),
         (desk(server, recipient, "transfer", "--report", report.id, "--to", "nowhere", "--reason", "x",
               *_key_file(tmp_path, recipient)), "404"),
@@ -730,7 +909,9 @@ def test_desk_pause_stops_and_resume_restarts_a_pausable_clock(
     assert missing.exit_code == 1 and "reason" in missing.output
 
 
-@pytest.mark.parametrize("body", ['{"body": "x", "reason": "r", "sealed_keys": {"²": "AA=="}}', "[" * 100000])
+@pytest.mark.parametrize("body", ['{"body": "x", "reason": "r", "sealed_key": "²", "generation": 1}',
+                                  '{"body": "x", "reason": "r", "sealed_key": "AA==", "generation": 1e999}',
+                                  "[" * 100000])
 def test_odd_json_is_a_clear_400_not_a_500(
     client: FlaskClient, recipient: RegisteredRecipient, report: SubmittedReport, body: str
 ) -> None:
