@@ -189,7 +189,7 @@ def seal_reply(instance: Instance, db: Session, recipient: Recipient, report: Re
     if not text.strip():
         raise CaseworkError(_l("The reply is empty."))
     with Sealing(instance, db) as sealing:
-        part, _ = sealing.text(report, text, kind="reply", author="recipient", recipient_id=recipient.id, on=today())
+        part = sealing.text(report, text, kind="reply", author="recipient", recipient_id=recipient.id, on=today())
         _record_reply(db, recipient, report, part, feedback)
     return part
 
@@ -231,9 +231,8 @@ def add_note(instance: Instance, db: Session, recipient: Recipient, report: Repo
     if custody.current_key(db, recipient.body_id) is None:
         raise CaseworkError(_l("Your body has no key yet, so a note could not be read by anyone."))
     with Sealing(instance, db) as sealing:
-        part, note_key = sealing.text(report, text, kind="note", author="recipient", recipient_id=recipient.id,
-                                      body_id=recipient.body_id, own_key=True, on=today())
-        assert note_key is not None  # nosec B101: own_key=True always makes one
+        part, note_key = sealing.text_with_own_key(report, text, kind="note", author="recipient",
+                                                   recipient_id=recipient.id, body_id=recipient.body_id, on=today())
         custody.seal_part_key(db, report, part.id, note_key, recipient.body_id, holder="note")
         _audit_note(db, recipient, report, part)
     return part

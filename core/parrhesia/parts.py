@@ -71,24 +71,42 @@ class Sealing:
         kind: str,
         author: str,
         on: date,
-        own_key: bool = False,
         recipient_id: int | None = None,
         body_id: str | None = None,
         meta: Mapping[str, object] | None = None,
-    ) -> tuple[Part, PrivateKey | None]:
-        """Seal ``text`` to the report key and add its part; returns it and ``None``.
+    ) -> Part:
+        """Seal ``text`` to the report key and add its part."""
+        return self._seal(report, text, report.public_key, kind=kind, author=author, on=on,
+                          recipient_id=recipient_id, body_id=body_id, meta=meta)
 
-        With ``own_key`` (a note, protection details, an identity: parts that must not
-        reach every holder of the report key) the part is sealed to a fresh keypair of
-        its own instead, returned so that the caller seals it to its readers
-        (:func:`parrhesia.custody.seal_part_key`).
-        """
-        part_key = PrivateKey.generate() if own_key else None
-        to = bytes(part_key.public_key) if part_key is not None else report.public_key
+    def text_with_own_key(
+        self,
+        report: Report,
+        text: str,
+        *,
+        kind: str,
+        author: str,
+        on: date,
+        recipient_id: int | None = None,
+        body_id: str | None = None,
+    ) -> tuple[Part, PrivateKey]:
+        """Seal ``text`` to a fresh keypair of its own (a note, protection details, an
+        identity: parts that must not reach every holder of the report key); returns
+        the part and that private key, for the caller to seal to its readers
+        (:func:`parrhesia.custody.seal_part_key`)."""
+        part_key = PrivateKey.generate()
+        part = self._seal(report, text, bytes(part_key.public_key), kind=kind, author=author, on=on,
+                          recipient_id=recipient_id, body_id=body_id, meta=None)
+        return part, part_key
+
+    def _seal(
+        self, report: Report, text: str, to: bytes, *, kind: str, author: str, on: date, recipient_id: int | None,
+        body_id: str | None, meta: Mapping[str, object] | None,
+    ) -> Part:
         part_id = new_part_id()
         blob = encrypt_bytes(text.encode("utf-8"), to, report.id, part_id, {"kind": kind, **(meta or {})})
         self.blob(part_id, blob)
         part = Part(id=part_id, report_id=report.id, kind=kind, author=author, recipient_id=recipient_id,
                     blob=part_id, size=len(blob), created_on=on, body_id=body_id)
         self.db.add(part)
-        return part, part_key
+        return part

@@ -99,16 +99,14 @@ def request_protection(
         if details.strip():
             # Details: the competent body, and the report key (the source sees them, and
             # a body that takes the request over reads them through the report).
-            part, part_key = sealing.text(report, details, kind="protection", author="source", own_key=True, on=on)
-            assert part_key is not None  # nosec B101: own_key=True always makes one
+            part, part_key = sealing.text_with_own_key(report, details, kind="protection", author="source", on=on)
             custody.seal_part_key(db, report, part.id, part_key, body_id, holder="protection")
             db.add(SealedKey(report_id=report.id, holder="report", part_id=part.id,
                              sealed=seal_report_key(part_key, report.public_key)))
             request.details_part_id = part.id
         if identity.strip():
             # Identity: the competent body only; withheld by the server until consent.
-            part, part_key = sealing.text(report, identity, kind="identity", author="source", own_key=True, on=on)
-            assert part_key is not None  # nosec B101: own_key=True always makes one
+            part, part_key = sealing.text_with_own_key(report, identity, kind="identity", author="source", on=on)
             custody.seal_part_key(db, report, part.id, part_key, body_id, holder="identity")
             request.identity_part_id = part.id
             request.identity_state = "withheld"
