@@ -21,10 +21,14 @@ from parrhesia.config import load_config
 from parrhesia.models import Part, Report
 from server_support import (
     Attachment,
+    DeskRecipient,
     ServedInstance,
     WebClient,
+    add_reader,
     content_form_fields,
+    create_body_key,
     multipart_body,
+    register_recipient,
     run_parrhesia,
     session_cookie_payload,
     set_instance_option,
@@ -36,34 +40,37 @@ PASSPHRASE = "correct horse battery staple for the integrity office"
 
 
 @pytest.fixture
-def recipient_files(tmp_path: Path, instance_dir: Path) -> Iterator[tuple[Path, Path, str]]:
-    """A key made with ``parrhesia keys generate`` and registered with ``recipients add``."""
-    desk = tmp_path / "recipient-machine"
-    desk.mkdir()
-    passphrase_file = desk / "passphrase"
-    passphrase_file.write_text(PASSPHRASE + "\n", encoding="utf-8")
-    key_file = desk / "recipient.key"
-    generated = run_parrhesia("keys", "generate", "--out", str(key_file), "--passphrase-file", str(passphrase_file))
-    assert generated.returncode == 0, generated.stderr
-    added = run_parrhesia(
-        "recipients", "add", "--instance", str(instance_dir), "--body", "integrity-office",
-        "--name", "Case officer", "--public-key-file", str(key_file),
-    )
-    assert added.returncode == 0, added.stderr
-    token = added.stdout.strip().splitlines()[-1]
-    yield key_file, passphrase_file, token
+def recipient(tmp_path: Path, instance_dir: Path) -> DeskRecipient:
+    """A key made with ``parrhesia keys generate`` and registered with ``recipients add``
+    (no body key yet: the ``served`` fixture has this first member create it)."""
+    return register_recipient(instance_dir, "integrity-office", "Case officer", tmp_path / "recipient-machine",
+                              PASSPHRASE)
 
 
 @pytest.fixture
-def served(instance_dir: Path, tmp_path: Path, recipient_files: tuple[Path, Path, str]) -> Iterator[ServedInstance]:
+def recipient_files(recipient: DeskRecipient) -> tuple[Path, Path, str]:
+    return recipient.key_file, recipient.passphrase_file, recipient.token
+
+
+@pytest.fixture
+def served(instance_dir: Path, tmp_path: Path, recipient: DeskRecipient) -> Iterator[ServedInstance]:
     with ServedInstance(instance_dir, tmp_path / "server") as server:
+        # The body's first member makes its body key on their own machine; the
+        # ombudsman, on the route too, has a reader of its own.
+        create_body_key(server.url, recipient)
+        add_reader(server, "ombudsman")
         yield server
+
+
+def _machine(key: Path) -> dict[str, str]:
+    """The recipient machine's own file of trusted keys (never the user's home)."""
+    return {"PARRHESIA_KNOWN_KEYS": str(key.parent / "known-keys.json")}
 
 
 def _pull(server: ServedInstance, token: str, key: Path, passphrase: Path, out: Path) -> tuple[int, str, str]:
     done = run_parrhesia(
         "desk", "pull", "--server", server.url, "--token", token, "--key", str(key),
-        "--passphrase-file", str(passphrase), "--out", str(out),
+        "--passphrase-file", str(passphrase), "--out", str(out), env=_machine(key),
     )
     return done.returncode, done.stdout, done.stderr
 
@@ -109,7 +116,8 @@ def test_report_travels_from_source_to_recipient_and_the_reply_back(
 
     reply_text = f"Thank you. We have opened a case and will write again. {secrets.token_hex(4)}"
     replied = run_parrhesia(
-        "desk", "reply", "--server", served.url, "--token", token, "--report", report_id, "--message", reply_text
+        "desk", "reply", "--server", served.url, "--token", token, "--report", report_id, "--message", reply_text,
+        env=_machine(key_file),
     )
     assert replied.returncode == 0, replied.stderr
 
@@ -158,6 +166,8 @@ def _stored(instance_dir: Path) -> tuple[int, int, list[Path]]:
 def small_limit_server(instance_dir: Path, tmp_path: Path) -> Iterator[ServedInstance]:
     set_instance_option(instance_dir, "max_submission_bytes", 200_000)
     with ServedInstance(instance_dir, tmp_path / "server") as server:
+        for body_id in ("integrity-office", "ombudsman"):  # readers holding the route's body keys
+            add_reader(server, body_id)
         yield server
 
 
