@@ -23,12 +23,19 @@ from sqlalchemy.orm import Session
 
 from parrhesia import audit
 from parrhesia.accounts import hash_password, new_totp_secret, utcnow
-from parrhesia.accounts import add_recipient
 from parrhesia.crypto import CryptoFormatError, decrypt_bytes, encrypt_bytes, generate_recipient_key, open_report_key, wrap_private_key
 from parrhesia.crypto._encoding import b64url_decode
+from parrhesia.desk_client import Keyring, keyring_from
 from parrhesia.models import AuditEntry, DeskSession, Operator, Part, PluginError, Recipient, Report, ReportClock, SealedKey
 from parrhesia.reports import today
-from parrhesia.testing import TEST_BODIES, RegisteredRecipient, SubmittedReport, csrf_token, submit_report
+from parrhesia.testing import (
+    TEST_BODIES,
+    RegisteredRecipient,
+    SubmittedReport,
+    add_test_recipient,
+    csrf_token,
+    submit_report,
+)
 
 PASSWORD = "a long desk password 1"
 OTHER_BODY = "ombudsman"
@@ -65,17 +72,25 @@ def _engine(app: Flask) -> Any:
 
 
 def add_desk_recipient(app: Flask, body_id: str, *, role: str = "recipient", enrolled: bool = True,
-                       key: PrivateKey | None = None) -> DeskUser:
-    key = key or generate_recipient_key()
+                       vouched: bool = True) -> DeskUser:
+    """A desk log-in at a body; ``vouched`` (the default): a member of the body vouched for
+    them (or they created its key), so they read its reports (see :func:`add_test_recipient`)."""
     login_name = f"officer-{secrets.token_hex(3)}"
+    registered = add_test_recipient(app, body_id, f"Officer {login_name}", vouched=vouched, login_name=login_name,
+                                    password=PASSWORD, role=role)
     with Session(_engine(app)) as db:
-        add_recipient(db, body_id=body_id, name=f"Officer {login_name}", public_key=bytes(key.public_key),
-                      login_name=login_name, password=PASSWORD, role=role)
-        recipient = db.scalar(select(Recipient).where(Recipient.login_name == login_name))
+        recipient = db.get(Recipient, registered.id)
+        assert recipient is not None
         if enrolled:
             recipient.totp_last_step = 0
         db.commit()
-        return DeskUser(recipient.id, "recipient", login_name, recipient.totp_secret or "", body_id, key)
+        return DeskUser(recipient.id, "recipient", login_name, recipient.totp_secret or "", body_id, registered.key)
+
+
+def _keyring(data: dict[str, Any], user: DeskUser) -> Keyring:
+    """The body keyring of a report's ``.json``, opened as the user's browser does."""
+    assert user.key is not None and user.body_id is not None
+    return keyring_from({"body": user.body_id, "keyring": data["keyring"]}, user.key)
 
 
 def add_operator(app: Flask) -> DeskUser:
@@ -395,21 +410,30 @@ def test_each_action_works_and_writes_its_audit_entry(
     assert audit.verify(audit_entries(app)) is None
 
     # the reply is sealed to the report key (the source and the body read it); the note
-    # to the body's recipients only
+    # to the body's key only (every member of the body, never the source)
     with Session(_engine(app)) as db:
         parts = {p.kind: p for p in db.scalars(select(Part).where(Part.report_id == report_for_officer.id))}
-        sealed = db.scalar(select(SealedKey).where(SealedKey.recipient_id == officer.id, SealedKey.holder == "recipient"))
-        note_key = db.scalar(select(SealedKey).where(SealedKey.recipient_id == officer.id, SealedKey.holder == "note"))
+        [note_key] = db.scalars(select(SealedKey).where(SealedKey.part_id == parts["note"].id)).all()
+        assert (note_key.holder, note_key.recipient_id) == ("note", None)
+        assert note_key.body_key is not None and note_key.body_key.body_id == officer.body_id
+        assert db.scalars(select(SealedKey).where(SealedKey.recipient_id == officer.id)).all() == []
         status = db.get(Report, report_for_officer.id).status
     assert status == "investigating"
-    report_key = open_report_key(sealed.sealed, officer.key)
+    data = desk.get(f"{report}.json").get_json()
+    ring = _keyring(data, officer)
+    report_key = ring.open(data["sealed_key"], data["generation"], officer.key)
     blobs = app.extensions["parrhesia.instance"].blobs
     with blobs.open(parts["reply"].blob) as handle:
         assert decrypt_bytes(handle.read(), report_key, report_for_officer.id, parts["reply"].id)[1] == reply_text.encode()
     with blobs.open(parts["note"].blob) as handle:
         note_blob = handle.read()
-    assert decrypt_bytes(note_blob, open_report_key(note_key.sealed, officer.key), report_for_officer.id,
-                         parts["note"].id)[1] == note_text.encode()
+    [shown_note] = [p for p in data["parts"] if p["id"] == parts["note"].id]
+    note_private = ring.open(shown_note["sealed_note_key"], shown_note["note_generation"], officer.key)
+    assert decrypt_bytes(note_blob, note_private, report_for_officer.id, parts["note"].id)[1] == note_text.encode()
+    # the recipient's own key alone opens neither; the report key (the source's) not the note
+    for sealed in (data["sealed_key"], shown_note["sealed_note_key"]):
+        with pytest.raises(CryptoFormatError):
+            open_report_key(b64url_decode(sealed), officer.key)
     with pytest.raises(CryptoFormatError):
         decrypt_bytes(note_blob, report_key, report_for_officer.id, parts["note"].id)
 
@@ -424,8 +448,10 @@ def test_report_data_and_ciphertext_for_the_browser(
     app: Flask, desk: FlaskClient, officer: DeskUser, report_for_officer: SubmittedReport
 ) -> None:
     data = desk.get(f"/desk/reports/{report_for_officer.id}.json").get_json()
-    assert data["id"] == report_for_officer.id and data["sealed_key"]
-    report_key = open_report_key(b64url_decode(data["sealed_key"]), officer.key)
+    assert data["id"] == report_for_officer.id and data["sealed_key"] and data["generation"] == 1
+    [generation] = data["keyring"]
+    assert generation["generation"] == 1 and generation["grant"]["vouched_by"]["name"] == "Standing reader"
+    report_key = _keyring(data, officer).open(data["sealed_key"], data["generation"], officer.key)
     message = next(p for p in data["parts"] if p["kind"] == "message")
     before = len(audit_entries(app))
     blob = desk.get(message["url"])
@@ -481,6 +507,12 @@ def test_recusal_removes_access_at_once(app: Flask, desk: FlaskClient, officer: 
 def test_recusal_is_refused_when_nobody_could_take_over(
     app: Flask, desk: FlaskClient, officer: DeskUser, report_for_officer: SubmittedReport
 ) -> None:
+    # The last resort's only reader leaves: its key is granted to no active member, so
+    # nobody there could read the report.
+    with Session(_engine(app)) as db:
+        for reader in db.scalars(select(Recipient).where(Recipient.body_id == OTHER_BODY)):
+            reader.active = False
+        db.commit()
     report = f"/desk/reports/{report_for_officer.id}"
     response = post(desk, f"{report}/recuse", report, reason="The director is my brother-in-law.")
     assert response.status_code == 400
@@ -508,12 +540,16 @@ def test_transfer_needs_a_body_that_holds_the_key_without_javascript(
     response, codename = submit_report(app.test_client(), "the mayor took a bribe")
     assert codename
     officer = add_desk_recipient(app, recipient.body_id)
-    add_desk_recipient(app, OUTSIDER)  # joined after submission: holds no key for this report
+    add_desk_recipient(app, OUTSIDER, vouched=False)  # registered by the operator: the body has no key
     assert login(client, officer).status_code == 303
     report_id = re.search(r'href="/desk/reports/([0-9a-f]{32})"', client.get("/desk/").get_data(as_text=True)).group(1)
     report = f"/desk/reports/{report_id}"
+    nobody = post(client, f"{report}/transfer", report, target=OUTSIDER, reason="their competence")
+    assert nobody.status_code == 400 and b"has no key on this instance yet" in nobody.data
+    add_desk_recipient(app, OUTSIDER)  # creates the body's key after submission: this report is not sealed to it
     refused = post(client, f"{report}/transfer", report, target=OUTSIDER, reason="their competence")
     assert refused.status_code == 400 and b"cannot open this report yet" in refused.data
+    assert client.get(report).status_code == 200
     done = post(client, f"{report}/transfer", report, target=OTHER_BODY, reason="competent for municipalities")
     assert done.status_code == 303 and done.headers["Location"].endswith("/desk/")
     assert client.get(report).status_code == 404
