@@ -4,7 +4,8 @@ Every rule under ``/api/v1`` and ``/desk`` that takes a ``report_id`` is tried w
 every method it allows: a recipient of another body gets 404 and no data; an operator
 gets 403 at the desk; nobody logged in gets 401 (or is sent to the desk log-in); a
 body that recused itself loses access at once; a deactivated recipient's token and
-desk session stop working. Routes added later are covered without touching this file.
+desk session stop working; the key custody routes act only on the caller's own body,
+and only for a holder of its key. Routes added later are covered without touching this file.
 """
 
 from __future__ import annotations
@@ -25,11 +26,28 @@ from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
 from parrhesia.accounts import utcnow
-from parrhesia.crypto import encode_public_key, encrypt_bytes
+from parrhesia.crypto import (
+    chain_previous_body_key,
+    encode_public_key,
+    encrypt_bytes,
+    grant_body_key,
+    new_body_key,
+)
 from parrhesia.crypto._encoding import b64url_encode
-from parrhesia.models import AuditEntry, DeskSession, Operator, Part, Recipient, Report, ReportBody
+from parrhesia.desk_client import DeskError
+from parrhesia.models import (
+    AuditEntry,
+    BodyKey,
+    BodyKeyGrant,
+    DeskSession,
+    Operator,
+    Part,
+    Recipient,
+    Report,
+    ReportBody,
+)
 from parrhesia.reports import token_hash
-from parrhesia.testing import RegisteredRecipient, SubmittedReport
+from parrhesia.testing import RegisteredRecipient, SubmittedReport, add_test_recipient
 
 BODY_A = "integrity-office"  # the outsider's body: never on the report's route
 BODY_B = "ombudsman"  # the body the report is routed to
@@ -59,18 +77,10 @@ def matrix_app(app: Flask) -> Flask:
     return app
 
 
-def _desk_recipient(app: Flask, body_id: str, login_name: str) -> RegisteredRecipient:
-    """A recipient with an API token and a desk log-in."""
-    from parrhesia.accounts import add_recipient
-    from parrhesia.crypto import generate_recipient_key
-
-    key = generate_recipient_key()
-    with Session(app.extensions["parrhesia.instance"].engine) as db:
-        token = add_recipient(db, body_id=body_id, name=login_name, public_key=bytes(key.public_key),
-                              login_name=login_name, password=f"{login_name} has a long password")
-        recipient_id = db.scalar(select(Recipient.id).where(Recipient.login_name == login_name))
-    assert recipient_id is not None
-    return RegisteredRecipient(id=recipient_id, body_id=body_id, key=key, token=token)
+def _desk_recipient(app: Flask, body_id: str, login_name: str, *, vouched: bool = True) -> RegisteredRecipient:
+    """A recipient with an API token and a desk log-in; ``vouched``: holding the body key."""
+    return add_test_recipient(app, body_id, login_name, vouched=vouched, login_name=login_name,
+                              password=f"{login_name} has a long password")
 
 
 @pytest.fixture
@@ -259,6 +269,9 @@ def test_insider_reaches_every_readable_report_route(
         if response.status_code != 200:
             failures.append(f"{probe}: {response.status_code} for a recipient of the report's body")
     _report(failures)
+    with Session(matrix_app.extensions["parrhesia.instance"].engine) as db:
+        public_key = db.get(Report, report_b.id).public_key  # type: ignore[union-attr]
+    assert bytes(insider.report_key(api, report_b.id).public_key) == public_key  # and opens it
 
 
 def test_recipient_of_another_body_gets_404_and_no_data_on_every_report_route(
@@ -401,3 +414,64 @@ def test_deactivated_recipient_loses_token_and_desk_session(
             failures.append(f"{probe}: the response contains {leaked}")
     _report(failures)
     assert _state(matrix_app, report_b.id) == before
+
+
+def _custody(app: Flask) -> tuple[Any, ...]:
+    with Session(app.extensions["parrhesia.instance"].engine) as db:
+        keys = sorted((k.body_id, k.generation, k.public_key) for k in db.scalars(select(BodyKey)))
+        grants = sorted((g.body_key_id, g.recipient_id, g.boxed) for g in db.scalars(select(BodyKeyGrant)))
+    return keys, grants
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_key_custody_routes_act_only_on_the_callers_own_body(
+    matrix_app: Flask, insider: RegisteredRecipient, outsider: RegisteredRecipient, report_b: SubmittedReport
+) -> None:
+    api = matrix_app.test_client()
+    with Session(matrix_app.extensions["parrhesia.instance"].engine) as db:
+        body_b = [k for k in db.scalars(select(BodyKey).where(BodyKey.body_id == BODY_B))]
+        hidden = [g.boxed for k in body_b for g in k.grants] + [k.previous_sealed for k in body_b if k.previous_sealed]
+    ring = api.get("/api/v1/keyring", headers=outsider.headers)
+    assert ring.status_code == 200 and ring.json["body"] == BODY_A
+    assert ring.json["keyring"][0]["grant"] is not None  # the outsider holds their own body's key
+    leaked = [h for h in hidden if _b64(h) in ring.get_data(as_text=True)]
+    assert leaked == [], "another body's grants in the keyring"
+
+    unvouched = _desk_recipient(matrix_app, BODY_B, "ombudsman-newcomer", vouched=False)
+    before, custody_before = _state(matrix_app, report_b.id), _custody(matrix_app)
+    stray_body_key = new_body_key()
+
+    def rotation(who: RegisteredRecipient, members: list[RegisteredRecipient]) -> dict[str, Any]:
+        return {"public_key": encode_public_key(bytes(stray_body_key.public_key)),
+                "previous_sealed": _b64(chain_previous_body_key(new_body_key(), bytes(stray_body_key.public_key))),
+                "grants": {str(m.id): _b64(grant_body_key(stray_body_key, bytes(m.key.public_key), who.key))
+                           for m in members}}
+
+    attempts = [
+        # A holder of body A's key vouches for, or rotates to, a member of body B.
+        (outsider, "/api/v1/body-key/grants",
+         {"recipient": insider.id, "generation": 1, "grant": _b64(grant_body_key(stray_body_key, bytes(insider.key.public_key), outsider.key))}),
+        (outsider, "/api/v1/body-key/grants",
+         {"recipient": unvouched.id, "generation": 1, "grant": _b64(grant_body_key(stray_body_key, bytes(unvouched.key.public_key), outsider.key))}),
+        (outsider, "/api/v1/body-key/rotation", rotation(outsider, [outsider, insider])),
+        # A member of body B nobody vouched for (the operator's pick) cannot make themselves a reader.
+        (unvouched, "/api/v1/body-key",
+         {"public_key": encode_public_key(bytes(stray_body_key.public_key)),
+          "grant": _b64(grant_body_key(stray_body_key, bytes(unvouched.key.public_key), unvouched.key))}),
+        (unvouched, "/api/v1/body-key/grants",
+         {"recipient": unvouched.id, "generation": 1, "grant": _b64(grant_body_key(stray_body_key, bytes(unvouched.key.public_key), unvouched.key))}),
+        (unvouched, "/api/v1/body-key/rotation", rotation(unvouched, [unvouched])),
+    ]
+    failures = []
+    for who, path, payload in attempts:
+        response = api.post(path, json=payload, headers=who.headers)
+        if response.status_code != 409 or not response.is_json:
+            failures.append(f"POST {path} by recipient {who.id} of {who.body_id}: {response.status_code}, expected 409")
+    _report(failures)
+    assert _custody(matrix_app) == custody_before
+    assert _state(matrix_app, report_b.id) == before
+    with pytest.raises(DeskError, match="no grant"):
+        unvouched.report_key(api, report_b.id)
