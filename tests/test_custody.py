@@ -181,3 +181,17 @@ def test_when_every_last_resort_is_in_conflict_the_first_independent_body_of_the
     readable = {"example-ngo"}
     decision = decide(host.manager, host.directory, config, RoutingRequest(implicated="example-parliament"), readable)
     assert decision.route == ("example-ngo",)
+
+
+def test_recipients_add_takes_any_body_of_the_directory_and_suggests_close_matches(app: Flask, tmp_path: Any) -> None:
+    instance_dir = str(app.extensions["parrhesia.instance"].config.path)
+    from parrhesia.crypto import encode_public_key, generate_recipient_key
+
+    key = encode_public_key(bytes(generate_recipient_key().public_key))
+    runner = CliRunner()
+    added = runner.invoke(main, ["recipients", "add", "--instance", instance_dir, "--body", "example-prosecutor",
+                                 "--name", "Prosecutor", "--public-key", key])
+    assert added.exit_code == 0 and "added to example-prosecutor" in added.output  # a plugin's body
+    wrong = runner.invoke(main, ["recipients", "add", "--instance", instance_dir, "--body", "example-prosecuter",
+                                 "--name", "Prosecutor", "--public-key", key])
+    assert wrong.exit_code != 0 and "Did you mean: example-prosecutor" in wrong.output
