@@ -195,3 +195,25 @@ def test_recipients_add_takes_any_body_of_the_directory_and_suggests_close_match
     wrong = runner.invoke(main, ["recipients", "add", "--instance", instance_dir, "--body", "example-prosecuter",
                                  "--name", "Prosecutor", "--public-key", key])
     assert wrong.exit_code != 0 and "Did you mean: example-prosecutor" in wrong.output
+
+
+def test_a_rotation_based_on_a_stale_generation_is_refused_and_the_chain_stays_whole(app: Flask) -> None:
+    from parrhesia import custody
+    from parrhesia.crypto import chain_previous_body_key, grant_body_key, new_body_key
+    from parrhesia.reports import today
+
+    first = add_test_recipient(app, "example-aca", "First")
+    body_sk = app.extensions["parrhesia.testing.body_keys"]["example-aca"][0]
+    with Session(_engine(app)) as db:
+        member = db.get(Recipient, first.id)
+        assert member is not None
+        for attempt in range(2):  # two members both read generation 1 and rotate
+            new_sk = new_body_key()
+            args = (db, member, bytes(new_sk.public_key), chain_previous_body_key(body_sk, bytes(new_sk.public_key)),
+                    {first.id: grant_body_key(new_sk, bytes(first.key.public_key), first.key)})
+            if attempt == 0:
+                custody.rotate_body_key(*args, on=today(), replaces=1)
+            else:
+                with pytest.raises(custody.CustodyError, match="changed"):
+                    custody.rotate_body_key(*args, on=today(), replaces=1)
+    assert sorted(first.keyring(app.test_client()).keys) == [1, 2]

@@ -191,7 +191,8 @@ def vouch(db: Session, voucher: Recipient, member: Recipient, generation: int, b
 
 
 def rotate_body_key(
-    db: Session, member: Recipient, public_key: bytes, previous_sealed: bytes, grants: dict[int, bytes], *, on: date
+    db: Session, member: Recipient, public_key: bytes, previous_sealed: bytes, grants: dict[int, bytes], *, on: date,
+    replaces: int,
 ) -> BodyKey:
     """A new generation of the body key, made on a member's machine, granted to the
     members they keep (always themselves). Members left out — a colleague who left —
@@ -199,6 +200,9 @@ def rotate_body_key(
     old = current_key(db, member.body_id)
     if old is None or grant_of(db, old, member.id) is None:
         raise CustodyError("You do not hold your body's current key, so you cannot rotate it.")
+    if replaces != old.generation:
+        # Two members rotating at once: the second chain would skip the first's key.
+        raise CustodyError("Your body's key changed: fetch it again and rotate again.")
     if member.id not in grants:
         raise CustodyError("A new body key must be granted to you too.")
     if len(previous_sealed) != SEALED_REPORT_KEY_SIZE:

@@ -124,9 +124,11 @@ class DeskClient:
     def vouch(self, recipient_id: int, generation: int, grant: bytes) -> dict[str, Any]:
         return self._post("/body-key/grants", {"recipient": recipient_id, "generation": generation, "grant": _b64(grant)})
 
-    def rotate_body_key(self, public_key: bytes, previous_sealed: bytes, grants: dict[int, bytes]) -> dict[str, Any]:
+    def rotate_body_key(
+        self, replaces: int, public_key: bytes, previous_sealed: bytes, grants: dict[int, bytes]
+    ) -> dict[str, Any]:
         return self._post("/body-key/rotation", {
-            "public_key": encode_public_key(public_key), "previous_sealed": _b64(previous_sealed),
+            "generation": replaces, "public_key": encode_public_key(public_key), "previous_sealed": _b64(previous_sealed),
             "grants": {str(k): _b64(v) for k, v in grants.items()},
         })
 
@@ -642,7 +644,7 @@ def rotate_body_key(
     grants = {me: grant_body_key(new_sk, bytes(key.public_key), key)}
     grants.update({k.recipient_id: grant_body_key(new_sk, k.public_key, key) for k in kept})
     previous = chain_previous_body_key(ring.keys[ring.current], bytes(new_sk.public_key))
-    result = client.rotate_body_key(bytes(new_sk.public_key), previous, grants)
+    result = client.rotate_body_key(ring.current, bytes(new_sk.public_key), previous, grants)
     return str(result["fingerprint"])
 
 

@@ -302,8 +302,10 @@ def _schemas() -> dict[str, Any]:
         },
         "RotationRequest": {
             "type": "object",
-            "required": ["public_key", "previous_sealed", "grants"],
+            "required": ["generation", "public_key", "previous_sealed", "grants"],
             "properties": {
+                "generation": {"type": "integer", "minimum": 1,
+                               "description": "The current generation this rotation replaces (a stale one is refused)."},
                 "public_key": {"type": "string", "description": "The new generation's public key (prh1pk_…)."},
                 "previous_sealed": {**sealed_key, "description": "The current generation's private key sealed to "
                                                                  "the new public key."},

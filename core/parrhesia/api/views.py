@@ -300,7 +300,8 @@ def vouch() -> tuple[dict[str, Any], int]:
     private key boxed, on this recipient's machine, from this recipient to the colleague)."""
     data = _json_body()
     member_id, generation = data.get("recipient"), data.get("generation")
-    if not isinstance(member_id, int) or isinstance(member_id, bool) or not isinstance(generation, int):
+    if (not isinstance(member_id, int) or isinstance(member_id, bool) or not isinstance(generation, int)
+            or isinstance(generation, bool) or generation < 1):
         abort(400, '"recipient" and "generation" are required and must be whole numbers.')
     db = get_session()
     member = db.get(Recipient, member_id)
@@ -323,6 +324,9 @@ def rotate_body_key() -> tuple[dict[str, Any], int]:
         public_key = decode_public_key(_text(data, "public_key"))
     except ValueError as problem:
         abort(400, str(problem))
+    replaces = data.get("generation")
+    if not isinstance(replaces, int) or isinstance(replaces, bool) or replaces < 1:
+        abort(400, '"generation" (the generation this rotation replaces) is required and must be a positive integer.')
     grants_in = data.get("grants")
     if not isinstance(grants_in, dict):
         abort(400, '"grants" must map recipient ids to base64 grants.')
@@ -333,7 +337,7 @@ def rotate_body_key() -> tuple[dict[str, Any], int]:
         grants[int(raw_id)] = _grant_bytes(raw, f"The grant for recipient {raw_id}")
     key = _custody_refused(custody.rotate_body_key, get_session(), _recipient(), public_key,
                            _base64(data.get("previous_sealed"), '"previous_sealed"'), grants,
-                           on=current_instance().config.today())
+                           on=current_instance().config.today(), replaces=replaces)
     return {"generation": key.generation, "fingerprint": fingerprint(key.public_key)}, 201
 
 
