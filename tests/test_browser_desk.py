@@ -25,9 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia.accounts import utcnow
-from parrhesia.accounts import add_recipient
-from parrhesia.crypto import generate_recipient_key, wrap_private_key
+from parrhesia.crypto import wrap_private_key
 from parrhesia.models import AuditEntry, Recipient
+from parrhesia.testing import add_test_recipient
 from server_support import ServedInstance, WebClient
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
@@ -82,12 +82,12 @@ def _wait(driver: webdriver.Chrome, condition: object, what: str) -> None:
 
 
 def _desk_recipient(app: Flask, key_file: Path) -> str:
-    """A recipient of the integrity office with a desk log-in (TOTP enrolled) and a key file."""
-    key = generate_recipient_key()
-    key_file.write_bytes(wrap_private_key(key, PASSPHRASE.encode()))  # the default, realistic Argon2id cost
+    """A recipient of the integrity office with a desk log-in (TOTP enrolled) and a key file,
+    vouched for by the body's standing reader (the browser opens the body key through that grant)."""
+    registered = add_test_recipient(app, "integrity-office", "Case officer", login_name=LOGIN, password=PASSWORD)
+    # the default, realistic Argon2id cost
+    key_file.write_bytes(wrap_private_key(registered.key, PASSPHRASE.encode()))
     with Session(app.extensions["parrhesia.instance"].engine) as db:
-        add_recipient(db, body_id="integrity-office", name="Case officer", public_key=bytes(key.public_key),
-                      login_name=LOGIN, password=PASSWORD)
         recipient = db.scalar(select(Recipient).where(Recipient.login_name == LOGIN))
         recipient.totp_last_step = 0  # enrolled earlier (enrolment has its own test)
         db.commit()
