@@ -12,7 +12,7 @@ from typing import Any
 import pluggy
 
 from parrhesia.hookspecs import PROJECT_NAME
-from parrhesia.plugins import DEFAULT_PLUGINS
+from parrhesia.plugin_manager import DEFAULT_PLUGINS
 
 __all__ = ["HookCalls", "CALLS", "start_recording", "stop_recording"]
 

@@ -21,15 +21,15 @@ FIXTURE_PLUGINS = {
 @pytest.fixture(autouse=True)
 def fixture_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the fixture plugins installed (not enabled) for this test, via EntryPoint.load()."""
-    import parrhesia.plugins as plugins
+    import parrhesia.plugin_manager as plugin_manager
 
     monkeypatch.syspath_prepend(str(Path(__file__).parent / "fixture_plugins"))
-    real = plugins.installed_plugins
+    real = plugin_manager.installed_plugins
 
     def installed() -> dict[str, EntryPoint]:
         found = real()
         for name, module in FIXTURE_PLUGINS.items():
-            found[name] = EntryPoint(name=name, value=module, group=plugins.ENTRY_POINT_GROUP)
+            found[name] = EntryPoint(name=name, value=module, group=plugin_manager.ENTRY_POINT_GROUP)
         return found
 
-    monkeypatch.setattr(plugins, "installed_plugins", installed)
+    monkeypatch.setattr(plugin_manager, "installed_plugins", installed)

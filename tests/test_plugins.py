@@ -18,7 +18,7 @@ from parrhesia.events import EventName
 from parrhesia.host import current_host, load_host
 from parrhesia.intake import Choice, IntakeError, IntakeField, merge_fields
 from parrhesia.models import PluginError, Report, ReportClock, ReportField
-from parrhesia.plugins import PluginLoadError, make_plugin_manager
+from parrhesia.plugin_manager import PluginLoadError, make_plugin_manager
 from parrhesia.routing import RoutingRequest
 from parrhesia.testing import add_test_recipient, review_route, submit_report
 

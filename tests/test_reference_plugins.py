@@ -22,7 +22,7 @@ from parrhesia.cli import main
 from parrhesia.config import load_config
 from parrhesia.host import PluginHost, load_host
 from parrhesia.plugin import RoutingRequest
-from parrhesia.plugins import installed_plugins
+from parrhesia.plugin_manager import installed_plugins
 from parrhesia.routing import RouteDecision
 from parrhesia.testing import csrf_token
 

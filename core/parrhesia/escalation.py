@@ -23,7 +23,7 @@ from parrhesia.deadlines import report_clock
 from parrhesia.events import Event, EventName
 from parrhesia.host import PluginHost
 from parrhesia.models import Report, ReportBody, ReportClock, ReportEscalation
-from parrhesia.plugins import call_each
+from parrhesia.plugin_manager import call_each
 from parrhesia.routing import RoutingRequest
 
 __all__ = [

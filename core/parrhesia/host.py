@@ -22,7 +22,7 @@ from parrhesia.config import ConfigError, InstanceConfig
 from parrhesia.directory import Directory, DirectoryContribution, build_directory
 from parrhesia.events import Event
 from parrhesia.intake import IntakeField, merge_fields
-from parrhesia.plugins import DEFAULT_PLUGINS, PluginFailure, PluginLoadError, call_each, make_plugin_manager
+from parrhesia.plugin_manager import DEFAULT_PLUGINS, PluginFailure, PluginLoadError, call_each, make_plugin_manager
 from parrhesia.protection import ProtectionMeasure
 from parrhesia.routing import RouteDecision, RoutingRequest, decide
 

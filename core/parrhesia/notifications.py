@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from parrhesia.host import PluginHost
 from parrhesia.models import QueuedNotification, Recipient, ReportBody, ReportClock
-from parrhesia.plugins import PluginFailure, call_each
+from parrhesia.plugin_manager import PluginFailure, call_each
 
 __all__ = [
     "KINDS",

@@ -25,7 +25,7 @@ from parrhesia.deadlines import report_clock
 from parrhesia.events import Event, EventName
 from parrhesia.models import PluginError, Recipient, Report, ReportBody, ReportField, SealedKey
 from parrhesia.models import Part
-from parrhesia.plugins import PluginFailure
+from parrhesia.plugin_manager import PluginFailure
 from parrhesia.routing import RouteDecision
 from parrhesia.upload import Submission
 

@@ -20,7 +20,7 @@ from parrhesia import audit
 from parrhesia.host import PluginHost
 from parrhesia.instance import Instance
 from parrhesia.models import Report
-from parrhesia.plugins import PluginFailure, call_each
+from parrhesia.plugin_manager import PluginFailure, call_each
 from parrhesia.routing import RoutingRequest
 
 __all__ = ["RetentionRule", "RetentionResult", "rule_for", "apply_retention", "destroy"]

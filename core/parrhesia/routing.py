@@ -27,7 +27,7 @@ from parrhesia.clocks import gettext_noop as N_
 from parrhesia.config import InstanceConfig
 from parrhesia.directory import Directory
 from parrhesia.intake import SourceNotice
-from parrhesia.plugins import PluginFailure, call_each
+from parrhesia.plugin_manager import PluginFailure, call_each
 
 __all__ = [
     "URGENCY_NORMAL",

@@ -55,7 +55,7 @@ from parrhesia.plugin import (
     SourceNotice,
     hookimpl,
 )
-from parrhesia.plugins import make_plugin_manager
+from parrhesia.plugin_manager import make_plugin_manager
 
 PLUGINS = 20
 BODIES_PER_PLUGIN = 500

@@ -15,7 +15,7 @@ from parrhesia.config import ConfigError, load_config
 from parrhesia.host import PluginHost, load_host
 from parrhesia.intake import InvalidAnswer, clean_routing_answers
 from parrhesia.models import PluginError
-from parrhesia.plugins import describe_plugins
+from parrhesia.plugin_manager import describe_plugins
 from parrhesia.routing import RoutingError, RoutingRequest
 
 __all__ = ["plugins", "directory", "route"]

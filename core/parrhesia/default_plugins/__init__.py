@@ -1,1 +1,1 @@
-"""Built-in behaviour, registered as ordinary plugins (see parrhesia.plugins.DEFAULT_PLUGINS)."""
+"""Built-in behaviour, registered as ordinary plugins (see parrhesia.plugin_manager.DEFAULT_PLUGINS)."""

@@ -61,7 +61,7 @@ from parrhesia.desk.forms import (
 from parrhesia.host import current_host
 from parrhesia.instance import current_instance
 from parrhesia.models import AuditEntry, Operator, Part, PluginError, Recipient, Report
-from parrhesia.plugins import describe_plugins
+from parrhesia.plugin_manager import describe_plugins
 from parrhesia.reports import today
 
 __all__ = ["bp"]

@@ -24,7 +24,7 @@ from parrhesia.host import current_host
 from parrhesia.instance import current_instance
 from parrhesia.intake import InvalidAnswer, clean_routing_answers
 from parrhesia.notifications import flush
-from parrhesia.plugins import PluginFailure
+from parrhesia.plugin_manager import PluginFailure
 from parrhesia.routing import RouteDecision, RoutingError, RoutingRequest
 from parrhesia.security import csrf
 from parrhesia.source import bp

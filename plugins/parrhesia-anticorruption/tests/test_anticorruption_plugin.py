@@ -5,7 +5,7 @@ from __future__ import annotations
 import parrhesia_anticorruption
 from parrhesia.host import PluginHost
 from parrhesia.plugin import RoutingRequest
-from parrhesia.plugins import installed_plugins
+from parrhesia.plugin_manager import installed_plugins
 from parrhesia.routing import LAST_RESORT_RANK, RouteDecision
 
 

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 import parrhesia_demo
 from parrhesia.host import PluginHost
 from parrhesia.plugin import BodyKind, Event, EventName, RoutingRequest
-from parrhesia.plugins import installed_plugins
+from parrhesia.plugin_manager import installed_plugins
 from parrhesia.routing import RouteDecision
 
 

@@ -11,7 +11,7 @@ import parrhesia_eu_directive
 from parrhesia.clocks import due_date
 from parrhesia.host import PluginHost
 from parrhesia.plugin import RoutingRequest
-from parrhesia.plugins import PluginLoadError, installed_plugins
+from parrhesia.plugin_manager import PluginLoadError, installed_plugins
 from parrhesia.routing import RouteDecision
 
 
