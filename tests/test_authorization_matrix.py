@@ -445,7 +445,7 @@ def test_key_custody_routes_act_only_on_the_callers_own_body(
     stray_body_key = new_body_key()
 
     def rotation(who: RegisteredRecipient, members: list[RegisteredRecipient]) -> dict[str, Any]:
-        return {"public_key": encode_public_key(bytes(stray_body_key.public_key)),
+        return {"generation": 1, "public_key": encode_public_key(bytes(stray_body_key.public_key)),
                 "previous_sealed": _b64(chain_previous_body_key(new_body_key(), bytes(stray_body_key.public_key))),
                 "grants": {str(m.id): _b64(grant_body_key(stray_body_key, bytes(m.key.public_key), who.key))
                            for m in members}}

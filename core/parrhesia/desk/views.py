@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -34,12 +35,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from parrhesia import accounts, audit, casework, custody
+from parrhesia import access, accounts, audit, casework, custody
 from parrhesia.accounts import LoginRefused, check_login, provisioning_uri, qr_svg, utcnow
 from parrhesia.crypto import decode_public_key, fingerprint, read_public_key_from_keyfile
 from parrhesia.crypto._encoding import b64url_decode, b64url_encode
 from parrhesia.deadlines import report_day
-from parrhesia.events import dispatch
+from parrhesia.events import Event, dispatch
 from parrhesia.crypto.errors import KeyFileError
 from parrhesia.db import get_session
 from parrhesia.ciphertext import NotAPart, ciphertext_response
@@ -349,7 +350,7 @@ def _status_form(report: Report) -> StatusForm:
 
 def _transfer_form(report: Report) -> TransferForm:
     form = TransferForm() if request.method == "POST" else TransferForm(formdata=None)
-    blocked = {b.body_id for b in report.bodies if b.role in ("route", "excluded", "recused")}
+    blocked = access.blocked_bodies(report) | set(access.route_of(report))
     bodies = sorted((b for b in current_host().directory.bodies.values() if b.id not in blocked), key=lambda b: b.name)
     form.target.choices = [(b.id, b.name) for b in bodies]
     return form
@@ -431,13 +432,32 @@ def part(report_id: str, part_id: str) -> Response:
 # ---------------------------------------------------------------- casework actions
 
 
+def _act(
+    found: Report, form: FlaskForm | None, action: Callable[[], object], success: str, *, then: str | None = None
+) -> Response | tuple[str, int]:
+    """The one shape of every casework action: check the form, act through
+    :mod:`parrhesia.casework` (which audits and commits), and show a refusal as a page
+    with its reason — never a 500 — or the success message on the next page."""
+    if form is not None and not form.validate():
+        return _problem(_first_error(form), _back_to(found))
+    try:
+        action()
+    except casework.CaseworkError as problem:
+        return _problem(str(problem), _back_to(found))
+    flash(success, "success")
+    return redirect(then or _back_to(found), code=303)
+
+
+def _moved(found: Report, events: list[Event]) -> None:
+    """A report that went to another body: that body is told (dispatch commits)."""
+    dispatch(current_host(), _db(), events, on=found.updated_on)
+
+
 @bp.post("/reports/<report_id>/acknowledge")
 @auth.recipient_required
-def acknowledge(report_id: str) -> Response:
+def acknowledge(report_id: str) -> Response | tuple[str, int]:
     found = _open(report_id)
-    casework.acknowledge(_db(), _recipient(), found)
-    flash(_("Receipt acknowledged."), "success")
-    return redirect(_back_to(found), code=303)
+    return _act(found, None, lambda: casework.acknowledge(_db(), _recipient(), found), _("Receipt acknowledged."))
 
 
 @bp.post("/reports/<report_id>/status")
@@ -445,14 +465,9 @@ def acknowledge(report_id: str) -> Response:
 def status(report_id: str) -> Response | tuple[str, int]:
     found = _open(report_id)
     form = _status_form(found)
-    if not form.validate():
-        return _problem(_first_error(form), _back_to(found))
-    try:
-        casework.set_status(_db(), _recipient(), found, form.status.data or "", current_host().statuses)
-    except casework.CaseworkError as problem:
-        return _problem(str(problem), _back_to(found))
-    flash(_("Status changed to %(status)s.", status=form.status.data), "success")
-    return redirect(_back_to(found), code=303)
+    return _act(found, form,
+                lambda: casework.set_status(_db(), _recipient(), found, form.status.data or "", current_host().statuses),
+                _("Status changed to %(status)s.", status=form.status.data))
 
 
 @bp.post("/reports/<report_id>/reply")
@@ -461,16 +476,10 @@ def reply(report_id: str) -> Response | tuple[str, int]:
     """The no-JavaScript reply: sealed on receipt, in memory, to the report key."""
     found = _open(report_id)
     form = ReplyForm()
-    if not form.validate():
-        return _problem(_first_error(form), _back_to(found))
-    try:
-        casework.seal_reply(current_instance(), _db(), _recipient(), found, form.text.data or "",
-                            feedback=bool(form.feedback.data))
-    except casework.CaseworkError as problem:
-        return _problem(str(problem), _back_to(found))
-    flash(_("Reply sent. It was sealed to the report key on receipt; only the source and your body can read it."),
-          "success")
-    return redirect(_back_to(found), code=303)
+    return _act(found, form,
+                lambda: casework.seal_reply(current_instance(), _db(), _recipient(), found, form.text.data or "",
+                                            feedback=bool(form.feedback.data)),
+                _("Reply sent. It was sealed to the report key on receipt; only the source and your body can read it."))
 
 
 @bp.put("/reports/<report_id>/replies/<part_id>")
@@ -497,14 +506,9 @@ def put_reply(report_id: str, part_id: str) -> tuple[dict[str, Any], int]:
 def note(report_id: str) -> Response | tuple[str, int]:
     found = _open(report_id)
     form = NoteForm()
-    if not form.validate():
-        return _problem(_first_error(form), _back_to(found))
-    try:
-        casework.add_note(current_instance(), _db(), _recipient(), found, form.text.data or "")
-    except casework.CaseworkError as problem:
-        return _problem(str(problem), _back_to(found))
-    flash(_("Note added. It is sealed to your body's key only."), "success")
-    return redirect(_back_to(found), code=303)
+    return _act(found, form,
+                lambda: casework.add_note(current_instance(), _db(), _recipient(), found, form.text.data or ""),
+                _("Note added. It is sealed to your body's key only."))
 
 
 @bp.post("/reports/<report_id>/recuse")
@@ -512,16 +516,11 @@ def note(report_id: str) -> Response | tuple[str, int]:
 def recuse(report_id: str) -> Response | tuple[str, int]:
     found = _open(report_id)
     form = RecuseForm()
-    if not form.validate():
-        return _problem(_first_error(form), _back_to(found))
-    host, db = current_host(), _db()
-    try:
-        _gained, events = casework.recuse(host, db, _recipient(), found, form.reason.data or "")
-    except casework.CaseworkError as problem:
-        return _problem(str(problem), _back_to(found))
-    dispatch(host, db, events, on=found.updated_on)
-    flash(_("Conflict of interest declared. Your body no longer has access to this report."), "success")
-    return redirect(url_for("desk.inbox"), code=303)
+    return _act(found, form,
+                lambda: _moved(found, casework.recuse(current_host(), _db(), _recipient(), found,
+                                                      form.reason.data or "")[1]),
+                _("Conflict of interest declared. Your body no longer has access to this report."),
+                then=url_for("desk.inbox"))
 
 
 @bp.post("/reports/<report_id>/clocks/<clock_id>/<action>")
@@ -530,20 +529,16 @@ def clock_action(report_id: str, clock_id: str, action: str) -> Response | tuple
     """Extend, pause or resume a deadline, where its law allows, with the recorded reason."""
     found = _open(report_id)
     form = ClockForm()
-    if action not in ("extend", "pause", "resume") or not form.validate():
-        return _problem(_first_error(form), _back_to(found))
+    if action not in ("extend", "pause", "resume"):
+        return _problem(_("Please check the form and try again."), _back_to(found))
     reason, db, recipient = (form.reason.data or "").strip(), _db(), _recipient()
-    try:
-        if action == "extend":
-            casework.extend_clock(db, recipient, found, clock_id, form.months.data or 0, reason)
-        elif action == "pause":
-            casework.pause_clock(db, recipient, found, clock_id, reason, on=report_day(current_host().config, found))
-        else:
-            casework.resume_clock(db, recipient, found, clock_id, on=report_day(current_host().config, found))
-    except casework.CaseworkError as problem:
-        return _problem(str(problem), _back_to(found))
-    flash(_("The deadline was changed; the reason is recorded."), "success")
-    return redirect(_back_to(found), code=303)
+    day = report_day(current_host().config, found)
+    change: Callable[[], object] = {
+        "extend": lambda: casework.extend_clock(db, recipient, found, clock_id, form.months.data or 0, reason),
+        "pause": lambda: casework.pause_clock(db, recipient, found, clock_id, reason, on=day),
+        "resume": lambda: casework.resume_clock(db, recipient, found, clock_id, on=day),
+    }[action]
+    return _act(found, form, change, _("The deadline was changed; the reason is recorded."))
 
 
 @bp.post("/reports/<report_id>/transfer")
@@ -551,10 +546,7 @@ def clock_action(report_id: str, clock_id: str, action: str) -> Response | tuple
 def transfer(report_id: str) -> Response | tuple[str, int]:
     found = _open(report_id)
     form = _transfer_form(found)
-    if not form.validate():
-        return _problem(_first_error(form), _back_to(found))
     target = form.target.data or ""
-    host, db = current_host(), _db()
     sealed = None
     if form.sealed_key.data:
         # Sealed in the browser, with the key unlocked there, to the target's body key.
@@ -562,14 +554,11 @@ def transfer(report_id: str) -> Response | tuple[str, int]:
             sealed = (int(form.generation.data or 0), b64url_decode(form.sealed_key.data))
         except ValueError:
             return _problem(_("The sealed report key sent by your browser is damaged."), _back_to(found))
-    try:
-        events = casework.transfer(host, db, _recipient(), found, target, form.reason.data or "", sealed)
-    except casework.CaseworkError as problem:
-        return _problem(str(problem), _back_to(found))
-    dispatch(host, db, events, on=found.updated_on)
-    flash(_("Report transferred to %(body)s. Your body no longer has access to it.", body=_body_name(target)),
-          "success")
-    return redirect(url_for("desk.inbox"), code=303)
+    return _act(found, form,
+                lambda: _moved(found, casework.transfer(current_host(), _db(), _recipient(), found, target,
+                                                        form.reason.data or "", sealed)),
+                _("Report transferred to %(body)s. Your body no longer has access to it.", body=_body_name(target)),
+                then=url_for("desk.inbox"))
 
 
 # ---------------------------------------------------------------- the wrapped key file
