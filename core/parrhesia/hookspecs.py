@@ -15,20 +15,19 @@ Built-in behaviour is itself registered as plugins (``parrhesia.default_plugins`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pluggy
 
-if TYPE_CHECKING:
-    from parrhesia.clocks import Clock
-    from parrhesia.config import InstanceConfig
-    from parrhesia.directory import Directory, DirectoryContribution
-    from parrhesia.events import Event
-    from parrhesia.intake import IntakeField, SourceNotice
-    from parrhesia.notifications import Notification
-    from parrhesia.protection import ProtectionMeasure
-    from parrhesia.retention import RetentionRule
-    from parrhesia.routing import DutyBody, EscalationStep, Exclusion, RoutingRequest
+# Only value types, from modules that load neither a database nor a web app: plugin
+# authors import the contract without the core (tests/test_plugin_contract.py).
+from parrhesia.clocks import Clock
+from parrhesia.config import InstanceConfig
+from parrhesia.directory import Directory, DirectoryContribution
+from parrhesia.events import Event
+from parrhesia.intake import IntakeField, SourceNotice
+from parrhesia.notification_batch import Notification
+from parrhesia.protection import ProtectionMeasure
+from parrhesia.retention_rule import RetentionRule
+from parrhesia.routing_request import DutyBody, EscalationStep, Exclusion, RoutingRequest
 
 __all__ = ["hookspec", "PROJECT_NAME"]
 

@@ -13,7 +13,7 @@ submission.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from parrhesia.host import PluginHost
 from parrhesia.models import QueuedNotification, Recipient, ReportBody, ReportClock
+from parrhesia.notification_batch import KINDS, Notification
 from parrhesia.plugin_manager import PluginFailure, call_each
 
 __all__ = [
@@ -34,20 +35,7 @@ __all__ = [
     "flush",
 ]
 
-KINDS = ("new-report", "new-message", "clock-due", "urgent")
 WARN_DAYS = 2
-
-
-@dataclass(frozen=True)
-class Notification:
-    """One batched message for one recipient: counts by kind, never content."""
-
-    recipient_id: int
-    name: str
-    email: str | None
-    instance_name: str
-    counts: Mapping[str, int]
-    desk_url: str | None = None
 
 
 @dataclass

@@ -1,6 +1,11 @@
 """Everything a jurisdiction plugin needs, in one import::
 
     from parrhesia.plugin import hookimpl, Body, Relation, DirectoryContribution, ...
+
+Importing it loads the contract only (the hook specifications and the values hooks
+receive and return), never the database or the web app: tests/test_plugin_contract.py
+keeps it so. The one web library it loads is flask-babel, whose lazy strings the
+directory's conflict reasons are made of.
 """
 
 from __future__ import annotations
@@ -8,13 +13,16 @@ from __future__ import annotations
 import pluggy
 
 from parrhesia.clocks import Clock, gettext_noop
+from parrhesia.config import ConfigError, InstanceConfig
 from parrhesia.directory import Body, BodyKind, Directory, DirectoryContribution, Relation, RelationKind
 from parrhesia.events import Event, EventName
 from parrhesia.hookspecs import PROJECT_NAME
 from parrhesia.intake import Choice, FieldKind, IntakeField, SourceNotice
+from parrhesia.notification_batch import Notification
 from parrhesia.protection import ProtectionMeasure
-from parrhesia.retention import RetentionRule
-from parrhesia.routing import (
+from parrhesia.retention_rule import RetentionRule
+from parrhesia.routing_request import (
+    LAST_RESORT_RANK,
     URGENCY_IMMINENT,
     URGENCY_NORMAL,
     DutyBody,
@@ -30,6 +38,7 @@ __all__ = [
     "BodyKind",
     "Choice",
     "Clock",
+    "ConfigError",
     "Directory",
     "DirectoryContribution",
     "DutyBody",
@@ -38,11 +47,14 @@ __all__ = [
     "EventName",
     "Exclusion",
     "FieldKind",
+    "InstanceConfig",
     "IntakeField",
+    "LAST_RESORT_RANK",
+    "Notification",
     "ProtectionMeasure",
     "Relation",
-    "RetentionRule",
     "RelationKind",
+    "RetentionRule",
     "RoutingRequest",
     "SourceNotice",
     "URGENCY_IMMINENT",

@@ -21,21 +21,10 @@ from parrhesia.host import PluginHost
 from parrhesia.instance import Instance
 from parrhesia.models import Report
 from parrhesia.plugin_manager import PluginFailure, call_each
-from parrhesia.routing import RoutingRequest
+from parrhesia.retention_rule import RetentionRule
+from parrhesia.routing_request import RoutingRequest
 
 __all__ = ["RetentionRule", "RetentionResult", "rule_for", "apply_retention", "destroy"]
-
-
-@dataclass(frozen=True)
-class RetentionRule:
-    """Keep a closed report ``days`` after closure, no longer (``legal_source`` says why)."""
-
-    days: int
-    legal_source: str
-
-    def __post_init__(self) -> None:
-        if self.days < 0:
-            raise ValueError("a retention period cannot be negative")
 
 
 @dataclass

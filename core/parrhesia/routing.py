@@ -16,7 +16,7 @@ the same rule finds a body that can.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pluggy
@@ -28,6 +28,15 @@ from parrhesia.config import InstanceConfig
 from parrhesia.directory import Directory
 from parrhesia.intake import SourceNotice
 from parrhesia.plugin_manager import PluginFailure, call_each
+from parrhesia.routing_request import (
+    LAST_RESORT_RANK,
+    URGENCY_IMMINENT,
+    URGENCY_NORMAL,
+    DutyBody,
+    EscalationStep,
+    Exclusion,
+    RoutingRequest,
+)
 
 __all__ = [
     "URGENCY_NORMAL",
@@ -41,67 +50,11 @@ __all__ = [
     "decide",
 ]
 
-LAST_RESORT_RANK = 1000
 SOURCE_EXCLUSION = _l("you asked that it not receive this report")
-URGENCY_NORMAL = "normal"
-URGENCY_IMMINENT = "imminent"
 
 
 class RoutingError(Exception):
     """No body can safely receive the report (an instance configuration problem)."""
-
-
-@dataclass(frozen=True)
-class RoutingRequest:
-    """The routing fields a source chose: all the server knows about a report."""
-
-    jurisdiction: str | None = None
-    implicated: str | None = None
-    subject: str | None = None
-    urgency: str = URGENCY_NORMAL
-    excluded_by_source: tuple[str, ...] = ()
-    fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, tuple[str, ...]]) -> RoutingRequest:
-        def one(name: str) -> str | None:
-            values = fields.get(name, ())
-            return values[0] if values and values[0] else None
-
-        return cls(
-            jurisdiction=one("jurisdiction"),
-            implicated=one("implicated"),
-            subject=one("subject"),
-            urgency=one("urgency") or URGENCY_NORMAL,
-            excluded_by_source=tuple(v for v in fields.get("exclude", ()) if v),
-            fields=dict(fields),
-        )
-
-
-@dataclass(frozen=True)
-class Exclusion:
-    body_id: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class EscalationStep:
-    body_id: str
-    rank: int
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class DutyBody:
-    """A body on duty for imminent danger, and how many hours it has to respond."""
-
-    body_id: str
-    hours: int
-    legal_source: str
-
-    def __post_init__(self) -> None:
-        if self.hours <= 0:
-            raise ValueError("a duty body needs a positive number of hours")
 
 
 @dataclass(frozen=True)

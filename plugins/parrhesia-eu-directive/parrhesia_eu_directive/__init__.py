@@ -22,8 +22,16 @@ from collections.abc import Sequence
 
 from flask_babel import lazy_gettext as _l
 
-from parrhesia.config import ConfigError, InstanceConfig
-from parrhesia.plugin import Clock, Directory, IntakeField, RoutingRequest, SourceNotice, hookimpl
+from parrhesia.plugin import (
+    Clock,
+    ConfigError,
+    Directory,
+    InstanceConfig,
+    IntakeField,
+    RoutingRequest,
+    SourceNotice,
+    hookimpl,
+)
 from parrhesia.plugin import gettext_noop as N_
 
 __all__ = [
