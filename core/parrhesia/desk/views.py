@@ -397,6 +397,12 @@ def report_data(report_id: str) -> dict[str, Any]:
         "sealed_key": b64url_encode(sealed.sealed) if sealed else None,
         "generation": sealed.generation if sealed else None,
         "keyring": custody.keyring_data(db, recipient, b64url_encode),
+        # The current body key of each body the report may be transferred to, for the
+        # browser to seal the report key to (the server cannot).
+        "transfer_keys": {
+            body_id: {"generation": key.generation, "public_key": b64url_encode(key.public_key)}
+            for body_id, key in custody.current_keys(db, [c for c, _ in _transfer_form(found).target.choices]).items()
+        },
         "parts": [
             {
                 "id": p.id,

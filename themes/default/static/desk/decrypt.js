@@ -185,6 +185,7 @@
           });
         });
       }, Promise.resolve()).then(function () {
+        sealForTransfer(data, reportKey);
         sodium.memzero(reportKey.privateKey);
         say(messages.done, false);
       });
@@ -196,6 +197,36 @@
     }).then(function () {
       unlockButton.disabled = false;
     });
+  }
+
+  /*
+   * While the report key is open, seal it to the body key of every body the report
+   * may be transferred to (the server never holds it), and fill in the transfer form
+   * when the officer picks one: a body outside the escalation chain can then read it.
+   */
+  function sealForTransfer(data, reportKey) {
+    var form = document.getElementById("transfer-target");
+    var sealedField = document.getElementById("transfer-sealed-key");
+    var generationField = document.getElementById("transfer-generation");
+    if (!form || !sealedField || !generationField || !data.transfer_keys) {
+      return;
+    }
+    var sealed = {};
+    Object.keys(data.transfer_keys).forEach(function (bodyId) {
+      var target = data.transfer_keys[bodyId];
+      sealed[bodyId] = {
+        generation: String(target.generation),
+        key: sodium.to_base64(sodium.crypto_box_seal(reportKey.privateKey, format.base64url(sodium, target.public_key)),
+          sodium.base64_variants.URLSAFE_NO_PADDING)
+      };
+    });
+    var fill = function () {
+      var chosen = sealed[form.value];
+      sealedField.value = chosen ? chosen.key : "";
+      generationField.value = chosen ? chosen.generation : "";
+    };
+    form.addEventListener("change", fill);
+    fill();
   }
 
   function sendReply(event) {
