@@ -545,7 +545,9 @@ def test_transfer_needs_a_body_that_holds_the_key_without_javascript(
     report_id = re.search(r'href="/desk/reports/([0-9a-f]{32})"', client.get("/desk/").get_data(as_text=True)).group(1)
     report = f"/desk/reports/{report_id}"
     nobody = post(client, f"{report}/transfer", report, target=OUTSIDER, reason="their competence")
-    assert nobody.status_code == 400 and b"has no key on this instance yet" in nobody.data
+    # A body nobody there can read for is not even offered; posted anyway, it is refused.
+    assert OUTSIDER not in client.get(report).get_data(as_text=True).split('id="transfer-target"')[1].split("</select>")[0]
+    assert nobody.status_code == 400 and b"Nothing was changed" in nobody.data
     add_desk_recipient(app, OUTSIDER)  # creates the body's key after submission: this report is not sealed to it
     refused = post(client, f"{report}/transfer", report, target=OUTSIDER, reason="their competence")
     assert refused.status_code == 400 and b"cannot open this report yet" in refused.data

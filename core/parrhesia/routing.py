@@ -101,6 +101,12 @@ class RouteDecision:
 
 NOBODY_INDEPENDENT = _l("no body outside the conflict was proposed, so the first independent body of the "
                         "escalation chain receives it")
+NOBODY_READABLE_LAST_RESORT = _l("no body proposed for it can read reports on this instance yet, so the recipient of "
+                                 "last resort receives it and passes it on to a competent body")
+CONFLICTED_LAST_RESORT = _l("every body that would usually receive it is in conflict, so the recipient of last resort, "
+                            "outside the conflict, receives it and passes it on to a competent body")
+UNPROPOSED_LAST_RESORT = _l("no particular body is competent for it, so the recipient of last resort receives it and "
+                            "passes it on to a competent body")
 NOBODY_READABLE = _l("no body proposed for it can read reports on this instance yet, so the first independent "
                      "body that can receives it")
 
@@ -195,8 +201,15 @@ def decide(
         route_tuple = (first.body_id,)
         ordered.remove(first)
         substitute_reason = str(NOBODY_READABLE if waiting else NOBODY_INDEPENDENT)
-    elif waiting:
-        substitute_reason = str(NOBODY_READABLE) if fallback else ""
+    elif fallback and not (route_failures or conflict_failures):
+        # Not a failure: nobody independent or able to read was proposed, so the
+        # recipient of last resort receives it (and passes it on to a competent body).
+        if waiting:
+            substitute_reason = str(NOBODY_READABLE_LAST_RESORT)
+        elif proposed & set(excluded):
+            substitute_reason = str(CONFLICTED_LAST_RESORT)
+        else:
+            substitute_reason = str(UNPROPOSED_LAST_RESORT)
     waiting = [b for b in waiting if b not in route_tuple]
     escalation = tuple(ordered)
     duty = {body_id: assignment for body_id, assignment in duty.items() if body_id in route_tuple}

@@ -288,6 +288,7 @@ class ClockView:
     clock_id: str = ""
     extendable_to_months: int | None = None
     pausable: bool = False
+    body: str | None = None  # the body that must act (None: every body holding the report)
 
 
 @dataclass(frozen=True)
@@ -310,7 +311,8 @@ def _clocks(report: Report, on: date) -> list[ClockView]:
         ClockView(c.label, c.legal_source, c.due_on, c.state,
                   overdue=c.state == "running" and c.due_on < on,
                   due_soon=c.state == "running" and on <= c.due_on <= soon,
-                  clock_id=c.clock_id, extendable_to_months=c.extendable_to_months, pausable=c.pausable)
+                  clock_id=c.clock_id, extendable_to_months=c.extendable_to_months, pausable=c.pausable,
+                  body=_body_name(c.body_id) if c.body_id else None)
         for c in casework.visible_clocks(report, recipient)
     ]
 
@@ -349,10 +351,18 @@ def _status_form(report: Report) -> StatusForm:
 
 
 def _transfer_form(report: Report) -> TransferForm:
+    """Only bodies that may receive the report and can read it (a body key held by a
+    member); a body of the escalation chain already holds the report key, any other
+    needs it sealed in the browser (the desk's script does that with the key unlocked)."""
     form = TransferForm() if request.method == "POST" else TransferForm(formdata=None)
     blocked = access.blocked_bodies(report) | set(access.route_of(report))
-    bodies = sorted((b for b in current_host().directory.bodies.values() if b.id not in blocked), key=lambda b: b.name)
-    form.target.choices = [(b.id, b.name) for b in bodies]
+    readable = custody.readable_bodies(_db())
+    holding = custody.holding_bodies(_db(), report)
+    bodies = sorted((b for b in current_host().directory.bodies.values() if b.id not in blocked and b.id in readable),
+                    key=lambda b: (b.id not in holding, b.name))
+    form.target.choices = [
+        (b.id, b.name if b.id in holding else _("%(body)s (unlock your key first)", body=b.name)) for b in bodies
+    ]
     return form
 
 
