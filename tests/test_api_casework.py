@@ -159,7 +159,7 @@ def _rotate(client: FlaskClient, who: RegisteredRecipient, keep: list[int]) -> P
                                                       who.key)).decode() for m in {who.id, *keep}}
     previous = chain_previous_body_key(ring.keys[ring.current], bytes(new_sk.public_key))
     response = client.post("/api/v1/body-key/rotation", headers=who.headers, json={
-        "public_key": encode_public_key(bytes(new_sk.public_key)),
+        "generation": ring.current, "public_key": encode_public_key(bytes(new_sk.public_key)),
         "previous_sealed": base64.b64encode(previous).decode(), "grants": grants})
     assert response.status_code == 201, response.json
     return new_sk

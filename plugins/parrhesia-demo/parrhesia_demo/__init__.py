@@ -12,7 +12,6 @@ The Republic's statutes cited below ("Example ...") are as fictional as the Repu
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -22,8 +21,6 @@ from parrhesia.plugin import (
     Clock,
     DirectoryContribution,
     Directory,
-    Event,
-    EventName,
     Exclusion,
     FieldKind,
     IntakeField,
@@ -55,7 +52,6 @@ __all__ = [
     "parrhesia_protection_measures",
     "parrhesia_route",
     "parrhesia_conflicts",
-    "parrhesia_event",
     "parrhesia_retention",
     "parrhesia_duty_bodies",
 ]
@@ -233,18 +229,6 @@ def parrhesia_protection_measures() -> list[ProtectionMeasure]:
             NGO,
         ),
     ]
-
-
-# Reports routed to each of the Republic's bodies since start-up, for a dashboard.
-ROUTED: Counter[str] = Counter()
-
-
-@hookimpl
-def parrhesia_event(event: Event) -> None:
-    # A real plugin would queue a notification for the duty officer here. It logs
-    # nothing: a timestamped log line at the moment of a submission would date it.
-    if event.name is EventName.REPORT_ROUTED:
-        ROUTED.update(b for b in event.body_ids if b.startswith(f"{JURISDICTION}-"))
 
 
 def _concerns_the_republic(request: RoutingRequest, directory: Directory) -> bool:

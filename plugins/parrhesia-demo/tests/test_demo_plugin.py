@@ -138,19 +138,6 @@ def test_protection_measures_name_the_competent_body(host: PluginHost) -> None:
         assert measure.jurisdiction == "example"
 
 
-def test_routing_event_is_counted_and_never_logged(host: PluginHost, caplog) -> None:
-    """parrhesia_event: the plugin counts reports per body; it logs nothing (a log line
-    at the moment of a submission would date it)."""
-    from parrhesia_demo import ROUTED
-
-    ROUTED.clear()
-    with caplog.at_level(logging.DEBUG):
-        failures = host.emit(Event(EventName.REPORT_ROUTED, "r-7f3a", ("example-aca", "example-ombudsman")))
-    assert failures == []
-    assert ROUTED == {"example-aca": 1, "example-ombudsman": 1}
-    assert "parrhesia_demo" not in caplog.text and "r-7f3a" not in caplog.text
-
-
 def test_the_source_form_offers_the_republics_subjects(client: FlaskClient) -> None:
     page = client.get("/submit").get_data(as_text=True)
     assert "Sextortion" in page
