@@ -34,7 +34,12 @@ browser:
 bandit: $(STAMP)
 	$(BIN)/bandit -q -r core plugins -c pyproject.toml
 
-test: $(STAMP) browser bandit
+# ruff: lint and import order; mypy: strict on the plugin contract and the domain core.
+lint: $(STAMP)
+	$(BIN)/ruff check core plugins tests
+	$(BIN)/mypy
+
+test: $(STAMP) browser bandit lint
 	$(BIN)/pytest
 
 # Benchmarks print figures; they are not tests. The ingest benchmark compares with age.

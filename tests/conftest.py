@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from hook_recording import CALLS, HookCalls, start_recording, stop_recording
 
 REPO = Path(__file__).resolve().parents[1]

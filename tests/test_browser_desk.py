@@ -21,6 +21,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
+from server_support import ServedInstance, WebClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,7 +29,6 @@ from parrhesia.accounts import utcnow
 from parrhesia.crypto import wrap_private_key
 from parrhesia.models import AuditEntry, Recipient
 from parrhesia.testing import add_test_recipient
-from server_support import ServedInstance, WebClient
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 

@@ -13,10 +13,10 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
+from server_support import ServedInstance
 
 from parrhesia.crypto import fingerprint
 from parrhesia.testing import RegisteredRecipient
-from server_support import ServedInstance
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 

@@ -14,11 +14,11 @@ from flask import Flask
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
+from server_support import ServedInstance, WebClient
+from test_browser_desk import LOGIN, PASSPHRASE, PASSWORD, _desk_recipient, _text, _wait, browser  # noqa: F401
 
 from parrhesia.accounts import utcnow
 from parrhesia.testing import TEST_BODIES, add_test_recipient
-from server_support import ServedInstance, WebClient
-from test_browser_desk import LOGIN, PASSPHRASE, PASSWORD, _desk_recipient, _text, _wait, browser  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 

@@ -23,10 +23,27 @@ from sqlalchemy.orm import Session
 
 from parrhesia import audit
 from parrhesia.accounts import hash_password, new_totp_secret, utcnow
-from parrhesia.crypto import CryptoFormatError, decrypt_bytes, encrypt_bytes, generate_recipient_key, open_report_key, wrap_private_key
+from parrhesia.crypto import (
+    CryptoFormatError,
+    decrypt_bytes,
+    encrypt_bytes,
+    generate_recipient_key,
+    open_report_key,
+    wrap_private_key,
+)
 from parrhesia.crypto._encoding import b64url_decode
 from parrhesia.desk_client import Keyring, keyring_from
-from parrhesia.models import AuditEntry, DeskSession, Operator, Part, PluginError, Recipient, Report, ReportClock, SealedKey
+from parrhesia.models import (
+    AuditEntry,
+    DeskSession,
+    Operator,
+    Part,
+    PluginError,
+    Recipient,
+    Report,
+    ReportClock,
+    SealedKey,
+)
 from parrhesia.reports import today
 from parrhesia.testing import (
     TEST_BODIES,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from parrhesia import casework
 from parrhesia.cli import main
 from parrhesia.demo import DEMO_PLUGINS, DEMO_SETTINGS
-from parrhesia.models import QueuedNotification, AuditEntry, Recipient, Report, ReportClock
+from parrhesia.models import AuditEntry, QueuedNotification, Recipient, Report, ReportClock
 from parrhesia.testing import RegisteredRecipient, add_test_recipient, csrf_token, log_in, submit_report
 
 

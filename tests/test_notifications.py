@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from flask import Flask
+from plugin_fixtures import fixture_entry_points  # noqa: F401 - autouse fixture
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from parrhesia.cli import main
 from parrhesia.models import QueuedNotification, Recipient, ReportClock
 from parrhesia.testing import RegisteredRecipient, SubmittedReport, add_test_recipient, log_in, submit_report
-
-from plugin_fixtures import fixture_entry_points  # noqa: F401 - autouse fixture
 
 
 def _engine(app: Flask) -> Any:

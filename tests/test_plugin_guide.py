@@ -13,12 +13,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from hook_recording import HookCalls
 
 import parrhesia.plugin
 from parrhesia import hookspecs
 from parrhesia.cli import main
-
-from hook_recording import HookCalls
 
 REPO = Path(__file__).resolve().parents[1]
 GUIDE = REPO / "docs" / "writing-plugins.md"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from plugin_fixtures import fixture_entry_points  # noqa: F401 - autouse fixture
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,8 +22,6 @@ from parrhesia.models import PluginError, Report, ReportClock, ReportField
 from parrhesia.plugin_manager import PluginLoadError, make_plugin_manager
 from parrhesia.routing import RoutingRequest
 from parrhesia.testing import add_test_recipient, review_route, submit_report
-
-from plugin_fixtures import fixture_entry_points  # noqa: F401 - autouse fixture
 
 TESTLAND = {
     "plugins": ["testland"],

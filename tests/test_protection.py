@@ -39,7 +39,7 @@ def _ask(source: Any, **fields: str) -> Any:
 
 
 def test_a_protection_request_reaches_the_protection_body_and_not_the_implicated_one(app: Flask) -> None:
-    ombudsman = add_test_recipient(app, "example-ombudsman")
+    add_test_recipient(app, "example-ombudsman")
     source = _source(app, implicated="example-interior")
     response = _ask(source, measure="example-retaliation-complaint", details="demoted after reporting canary-p1")
     assert response.status_code == 303

@@ -179,7 +179,7 @@ def test_reply_sealed_by_recipient_reaches_the_source(
     report = client.get(f"/api/v1/reports/{submitted_report.id}", headers=recipient.headers).json
     part_id = secrets.token_hex(16)
     blob = encrypt_bytes(
-        "We have opened a case.".encode(), decode_public_key(report["public_key"]), report["id"], part_id, {"kind": "reply"}
+        b"We have opened a case.", decode_public_key(report["public_key"]), report["id"], part_id, {"kind": "reply"}
     )
     response = client.put(
         f"/api/v1/reports/{report['id']}/replies/{part_id}", data=blob, headers=recipient.headers

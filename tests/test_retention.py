@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from flask import Flask
+from plugin_fixtures import fixture_entry_points  # noqa: F401 - autouse fixture
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
@@ -20,8 +21,6 @@ from parrhesia.demo import DEMO_PLUGINS, DEMO_SETTINGS
 from parrhesia.models import AuditEntry, Part, PluginError, Recipient, Report, SealedKey
 from parrhesia.retention import destroy
 from parrhesia.testing import RegisteredRecipient, add_test_recipient, log_in, submit_report
-
-from plugin_fixtures import fixture_entry_points  # noqa: F401 - autouse fixture
 
 
 @pytest.fixture

@@ -16,9 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-
-from parrhesia.db import make_engine
 from server_support import (
     Attachment,
     ServedInstance,
@@ -27,6 +24,9 @@ from server_support import (
     files_containing,
     session_cookie_payload,
 )
+from sqlalchemy import text
+
+from parrhesia.db import make_engine
 
 pytestmark = pytest.mark.server
 

@@ -13,12 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from parrhesia.db import make_engine
-from parrhesia.config import load_config
-from parrhesia.models import Part, Report
 from server_support import (
     Attachment,
     DeskRecipient,
@@ -33,6 +27,12 @@ from server_support import (
     session_cookie_payload,
     set_instance_option,
 )
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from parrhesia.config import load_config
+from parrhesia.db import make_engine
+from parrhesia.models import Part, Report
 
 pytestmark = pytest.mark.server
 

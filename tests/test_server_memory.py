@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from server_support import Attachment, ServedInstance, WebClient, peak_rss_bytes
 
 pytestmark = pytest.mark.server

@@ -12,8 +12,15 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from parrhesia.app import create_app
-from parrhesia.crypto import CODENAME_KDF_V1, CODENAME_KDF_V2, CODENAME_WORDS, WORDLIST, derive_source_identity, fingerprint
 from parrhesia.config import load_config
+from parrhesia.crypto import (
+    CODENAME_KDF_V1,
+    CODENAME_KDF_V2,
+    CODENAME_WORDS,
+    WORDLIST,
+    derive_source_identity,
+    fingerprint,
+)
 from parrhesia.db import make_engine
 from parrhesia.models import InstanceFact, Part, Report, SourceSession
 from parrhesia.reports import find_by_lookup

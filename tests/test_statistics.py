@@ -25,7 +25,15 @@ from sqlalchemy.orm import Session
 from parrhesia.app import create_app
 from parrhesia.cli import main
 from parrhesia.demographics import PREFER_NOT_TO_SAY, QUESTIONS
-from parrhesia.models import AuditEntry, DemographicCount, Report, ReportBody, ReportClock, ReportEscalation, ReportField
+from parrhesia.models import (
+    AuditEntry,
+    DemographicCount,
+    Report,
+    ReportBody,
+    ReportClock,
+    ReportEscalation,
+    ReportField,
+)
 from parrhesia.statistics import OTHER, SMALL, THRESHOLD, WITHHELD, compile_statistics, suppress
 from parrhesia.testing import csrf_token, submit_report
 
@@ -364,9 +372,8 @@ def test_figures_follow_what_the_desk_records(app: Flask) -> None:
     """Acknowledging and replying through casework are what the figures read."""
     from parrhesia import casework
     from parrhesia.models import Recipient
-    from parrhesia.testing import add_test_recipient
-
     from parrhesia.reports import today as utc_today
+    from parrhesia.testing import add_test_recipient
 
     officer_id = add_test_recipient(app, "integrity-office").id
     today = utc_today()  # the day casework stamps

@@ -23,7 +23,9 @@ from gunicorn.http.parser import RequestParser
 from werkzeug.wrappers import Request
 
 from parrhesia.blobs import BlobStore
-from parrhesia.upload import _body_blocks, _gunicorn_body, _Writeback, receive_submission
+from parrhesia.upload import receive_submission
+from parrhesia.upload.body import _body_blocks, _gunicorn_body
+from parrhesia.upload.pipeline import _Writeback
 
 
 def _request_bytes(body: bytes, *, length: int | None = None, path: str = "/submit") -> bytes:

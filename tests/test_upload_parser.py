@@ -424,7 +424,7 @@ def test_a_truncated_upload_stores_nothing_even_after_writing_began(app: object,
 
 @pytest.mark.parametrize("kind", [bytes, bytearray])
 def test_the_search_that_lets_other_threads_run_finds_what_bytes_find_finds(kind: type) -> None:
-    from parrhesia.upload import _MEMMEM_FROM, _find
+    from parrhesia.upload.memmem import _MEMMEM_FROM, _find
 
     rng = random.Random(11)
     needle = b"\r\n--" + b"x" * 30
@@ -450,7 +450,7 @@ def test_the_search_is_done_without_holding_the_gil_where_libc_has_memmem() -> N
     import ctypes
     import sys
 
-    from parrhesia.upload import _MEMMEM
+    from parrhesia.upload.memmem import _MEMMEM
 
     if not sys.platform.startswith("linux"):
         pytest.skip("memmem is looked up in the C library, which Linux always has")

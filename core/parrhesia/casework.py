@@ -11,15 +11,12 @@ report to another body (recusal, transfer) return the events to dispatch
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import BinaryIO
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
 
 from parrhesia import access, audit, custody
 from parrhesia.ciphertext import receive_part

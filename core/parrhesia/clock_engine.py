@@ -14,14 +14,13 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia.retention import RetentionResult, apply_retention
-
 from parrhesia.deadlines import report_day
 from parrhesia.escalation import escalate
 from parrhesia.events import dispatch
 from parrhesia.host import PluginHost
 from parrhesia.instance import Instance
 from parrhesia.models import Report, ReportClock
+from parrhesia.retention import RetentionResult, apply_retention
 
 __all__ = ["TickResult", "tick"]
 

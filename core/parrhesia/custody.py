@@ -101,7 +101,7 @@ def seal_to_bodies(db: Session, report: Report, report_key: PrivateKey, body_ids
     """Seal the report key to each body's current key (added to the session); return
     the bodies sealed to. A body without a key is skipped: it cannot read."""
     keys = current_keys(db, body_ids)
-    for body_id, key in sorted(keys.items()):
+    for _body_id, key in sorted(keys.items()):
         report.sealed_keys.append(
             SealedKey(holder="body", body_key_id=key.id, sealed=seal_report_key(report_key, key.public_key))
         )

@@ -27,7 +27,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -216,7 +216,7 @@ def default_known_keys_path() -> Path:
     return Path(config_home) / "parrhesia" / "known-keys.json"
 
 
-class KeyState(str, Enum):
+class KeyState(StrEnum):
     """What this machine knows of a key the server lists for a recipient."""
 
     NEW = "new"  # no key of this recipient has been trusted here

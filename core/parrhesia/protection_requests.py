@@ -29,7 +29,6 @@ from parrhesia.host import PluginHost
 from parrhesia.instance import Instance
 from parrhesia.models import ProtectionRequest, Report, SealedKey
 from parrhesia.parts import Sealing
-from parrhesia.protection import ProtectionMeasure
 
 __all__ = [
     "STATUSES",

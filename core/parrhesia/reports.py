@@ -23,8 +23,7 @@ from parrhesia import access, custody
 from parrhesia.crypto import SourceIdentity, seal_report_key
 from parrhesia.deadlines import report_clock
 from parrhesia.events import Event, EventName
-from parrhesia.models import PluginError, Recipient, Report, ReportBody, ReportField, SealedKey
-from parrhesia.models import Part
+from parrhesia.models import Part, PluginError, Recipient, Report, ReportBody, ReportField, SealedKey
 from parrhesia.plugin_manager import PluginFailure
 from parrhesia.routing import RouteDecision
 from parrhesia.upload import Submission

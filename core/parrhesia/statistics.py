@@ -314,7 +314,7 @@ def _acknowledgement(report: Report, audit: Mapping[str, list[tuple[str, date, d
     if not clocks:
         return None
     met_on: dict[str, date] = {}
-    for action, day, detail in audit.get(report.id, ()):
+    for _action, day, detail in audit.get(report.id, ()):
         met = detail.get("clocks_met")
         for clock_id in met if isinstance(met, list) else ():
             met_on.setdefault(str(clock_id), day)

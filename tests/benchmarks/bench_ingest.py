@@ -33,9 +33,9 @@ import os
 import pstats
 import queue
 import re
+import shutil
 import socket
 import statistics
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,8 +50,8 @@ from server_support import (  # noqa: E402
     Attachment,
     Response,
     ServedInstance,
-    add_reader,
     WebClient,
+    add_reader,
     content_form_fields,
     multipart_body,
     peak_rss_bytes,
@@ -288,15 +288,15 @@ def profile_parser(root: Path, data: Path, size: int) -> None:
     app.config.update(SECRET_KEY="bench", WTF_CSRF_ENABLED=False)
     blobs = BlobStore(root / "profile-blobs")
     key = new_report_keypair()
-    import parrhesia.upload as upload
+    import parrhesia.upload.receiver as receiver
 
-    original_init = upload._Receiver.__init__
+    original_init = receiver._Receiver.__init__
 
-    def init(self: upload._Receiver, *args: object) -> None:
+    def init(self: receiver._Receiver, *args: object) -> None:
         original_init(self, *args)  # type: ignore[arg-type]
         self.csrf_checked = True  # the profile is about parsing and encrypting, not CSRF
 
-    upload._Receiver.__init__ = init  # type: ignore[method-assign]
+    receiver._Receiver.__init__ = init  # type: ignore[method-assign]
     with open(body, "rb") as stream:
         with app.test_request_context(
             "/submit",

@@ -3,12 +3,12 @@ under a head of government, with an independent agency and ombudsman."""
 
 from parrhesia.plugin import (
     Body,
+    Choice,
     Clock,
     DirectoryContribution,
     EscalationStep,
     Exclusion,
     IntakeField,
-    Choice,
     ProtectionMeasure,
     Relation,
     SourceNotice,

@@ -79,7 +79,6 @@ def main() -> None:
 
     pepper = bytes(range(32))
     codename_typed = "  Abacus   ABDOMEN\tabdominal abide  abiding ability Ablaze \n"
-    normalised = crypto.normalise_codename(codename_typed)
     identity = crypto.derive_source_identity(codename_typed, pepper, crypto.CODENAME_KDF_V1)
 
     passphrase = "correct horse battery staple"

@@ -25,18 +25,17 @@ from typing import Any, NoReturn
 from flask import Blueprint, Response, abort, g, request
 from sqlalchemy import select
 
-from parrhesia import audit, casework, custody, reports
+from parrhesia import audit, casework, custody, protection_requests, reports
 from parrhesia.api.openapi import document as openapi_document
 from parrhesia.casework import CaseworkError, ReportNotFound
+from parrhesia.ciphertext import NotAPart, ciphertext_response, is_whole_part
 from parrhesia.crypto import SEALED_REPORT_KEY_SIZE, encode_public_key, fingerprint
 from parrhesia.crypto.stream import MAGIC
 from parrhesia.db import get_session
-from parrhesia.ciphertext import NotAPart, ciphertext_response, is_whole_part
 from parrhesia.deadlines import report_day
 from parrhesia.events import dispatch
 from parrhesia.host import current_host
 from parrhesia.instance import current_instance
-from parrhesia import protection_requests
 from parrhesia.models import Part, ProtectionRequest, Recipient, Report
 
 __all__ = ["bp", "NOTE_LIMIT", "JSON_LIMIT"]

@@ -28,12 +28,22 @@ from parrhesia.desk_client import (
     KnownKeys,
     create_body_key,
     default_known_keys_path,
-    note as send_note,
     open_keyring,
-    pull as pull_reports,
-    reply as send_reply,
     rotate_body_key,
+)
+from parrhesia.desk_client import (
+    note as send_note,
+)
+from parrhesia.desk_client import (
+    pull as pull_reports,
+)
+from parrhesia.desk_client import (
+    reply as send_reply,
+)
+from parrhesia.desk_client import (
     transfer as send_transfer,
+)
+from parrhesia.desk_client import (
     vouch as send_vouch,
 )
 

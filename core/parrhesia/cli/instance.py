@@ -57,10 +57,8 @@ def serve(instance_dir: Path, bind: str, workers: int, threads: int, access_log:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 def demo(instance_dir: Path, port: int) -> None:
     """Create (if missing) and serve a demo instance on 127.0.0.1."""
-    from parrhesia.demo import ensure_demo_instance
+    from parrhesia.demo import DEMO_RECIPIENT_BODY, ensure_demo_instance
     from parrhesia.server import serve as run
-
-    from parrhesia.demo import DEMO_RECIPIENT_BODY
 
     instance, demo_files = ensure_demo_instance(instance_dir)
     root = instance.config.path

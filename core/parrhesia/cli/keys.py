@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from parrhesia.crypto import encode_public_key, fingerprint, generate_recipient_key, wrap_private_key
 from parrhesia.cli.common import read_passphrase
+from parrhesia.crypto import encode_public_key, fingerprint, generate_recipient_key, wrap_private_key
 
 __all__ = ["keys", "write_private_file"]
 

@@ -28,7 +28,7 @@ __all__ = [
     "CODENAME_KDF_V2",
     "CODENAME_MAX_LENGTH",
     "CODENAME_WORDS",
-    "WORDLIST",
+    "WORDLIST",  # noqa: F822 (read from package data on first use, by the module __getattr__)
     "CodenameKdf",
     "SourceIdentity",
     "codename_entropy_bits",

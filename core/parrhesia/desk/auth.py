@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 from flask import abort, g, redirect, request, url_for
 from sqlalchemy import delete
 
+from parrhesia import session_tokens
 from parrhesia.accounts import utcnow
 from parrhesia.db import get_session
 from parrhesia.models import DeskSession, Operator, Recipient
-from parrhesia import session_tokens
 from parrhesia.reports import token_hash
 
 __all__ = ["IDLE", "ABSOLUTE", "Account", "start", "current", "end", "recipient_required", "operator_required"]

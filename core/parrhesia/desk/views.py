@@ -36,29 +36,28 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from parrhesia import access, accounts, audit, casework, custody
-from parrhesia.accounts import LoginRefused, check_login, provisioning_uri, qr_svg, utcnow
+from parrhesia.accounts import LoginRefused, add_recipient, check_login, provisioning_uri, qr_svg, utcnow
+from parrhesia.ciphertext import NotAPart, ciphertext_response
 from parrhesia.crypto import decode_public_key, fingerprint, read_public_key_from_keyfile
 from parrhesia.crypto._encoding import b64url_decode, b64url_encode
-from parrhesia.deadlines import report_day
-from parrhesia.events import Event, dispatch
 from parrhesia.crypto.errors import KeyFileError
 from parrhesia.db import get_session
-from parrhesia.ciphertext import NotAPart, ciphertext_response
+from parrhesia.deadlines import report_day
 from parrhesia.desk import auth
-from parrhesia.accounts import add_recipient
 from parrhesia.desk.forms import (
-    ClockForm,
-    NewRecipientForm,
     ActionForm,
+    ClockForm,
     EnrolForm,
     KeyFileForm,
     LoginForm,
+    NewRecipientForm,
     NoteForm,
     RecuseForm,
     ReplyForm,
     StatusForm,
     TransferForm,
 )
+from parrhesia.events import Event, dispatch
 from parrhesia.host import current_host
 from parrhesia.instance import current_instance
 from parrhesia.models import AuditEntry, Operator, Part, PluginError, Recipient, Report

@@ -16,10 +16,10 @@ from flask import current_app, session
 from nacl.public import PrivateKey
 from sqlalchemy import delete
 
+from parrhesia import session_tokens
 from parrhesia.crypto import CryptoFormatError, unwrap_for_session, wrap_for_session
 from parrhesia.db import get_session
 from parrhesia.models import Report, SourceSession
-from parrhesia import session_tokens
 from parrhesia.reports import today, token_hash
 
 __all__ = ["start", "current", "end"]

@@ -16,9 +16,9 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from parrhesia import custody, reports
-from parrhesia.deadlines import report_day
 from parrhesia.crypto import derive_source_identity, generate_codename, new_report_keypair
 from parrhesia.db import get_session
+from parrhesia.deadlines import report_day
 from parrhesia.events import dispatch
 from parrhesia.host import current_host
 from parrhesia.instance import current_instance

@@ -14,8 +14,8 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from datetime import date
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask.blueprints import BlueprintSetupState

@@ -34,12 +34,6 @@ from parrhesia.upload.receiver import (
     receive_submission,
 )
 
-# Not public: the tests and the ingest benchmark reach these through this package.
-from parrhesia.upload.body import _body_blocks, _gunicorn_body
-from parrhesia.upload.memmem import _MEMMEM, _MEMMEM_FROM, _find
-from parrhesia.upload.pipeline import _Writeback
-from parrhesia.upload.receiver import _Receiver
-
 __all__ = [
     "EncryptedPart",
     "MultipartError",

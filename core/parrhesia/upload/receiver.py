@@ -22,7 +22,7 @@ from parrhesia.blobs import BlobStore, PendingBlob
 from parrhesia.crypto import PartWriter
 from parrhesia.upload.body import _body_blocks, _body_consumed
 from parrhesia.upload.multipart import MAX_PARTS, MultipartParser, PartData, PartStart, TooManyParts
-from parrhesia.upload.pipeline import _Pipeline, _WriteBehind, _Writeback
+from parrhesia.upload.pipeline import _Pipeline, _Writeback, _WriteBehind
 
 FIELD_LIMIT = 4096  # bytes for a plain form field (CSRF token, routing choices)
 ANSWER_LIMIT = 64 * 1024  # bytes for one answer to a content question

@@ -17,20 +17,20 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from parrhesia.plugin import (
+    URGENCY_IMMINENT,
     Choice,
     Clock,
-    DirectoryContribution,
     Directory,
+    DirectoryContribution,
+    DutyBody,
     Exclusion,
     FieldKind,
     IntakeField,
     ProtectionMeasure,
-    DutyBody,
     RetentionRule,
     RoutingRequest,
     hookimpl,
 )
-from parrhesia.plugin import URGENCY_IMMINENT
 from parrhesia.plugin import gettext_noop as N_
 from parrhesia_demo.republic import (
     ANTI_CORRUPTION_AGENCY,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask.testing import FlaskClient
 
 import parrhesia_demo
 from parrhesia.host import PluginHost
-from parrhesia.plugin import BodyKind, Event, EventName, RoutingRequest
+from parrhesia.plugin import BodyKind, RoutingRequest
 from parrhesia.plugin_manager import installed_plugins
 from parrhesia.routing import RouteDecision
 
