@@ -15,6 +15,8 @@ FIXTURE_PLUGINS = {
     "records-law": "retention_plugin",
     "broken-records": "broken_retention_plugin",
     "outbox": "outbox_plugin",
+    "unmarked-hook": "unmarked_hook_plugin",
+    "misspelled-hook": "misspelled_hook_plugin",
 }
 
 

@@ -65,6 +65,8 @@ def test_plugin_manager_is_built_per_app(app: Flask, tmp_path: Path) -> None:
         ("not-installed", "plugin 'not-installed' is enabled in parrhesia.toml but not installed"),
         ("import-error", "plugin 'import-error' failed to load: ImportError: a dependency of this plugin is missing"),
         ("bad-hook", "plugin 'bad-hook' is not valid"),
+        ("unmarked-hook", "plugin 'unmarked-hook' defines parrhesia_clocks without @hookimpl"),
+        ("misspelled-hook", "plugin 'misspelled-hook' is not valid: unknown hook 'parrhesia_clock'"),
     ],
 )
 def test_configured_plugin_that_fails_stops_start_up_with_one_clear_error(
@@ -483,3 +485,18 @@ def test_exclusion_reasons_are_stored_in_english_and_shown_in_the_sources_langua
     page = client.get("/report").get_data(as_text=True)
     assert "placé sous la tutelle de Ministry of the Interior" in page
     assert "vous avez demandé qu&#39;il ne reçoive pas ce signalement" in page or "vous avez demandé qu'il ne reçoive pas" in page
+
+
+def test_plugins_list_shows_only_what_pluggy_registered(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from parrhesia.cli import main
+
+    folder = _write_config(tmp_path, ["testland"])
+    listed = CliRunner().invoke(main, ["plugins", "list", "--instance", str(folder)])
+    assert listed.exit_code == 0, listed.output
+    lines = {line.split()[0]: line for line in listed.output.splitlines() if line.strip()}
+    # Neither is listed as implementing anything: each shows why it would not start.
+    for name, why in (("unmarked-hook", "without @hookimpl"), ("misspelled-hook", "unknown hook")):
+        assert "(invalid:" in lines[name] and why in lines[name] and "parrhesia_route" not in lines[name], lines[name]
+    assert "parrhesia_directory" in lines["testland"]

@@ -34,6 +34,7 @@ __all__ = [
     "PluginInfo",
     "installed_plugins",
     "make_plugin_manager",
+    "register",
     "call_each",
     "describe_plugins",
 ]
@@ -93,14 +94,31 @@ def make_plugin_manager(enabled: Sequence[str]) -> pluggy.PluginManager:
             plugin = entry_point.load()
         except Exception as exc:  # any import-time failure must name the plugin
             raise PluginLoadError(f"plugin {name!r} failed to load: {type(exc).__name__}: {exc}") from exc
-        try:
-            manager.register(plugin, name=name)
-            manager.check_pending()
-        except pluggy.PluginValidationError as exc:
-            raise PluginLoadError(f"plugin {name!r} is not valid: {exc}") from exc
-        except ValueError as exc:
-            raise PluginLoadError(f"plugin {name!r} could not be registered: {exc}") from exc
+        register(manager, plugin, name)
     return manager
+
+
+def register(manager: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """Register one plugin, validated: every hook it implements is a known hook with the
+    right arguments, and every function named like a hook is marked ``@hookimpl`` (an
+    unmarked one would be silently ignored, and its deadlines or exclusions lost)."""
+    unmarked = [
+        attribute for attribute in dir(plugin)
+        if attribute.startswith(f"{PROJECT_NAME}_") and callable(getattr(plugin, attribute, None))
+        and manager.parse_hookimpl_opts(plugin, attribute) is None
+    ]
+    if unmarked:
+        raise PluginLoadError(
+            f"plugin {name!r} defines {', '.join(unmarked)} without @hookimpl: pluggy would ignore "
+            f"{'it' if len(unmarked) == 1 else 'them'} (mark each with `@hookimpl` from parrhesia.plugin)"
+        )
+    try:
+        manager.register(plugin, name=name)
+        manager.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginLoadError(f"plugin {name!r} is not valid: {exc}") from exc
+    except ValueError as exc:
+        raise PluginLoadError(f"plugin {name!r} could not be registered: {exc}") from exc
 
 
 def call_each(
@@ -129,13 +147,15 @@ def call_each(
 
 
 def describe_plugins(manager: pluggy.PluginManager | None, enabled: Sequence[str]) -> list[PluginInfo]:
-    """Every installed or built-in plugin, with version, hooks and whether enabled."""
+    """Every installed or built-in plugin, with version, whether enabled, and the hooks
+    pluggy actually registered for it — validated as start-up validates, so a plugin
+    that would not start shows why instead of hooks it does not implement."""
     from importlib.metadata import PackageNotFoundError, version
 
     infos = []
     for module_name in DEFAULT_PLUGINS:
         module = importlib.import_module(module_name)
-        infos.append(PluginInfo(module_name, "built-in", _hooks_of(module), True, True))
+        infos.append(PluginInfo(module_name, "built-in", _registered_hooks(manager, module, module_name), True, True))
     for name, entry_point in sorted(installed_plugins().items()):
         try:
             dist_version = entry_point.dist.version if entry_point.dist else version(name)
@@ -148,9 +168,19 @@ def describe_plugins(manager: pluggy.PluginManager | None, enabled: Sequence[str
             except Exception:  # listing must work even for a broken plugin
                 infos.append(PluginInfo(name, dist_version, ("(fails to load)",), name in enabled, False))
                 continue
-        infos.append(PluginInfo(name, dist_version, _hooks_of(plugin), name in enabled, False))
+        infos.append(PluginInfo(name, dist_version, _registered_hooks(manager, plugin, name), name in enabled, False))
     return infos
 
 
-def _hooks_of(plugin: object) -> tuple[str, ...]:
-    return tuple(sorted(n for n in dir(plugin) if n.startswith("parrhesia_") and callable(getattr(plugin, n))))
+def _registered_hooks(manager: pluggy.PluginManager | None, plugin: object, name: str) -> tuple[str, ...]:
+    """The hooks pluggy registered for ``plugin``: from the app's manager if it holds it,
+    else from a scratch manager that validates it the way start-up does."""
+    if manager is None or manager.get_plugin(name) is None:
+        manager = pluggy.PluginManager(PROJECT_NAME)
+        manager.add_hookspecs(hookspecs)
+        try:
+            register(manager, plugin, name)
+        except PluginLoadError as problem:
+            return (f"(invalid: {problem})",)
+    callers = manager.get_hookcallers(manager.get_plugin(name)) or []
+    return tuple(sorted(caller.name for caller in callers))
