@@ -40,7 +40,7 @@ EXCLUDED = "excluded"
 BLOCKING_ROLES = frozenset({EXCLUDED, "recused", "transferred", "not-competent"})
 
 
-def routed_to(body_id: str) -> Select[tuple[Report]]:
+def routed_to(body_id: str) -> Select[Report]:
     """The reports a body holds now, newest first (filter further with ``.where``)."""
     return (
         select(Report)

@@ -40,7 +40,7 @@ def gunicorn_options(bind: str, *, workers: int = 2, threads: int = 4, access_lo
     }
 
 
-class _RedactingLogger(Logger):  # type: ignore[misc]
+class _RedactingLogger(Logger):
     """Gunicorn's own logs under the logging policy: no addresses, no times of activity.
 
     Gunicorn's loggers do not propagate to the root logger, so they need the redacting
@@ -57,7 +57,7 @@ class _RedactingLogger(Logger):  # type: ignore[misc]
                 log.addFilter(RedactingFilter())
 
 
-class _Server(BaseApplication):  # type: ignore[misc]
+class _Server(BaseApplication):
     def __init__(self, instance: str, options: dict[str, Any]) -> None:
         self.instance = instance
         self.options = options

@@ -44,6 +44,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -274,7 +275,7 @@ def _field_label(host: PluginHost, name: str) -> Callable[[str], str]:
 
     def label(value: str) -> str:
         if value == "not-given":
-            return _("Not given")
+            return cast(str, _("Not given"))  # flask_babel's gettext returns str; it has no type information
         return labels.get(value, value)
 
     return label
@@ -321,8 +322,8 @@ def _acknowledgement(report: Report, audit: Mapping[str, list[tuple[str, date, d
     outcomes = set()
     for clock in clocks:
         if clock.state == "met":
-            day = met_on.get(clock.clock_id)
-            outcomes.add("late" if day is not None and day > clock.due_on else "in-time")
+            met_day = met_on.get(clock.clock_id)
+            outcomes.add("late" if met_day is not None and met_day > clock.due_on else "in-time")
         elif clock.state == "missed" or clock.due_on < on:
             outcomes.add("late")
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TypeGuard
 
 import nacl.exceptions
 import nacl.hash
@@ -232,7 +233,7 @@ def _field_bytes(document: dict[str, object], name: str) -> bytes:
         raise KeyFileError(f"the key file is damaged: field {name!r} is not valid") from exc
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

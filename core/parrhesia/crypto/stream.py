@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 import nacl.bindings as sodium
 import nacl.exceptions
@@ -28,6 +28,8 @@ from .filenames import sanitise_filename
 
 __all__ = [
     "ABYTES",
+    "ByteSink",
+    "ByteSource",
     "CHUNK_CAPACITY",
     "CHUNK_SIZE",
     "CIPHERTEXT_CHUNK_SIZE",
@@ -62,6 +64,20 @@ _TAG_MESSAGE: int = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 _TAG_FINAL: int = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
 _ZERO_CHUNK = bytes(CHUNK_SIZE)
 _FULL_USED = CHUNK_CAPACITY.to_bytes(4, "big")  # `used` of a chunk that is not the last
+
+
+
+class ByteSource(Protocol):
+    """What a reader needs of its input: ``read(size)``, which may return fewer bytes."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class ByteSink(Protocol):
+    """What a writer needs of its output: ``write(data)``."""
+
+    def write(self, data: bytes, /) -> object: ...
+
 
 _TRUNCATED = "the data ends before its final chunk: it is truncated"
 _DAMAGED = (
@@ -117,7 +133,7 @@ class PartWriter:
 
     def __init__(
         self,
-        out: BinaryIO,
+        out: ByteSink,
         report_public_key: bytes,
         report_id: str,
         part_id: str,
@@ -148,7 +164,7 @@ class PartWriter:
         """Content bytes written so far (excluding metadata and padding)."""
         return self._plaintext_size
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         """Encrypt more content; full chunks go to ``out`` as soon as they are known not to be last."""
         if self._closed:
             raise ValueError("this part is already closed")
@@ -215,7 +231,7 @@ class PartReader:
 
     def __init__(
         self,
-        source: BinaryIO,
+        source: ByteSource,
         report_private_key: PrivateKey,
         report_id: str,
         part_id: str,
@@ -303,7 +319,7 @@ class PartReader:
 
 
 def decrypt_part_to_path(
-    source: BinaryIO,
+    source: ByteSource,
     dest_dir: Path,
     report_private_key: PrivateKey,
     report_id: str,
@@ -409,7 +425,7 @@ def _check_preamble(header: bytes) -> None:
         raise CryptoFormatError("unsupported chunk size for part format version 1")
 
 
-def _read_exactly(source: BinaryIO, size: int) -> bytes:
+def _read_exactly(source: ByteSource, size: int) -> bytes:
     """Read ``size`` bytes, fewer only at end of data (streams may return short reads)."""
     data = source.read(size)
     if len(data) == size or not data:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import io
 import socket
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from flask import Request
+from werkzeug.datastructures import FileStorage, ImmutableMultiDict
 
 READ_SIZE = 1024 * 1024  # bytes asked of the request body at a time
 
@@ -126,5 +127,7 @@ def _body_consumed(request: Request) -> None:
     properties are set as its own form loading sets them.
     """
     request.stream = io.BytesIO()
-    request.form = request.parameter_storage_class()
-    request.files = request.parameter_storage_class()
+    # Werkzeug declares form and files as ImmutableMultiDicts, and fills them with
+    # parameter_storage_class() itself when it has nothing to parse.
+    request.form = cast("ImmutableMultiDict[str, str]", request.parameter_storage_class())
+    request.files = cast("ImmutableMultiDict[str, FileStorage]", request.parameter_storage_class())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 from werkzeug.datastructures import Headers
@@ -74,7 +74,7 @@ class MultipartParser:
         self._state = _PREAMBLE
         # A body may begin with the boundary itself: as if a CRLF came before it.
         self._buffer = bytearray(b"\r\n")
-        self._held = b""  # in content: a tail that may begin a delimiter
+        self._held: bytes | bytearray = b""  # in content: a tail that may begin a delimiter
         self._blank = False  # whether _held begins with the CRLF ending a header block
         self._parts = 0
 
@@ -177,7 +177,7 @@ class MultipartParser:
         self._state = _DATA
         return pos + consumed, start
 
-    def _content(self, block: bytes | bytearray, view: memoryview, pos: int) -> Iterator[PartData]:
+    def _content(self, block: bytes | bytearray, view: memoryview, pos: int) -> Generator[PartData, None, int]:
         """Yield the content in block[pos:] up to a delimiter; return the position after it."""
         delimiter = self._delimiter
         size = len(delimiter)
@@ -227,7 +227,7 @@ class MultipartParser:
         return len(block)
 
 
-def _delimiter_tail(data: bytes, delimiter: bytes, start: int) -> int:
+def _delimiter_tail(data: bytes | bytearray, delimiter: bytes, start: int) -> int:
     """Where the longest suffix of data[start:] that is a proper prefix of the delimiter starts.
 
     Those bytes may begin a delimiter that the next block completes, so they are held

@@ -170,7 +170,7 @@ class _Receiver:
                 self.field_value.clear()
         elif event.filename:
             content_type = event.headers.get("Content-Type", "application/octet-stream")
-            meta = {"kind": "attachment", "filename": event.filename, "content_type": content_type}
+            meta: dict[str, object] = {"kind": "attachment", "filename": event.filename, "content_type": content_type}
             self._start_part("attachment", meta)
         else:
             self.field_name = None  # an empty file input: nothing chosen
