@@ -10,14 +10,24 @@ from __future__ import annotations
 import inspect
 import re
 import tomllib
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from hook_recording import HookCalls
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 import parrhesia.plugin
 from parrhesia import hookspecs
 from parrhesia.cli import main
+from parrhesia.config import ConfigError
+from parrhesia.host import PluginHost
+from parrhesia.models import ReportClock
+from parrhesia.testing import InstanceRunner, decide, make_host, submit_report, tick_at
 
 REPO = Path(__file__).resolve().parents[1]
 GUIDE = REPO / "docs" / "writing-plugins.md"
@@ -128,3 +138,62 @@ def test_the_guide_covers_what_an_agency_needs() -> None:
         "environment variable",
     ):
         assert topic in guide, topic
+
+
+# The kit of parrhesia.testing the guide promises (section 8), and its promise of brevity.
+
+THREE_LINES = REPO / "plugins" / "parrhesia-demo" / "tests" / "test_three_lines.py"
+
+
+def test_a_jurisdictions_three_tests_fit_in_under_twenty_lines() -> None:
+    source = THREE_LINES.read_text(encoding="utf-8")
+    assert len(source.splitlines()) < 20, f"{THREE_LINES.name} grew past 20 lines"
+    assert len(re.findall(r"^def test_", source, re.MULTILINE)) == 3
+
+
+def test_every_public_function_of_the_kit_is_annotated() -> None:
+    import parrhesia.testing as kit
+
+    for name, function in inspect.getmembers(kit, inspect.isfunction):
+        if function.__module__ != kit.__name__ or name.startswith("_"):
+            continue
+        signature = inspect.signature(function)
+        unannotated = [p for p in signature.parameters.values() if p.annotation is inspect.Parameter.empty]
+        assert not unannotated, f"parrhesia.testing.{name}: {[p.name for p in unannotated]} not annotated"
+        assert signature.return_annotation is not inspect.Signature.empty, f"parrhesia.testing.{name} returns ?"
+
+
+class TestTheKit:
+    @pytest.fixture
+    def instance_settings(self) -> dict[str, Any]:
+        return {"plugins": ["demo", "eu-directive"], "instance": {"route": [], "last_resort": ["example-ombudsman"]}}
+
+    def test_decide_on_an_app_routes_only_to_bodies_that_can_read(self, app: Flask) -> None:
+        decision = decide(app, subject="public-procurement")
+        assert decision.route == ("example-ombudsman",)
+        assert decision.waiting == ("example-aca",)
+
+    def test_decide_refuses_a_mistyped_answer(self, host: PluginHost) -> None:
+        with pytest.raises(AssertionError, match="invalid routing answer"):
+            decide(host, implicated="example-interiour")
+        with pytest.raises(AssertionError, match="not routing fields"):
+            decide(host, implicate="example-interior")
+
+    def test_runner_adds_the_instance(self, runner: InstanceRunner) -> None:
+        result = runner.invoke("route", "--field", "implicated=example-interior")
+        assert result.exit_code == 0, result.output
+        assert "example-aca" in result.output.split("excluded:")[0]
+
+    def test_tick_at_a_day_past_the_deadline_misses_it(self, app: Flask, client: FlaskClient, db: Session) -> None:
+        _, codename = submit_report(client, "The tender was rigged.", subject="public-procurement")
+        assert codename
+        due = db.scalars(select(ReportClock).where(ReportClock.clock_id == "eu-acknowledge")).one().due_on
+        db.rollback()  # the app writes next
+        assert tick_at(app, due).missed == []
+        result = tick_at(app, due + timedelta(days=1))
+        assert [clock for _, clock in result.missed] == ["eu-acknowledge"]
+        assert len(result.escalated) == 1
+
+    def test_make_host_without_a_last_resort_stops_as_an_instance_would(self) -> None:
+        with pytest.raises(ConfigError, match="last resort"):
+            make_host(plugins=["demo"])

@@ -1,42 +1,66 @@
-"""Pytest fixtures for Parrhesia and for plugin authors (installed as a pytest plugin).
+"""Pytest fixtures and helpers for Parrhesia and for plugin authors.
 
-Every test gets its own instance folder and its own database: SQLite by default, and
-also PostgreSQL when ``PARRHESIA_TEST_DATABASE_URL`` is set (each test then runs once
-per backend, in a schema of its own that is dropped afterwards).
+Installed as a pytest plugin (the ``pytest11`` entry point), so a plugin's tests get the
+fixtures without importing anything; the helpers are imported from here::
+
+    from parrhesia.testing import decide, make_host
+
+    def test_the_interior_never_receives_a_report_about_itself():
+        host = make_host(plugins=["demo"], settings={"last_resort": ["example-ombudsman"]})
+        assert "example-interior" not in decide(host, implicated="example-interior").route
+
+Every test built on the instance gets its own instance folder and its own database:
+SQLite by default, and also PostgreSQL when ``PARRHESIA_TEST_DATABASE_URL`` is set (each
+test then runs once per backend, in a schema of its own that is dropped afterwards).
 
 Fixtures: ``instance_settings`` (override it to enable plugins), ``database_url``,
-``instance_dir``, ``app``, ``client``, ``directory``, ``host``, ``recipient`` (a
+``instance_dir``, ``app``, ``client``, ``directory``, ``host``, ``db`` (a database
+session), ``runner`` (the command line, bound to the instance), ``recipient`` (a
 registered recipient with key and token), ``submitted_report``.
-Helpers: :func:`csrf_token`, :func:`review_route`, :func:`submit_report`,
-:func:`log_in`, :func:`add_test_recipient`.
+Helpers: :func:`decide`, :func:`make_host`, :func:`tick_at`, :func:`submit_report`,
+:func:`review_route`, :func:`csrf_token`, :func:`log_in`, :func:`add_test_recipient`.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+import tempfile
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
 from nacl.public import PrivateKey
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+if TYPE_CHECKING:  # kept out of import time: pytest loads this module for every run
+    from parrhesia.clock_engine import TickResult
+    from parrhesia.directory import Directory
+    from parrhesia.host import PluginHost
+    from parrhesia.routing import RouteDecision
+
 __all__ = [
     "TEST_DATABASE_ENV",
     "TEST_BODIES",
+    "InstanceRunner",
     "RegisteredRecipient",
     "SubmittedReport",
+    "add_test_recipient",
     "csrf_token",
-    "submit_report",
-    "review_route",
+    "decide",
     "log_in",
+    "make_host",
+    "review_route",
+    "submit_report",
+    "tick_at",
 ]
 
 TEST_DATABASE_ENV = "PARRHESIA_TEST_DATABASE_URL"
@@ -132,23 +156,160 @@ def app(instance_dir: Path, instance_settings: dict[str, Any]) -> Iterator[Flask
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    """A test client of the app: a source's or a recipient's browser."""
     return app.test_client()
 
 
 @pytest.fixture
-def directory(app: Flask) -> Any:
+def directory(app: Flask) -> Directory:
     """The app's merged directory of bodies (a :class:`parrhesia.directory.Directory`)."""
-    return app.extensions["parrhesia.host"].directory
+    found: Directory = app.extensions["parrhesia.host"].directory
+    return found
 
 
 @pytest.fixture
-def host(app: Flask) -> Any:
-    """The app's plugin host: ``host.decide(RoutingRequest.from_fields({...}))`` dry-runs routing."""
-    return app.extensions["parrhesia.host"]
+def host(app: Flask) -> PluginHost:
+    """The app's plugin host: ``decide(host, implicated=...)`` dry-runs routing on it."""
+    found: PluginHost = app.extensions["parrhesia.host"]
+    return found
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Session]:
+    """A SQLAlchemy session on the test instance's database, closed after the test.
+
+    Its transaction holds the database's write lock (transactions begin immediately):
+    end it, ``db.commit()`` or ``db.rollback()``, before the app, the command line or
+    :func:`tick_at` writes."""
+    with Session(app.extensions["parrhesia.instance"].engine) as session:
+        yield session
+
+
+class InstanceRunner:
+    """The ``parrhesia`` command line, run in-process against the test instance.
+
+    ``runner.invoke("route", "--field", "implicated=example-interior")`` runs
+    ``parrhesia route --instance <the test instance> --field ...``: every command that
+    takes ``--instance`` reads it from ``$PARRHESIA_INSTANCE``, which ``invoke`` sets.
+    A ``--instance`` given explicitly wins. ``input`` is fed to prompts.
+    """
+
+    def __init__(self, instance_dir: Path) -> None:
+        self.instance_dir = instance_dir
+        self.cli = CliRunner()
+
+    def invoke(self, *args: str | Path, input: str | None = None, env: Mapping[str, str] | None = None) -> Result:
+        """Run one command; return click's :class:`~click.testing.Result` (``exit_code``,
+        ``output``, ``exception``)."""
+        from parrhesia.cli import main
+
+        environment = {"PARRHESIA_INSTANCE": str(self.instance_dir), **(env or {})}
+        return self.cli.invoke(main, [str(arg) for arg in args], input=input, env=environment)
+
+
+@pytest.fixture
+def runner(instance_dir: Path) -> InstanceRunner:
+    """The command line bound to the test instance (:class:`InstanceRunner`). It does not
+    start the app: ask for ``app`` too when a command needs its standing readers."""
+    return InstanceRunner(instance_dir)
+
+
+def make_host(
+    plugins: Sequence[str] = (),
+    settings: Mapping[str, Any] | None = None,
+    *,
+    bodies: Sequence[Mapping[str, str]] = (),
+    relations: Sequence[Mapping[str, str]] = (),
+    plugin_settings: Mapping[str, Mapping[str, Any]] | None = None,
+    path: Path | None = None,
+) -> PluginHost:
+    """A plugin host with no app and no database, for pure routing tests.
+
+    ``plugins`` are enabled by name (installed entry points, as on an instance);
+    ``settings`` is the ``[instance]`` table (``last_resort``, ``route``, ``timezone``...);
+    ``bodies`` and ``relations`` are ``[[bodies]]`` and ``[[relations]]`` tables of the
+    instance's own (none by default: the plugins' directory only); ``plugin_settings``
+    the ``[plugins.<name>]`` tables. The ``parrhesia.toml`` is written to ``path`` (a
+    folder, e.g. ``tmp_path``) or to a temporary folder removed once the host is loaded.
+    A plugin that fails at start-up raises the error an instance would
+    (:class:`parrhesia.plugin.ConfigError`).
+    """
+    import tomli_w
+
+    from parrhesia.config import CONFIG_FILE, load_config
+    from parrhesia.host import load_host
+
+    document = {
+        "instance": {"name": "Test host", "route": [], **(settings or {})},
+        "bodies": [dict(b) for b in bodies],
+        "relations": [dict(r) for r in relations],
+        "plugins": {"enabled": list(plugins), **{k: dict(v) for k, v in (plugin_settings or {}).items()}},
+    }
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / CONFIG_FILE).write_text(tomli_w.dumps(document), encoding="utf-8")
+        return load_host(load_config(path))
+    with tempfile.TemporaryDirectory(prefix="parrhesia-host-") as folder:
+        (Path(folder) / CONFIG_FILE).write_text(tomli_w.dumps(document), encoding="utf-8")
+        return load_host(load_config(folder))
+
+
+def decide(host_or_app: PluginHost | Flask, **fields: str | Sequence[str]) -> RouteDecision:
+    """Route a report with these routing answers, storing nothing; return the decision.
+
+    ``fields`` are routing answers by field name: ``implicated="example-interior"``,
+    ``subject=...``, ``jurisdiction=...``, ``urgency=URGENCY_IMMINENT``,
+    ``exclude=["example-police"]`` (a list for a multiple choice), and any routing field
+    a plugin defines. They are checked as the source form checks them: an unknown
+    field or a value that is not one of its choices raises ``AssertionError``, so a
+    mistyped body id cannot make a test pass. On an app, only bodies that can read
+    reports there are routed to, as for a real submission; on a host (:func:`make_host`,
+    the ``host`` fixture) every body counts as able to read.
+    """
+    from parrhesia.intake import InvalidAnswer, clean_routing_answers
+    from parrhesia.routing_request import RoutingRequest
+
+    answers = {name: [value] if isinstance(value, str) else list(value) for name, value in fields.items()}
+    if isinstance(host_or_app, Flask):
+        plugin_host: PluginHost = host_or_app.extensions["parrhesia.host"]
+    else:
+        plugin_host = host_or_app
+    known = {f.name for f in plugin_host.routing_fields}
+    unknown = sorted(set(answers) - known)
+    if unknown:
+        raise AssertionError(f"not routing fields: {unknown} (known: {sorted(known)})")
+    try:
+        request = RoutingRequest.from_fields(clean_routing_answers(plugin_host.routing_fields, answers))
+    except InvalidAnswer as exc:
+        raise AssertionError(f"invalid routing answer: {exc}") from None
+    if not isinstance(host_or_app, Flask):
+        return plugin_host.decide(request)
+    from parrhesia import custody
+
+    with Session(host_or_app.extensions["parrhesia.instance"].engine) as session:
+        return plugin_host.decide(request, custody.readable_bodies(session))
+
+
+def tick_at(app: Flask, day: date | str) -> TickResult:
+    """Travel to ``day`` (a date or ``"YYYY-MM-DD"``) and run the clock engine, as
+    ``parrhesia tick --now DAY`` does: every running clock due before that day is marked
+    missed and its report escalates. Returns the
+    :class:`parrhesia.clock_engine.TickResult`: ``missed`` (report id, clock id) pairs,
+    ``escalated`` (report id, body id or None) pairs, and ``retention``."""
+    from parrhesia.clock_engine import tick
+
+    on = date.fromisoformat(day) if isinstance(day, str) else day
+    instance = app.extensions["parrhesia.instance"]
+    with Session(instance.engine) as session:
+        result = tick(app.extensions["parrhesia.host"], session, on=on, instance=instance)
+        session.commit()
+    return result
 
 
 @dataclass
 class RegisteredRecipient:
+    """A recipient registered by :func:`add_test_recipient`: their private key and API token."""
+
     id: int
     body_id: str
     key: PrivateKey
@@ -247,9 +408,22 @@ def submit_report(
     answers: dict[str, str] | None = None,
     **routing: str | list[str],
 ) -> tuple[Any, str | None]:
-    """Submit through the source forms, as a browser would: routing questions, review,
-    then message, content ``answers`` and files. Return the final response and the
-    codename shown (None if the submission was refused)."""
+    """Submit a report through the source forms, as a browser would: the routing
+    questions, the review page, then the report itself.
+
+    ``client``: the browser (the ``client`` fixture, or ``app.test_client()``).
+    ``message``: the report's text (may be empty when there are files).
+    ``files``: attachments as ``(file name, content)`` pairs.
+    ``answers``: the content questions' answers by field name (``{"when": "May"}``),
+    encrypted with the report.
+    ``routing``: the routing answers by field name, as strings or lists of strings
+    (``implicated="example-interior"``, ``subject=...``, ``exclude=[...]``); sent with
+    both steps, as the form does.
+
+    Returns the final response and the codename it shows, or ``(response, None)`` when
+    the submission was refused (then ``response`` is the page that refused it: the
+    review step's or the submission's).
+    """
     import io
 
     review = review_route(client, **routing)
@@ -265,12 +439,15 @@ def submit_report(
 
 
 def log_in(client: FlaskClient, codename: str) -> Any:
+    """Log in as a source with their codename; return the response."""
     token = csrf_token(client.get("/login").data)
     return client.post("/login", data={"csrf_token": token, "codename": codename})
 
 
 @dataclass
 class SubmittedReport:
+    """A report the ``submitted_report`` fixture submitted: its id, codename and message."""
+
     id: str
     codename: str
     message: str
