@@ -50,9 +50,20 @@ _STEP = 30
 
 
 class Account(Protocol):
-    login_name: str | None
-    password_hash: str | None
-    totp_secret: str | None
+    # Read as optional (a recipient may not be set up yet; an operator always is),
+    # so these are read-only members, or, for the secret, written only as a str.
+    @property
+    def login_name(self) -> str | None: ...
+
+    @property
+    def password_hash(self) -> str | None: ...
+
+    @property
+    def totp_secret(self) -> str | None: ...
+
+    @totp_secret.setter
+    def totp_secret(self, value: str) -> None: ...
+
     totp_last_step: int | None
     failed_logins: int
     locked_until: datetime | None
@@ -127,8 +138,9 @@ def check_enrolment_password(account: Account, password: str, *, now: datetime |
 
 def begin_enrolment(account: Account) -> str:
     """A fresh secret for the authenticator app (any secret made earlier is discarded)."""
-    account.totp_secret = new_totp_secret()
-    return account.totp_secret
+    secret = new_totp_secret()
+    account.totp_secret = secret
+    return secret
 
 
 def confirm_enrolment(account: Account, code: str, *, now: datetime | None = None) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import BinaryIO
+from typing import IO
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
@@ -167,7 +167,7 @@ def _record_reply(db: Session, recipient: Recipient, report: Report, part: Part,
 
 
 def receive_reply(
-    instance: Instance, db: Session, recipient: Recipient, report: Report, *, part_id: str, stream: BinaryIO,
+    instance: Instance, db: Session, recipient: Recipient, report: Report, *, part_id: str, stream: IO[bytes],
     feedback: bool = False,
 ) -> Part:
     """Store a reply sealed on the recipient's machine or in their browser, streamed

@@ -9,7 +9,7 @@ cannot decrypt them). Blobs go out in chunks, never read whole into memory.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import IO
 
 from flask import Response, stream_with_context
 from flask_babel import lazy_gettext as _l
@@ -36,7 +36,7 @@ def is_whole_part(size: int) -> bool:
     return size > HEADER_SIZE and (size - HEADER_SIZE) % CIPHERTEXT_CHUNK_SIZE == 0
 
 
-def receive_part(stream: BinaryIO, blobs: BlobStore, part_id: str, limit: int) -> tuple[PendingBlob, int]:
+def receive_part(stream: IO[bytes], blobs: BlobStore, part_id: str, limit: int) -> tuple[PendingBlob, int]:
     """Stream a part into a pending blob; the caller commits or discards it."""
     pending = blobs.create(part_id)
     size = 0

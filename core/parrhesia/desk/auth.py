@@ -73,8 +73,11 @@ def current() -> Account | None:
         end()
         return None
     kind, _, raw_id = row.account.partition(":")
-    model = {"recipient": Recipient, "operator": Operator}.get(kind)
-    record = db.get(model, int(raw_id)) if model else None
+    record: Recipient | Operator | None = None
+    if kind == "recipient":
+        record = db.get(Recipient, int(raw_id))
+    elif kind == "operator":
+        record = db.get(Operator, int(raw_id))
     if record is None or (isinstance(record, Recipient) and not record.active):
         end()
         return None

@@ -20,7 +20,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     flash,
     redirect,
@@ -34,6 +33,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 from parrhesia import access, accounts, audit, casework, custody
 from parrhesia.accounts import LoginRefused, add_recipient, check_login, provisioning_uri, qr_svg, utcnow
