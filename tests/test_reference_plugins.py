@@ -178,3 +178,12 @@ def test_route_command_dry_runs_a_report(instance_dir: Path) -> None:
     assert {c["legal_source"] for c in data["clocks"]} == {
         "Directive 2019/1937 Art 9(1)(b), Art 11(2)(b)", "Directive 2019/1937 Art 9(1)(f), Art 11(2)(d)",
     }
+
+
+def test_route_command_in_text_shows_each_clocks_duration(instance_dir: Path) -> None:
+    result = CliRunner().invoke(main, [
+        "route", "--instance", str(instance_dir), "--field", "jurisdiction=example", "--field", "subject=public-procurement",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "eu-acknowledge: " in result.output and "7 days (" in result.output
+    assert "3 months (extendable to 6 months)" in result.output

@@ -51,8 +51,9 @@ DEMO_PLUGINS = ["demo", "eu-directive", "anticorruption"]
 # The Ombudsman receives what no plugin routes; when it is in conflict itself (the
 # National Assembly appoints it), the accredited NGO does.
 DEMO_SETTINGS: dict[str, object] = {"route": [], "last_resort": ["example-ombudsman", "example-ngo"]}
-# The Directive's deadlines apply to the Republic (an EU member state), not elsewhere.
-DEMO_PLUGIN_SETTINGS: dict[str, dict[str, object]] = {"eu-directive": {"jurisdictions": ["example"]}}
+# Nothing to set: the eu-directive plugin applies its deadlines to the member states it
+# declares, the Republic of Example among them, and to no other jurisdiction.
+DEMO_PLUGIN_SETTINGS: dict[str, dict[str, object]] = {}
 DEMO_RECIPIENT_BODY = "example-aca"
 DEMO_LOGIN = "demo"
 _DEMO_SEED = b"parrhesia demo recipient key - publicly known - never use for real reports"

@@ -133,8 +133,17 @@ def route(instance_dir: Path, fields: tuple[str, ...], as_json: bool) -> None:
     if data["clocks"]:
         click.echo("clocks:")
         for clock in data["clocks"]:
-            click.echo(f"  {clock['id']}: {clock['label']} ({clock['legal_source']})")
+            click.echo(f"  {clock['id']}: {clock['label']}, {_duration(clock)} ({clock['legal_source']})")
     if decision.fallback:
         click.echo("(fallback: the recipient of last resort was added)")
     for failure in data["plugin_failures"]:
         click.echo(f"plugin failure: {failure['plugin']} in {failure['hook']}: {failure['error']}", err=True)
+
+
+def _duration(clock: dict[str, object]) -> str:
+    """"7 days", "3 months (extendable to 6)", "24 hours"…, as the clock counts."""
+    parts = [f"{n} {unit}{'s' if n != 1 else ''}" for unit, n in
+             (("month", clock.get("months")), ("day", clock.get("days")), ("hour", clock.get("hours")))
+             if isinstance(n, int) and n]
+    extended = clock.get("extendable_to_months")
+    return " and ".join(parts) + (f" (extendable to {extended} months)" if extended else "")

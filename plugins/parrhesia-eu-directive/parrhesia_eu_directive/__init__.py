@@ -6,10 +6,14 @@ sending, when a public disclosure is protected (Art 15) and how their identity i
 confidential (Art 16). It contributes no bodies: it applies to the bodies of the
 jurisdiction plugins an instance enables.
 
+Its clocks apply to the jurisdictions it declares (:data:`DEFAULT_JURISDICTIONS`: the
+Union's member states by ISO 3166-1 code, ``eu`` for bodies of the Union itself, and the
+fictional Republic of Example, an EU member state, for the demo), so an instance that
+also serves a country outside the Union gives that country's reports none of them.
 Settings, in the instance's ``parrhesia.toml`` (optional)::
 
     [plugins.eu-directive]
-    jurisdictions = ["example"]   # default: every jurisdiction of the instance
+    jurisdictions = ["instance"]   # instead of the defaults; or "all" for every jurisdiction
 
 The notices are information for the source, not legal advice. Items marked "(verify)"
 were not checked against the primary text (see DOMAIN.md) and must be checked before
@@ -80,17 +84,34 @@ def _settings(config: InstanceConfig) -> dict[str, object]:
     return settings
 
 
+# Directive 2019/1937 Art 26: transposed by the Union's 27 member states.
+MEMBER_STATES = frozenset({
+    "at", "be", "bg", "cy", "cz", "de", "dk", "ee", "es", "fi", "fr", "gr", "hr", "hu", "ie", "it", "lt", "lu",
+    "lv", "mt", "nl", "pl", "pt", "ro", "se", "si", "sk",
+})
+DEFAULT_JURISDICTIONS = MEMBER_STATES | {"eu", "example"}
+
+
 def _jurisdictions(config: InstanceConfig) -> frozenset[str] | None:
     """The jurisdictions the Directive applies to on this instance (None: all)."""
     value = _settings(config).get("jurisdictions")
     if value is None:
+        return DEFAULT_JURISDICTIONS
+    if value == "all":
         return None
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise ConfigError(
-            f"[plugins.{PLUGIN_NAME}] jurisdictions must be a non-empty list of jurisdiction ids "
-            "(leave it out to apply the Directive everywhere, or disable the plugin)"
+            f'[plugins.{PLUGIN_NAME}] jurisdictions must be a non-empty list of jurisdiction ids or "all" '
+            "(leave it out for the Union's member states)"
         )
     return frozenset(value)
+
+
+def _configured(config: InstanceConfig) -> frozenset[str]:
+    """The jurisdictions the instance named itself (checked against the directory)."""
+    value = _settings(config).get("jurisdictions")
+    covered = _jurisdictions(config)
+    return covered if isinstance(value, list) and covered is not None else frozenset()
 
 
 def applies_to(config: InstanceConfig, request: RoutingRequest, directory: Directory, route: Sequence[str] = ()) -> bool:
@@ -105,6 +126,10 @@ def applies_to(config: InstanceConfig, request: RoutingRequest, directory: Direc
     if request.jurisdiction is not None:
         return request.jurisdiction in covered
     candidates = [request.implicated, *route] if request.implicated else list(route)
+    if not candidates:
+        # Nothing chosen or routed yet (the notices before sending): whenever the report
+        # may concern a jurisdiction the Directive covers.
+        return bool(covered & set(directory.jurisdictions()))
     return any((body := directory.get(b)) is not None and body.jurisdiction in covered for b in candidates if b)
 
 
@@ -113,8 +138,7 @@ def parrhesia_intake_fields(directory: Directory, config: InstanceConfig) -> lis
     # No questions of its own. This hook runs once at start-up with the merged
     # directory: the place to refuse settings that would silently drop legal deadlines
     # (a mistyped jurisdiction), so that start-up stops with this plugin's name.
-    covered = _jurisdictions(config)
-    unknown = sorted(covered - set(directory.jurisdictions())) if covered else []
+    unknown = sorted(_configured(config) - set(directory.jurisdictions()))
     if unknown:
         raise ConfigError(
             f"[plugins.{PLUGIN_NAME}] jurisdictions names jurisdictions that no enabled plugin "

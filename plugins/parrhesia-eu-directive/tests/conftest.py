@@ -1,7 +1,8 @@
 """EU Directive 2019/1937 enabled on the test instance of ``parrhesia.testing``.
 
-The instance's own bodies (jurisdiction "instance") stand for a Member State; one more
-body stands for a country outside the Union, to test the ``jurisdictions`` setting.
+The instance's own bodies (jurisdiction "instance") stand for a Member State, which the
+instance declares in ``[plugins.eu-directive] jurisdictions``; one more body stands for
+a country outside the Union.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def instance_settings() -> dict[str, Any]:
                  "jurisdiction": "elsewhere"}
     return {
         "plugins": ["eu-directive"],
+        # The instance's own jurisdiction is a member state: the instance says so.
+        "plugin_settings": {"eu-directive": {"jurisdictions": ["instance"]}},
         "bodies": [*TEST_BODIES, elsewhere],
         "instance": {"route": ["integrity-office"], "last_resort": ["ombudsman"]},
     }

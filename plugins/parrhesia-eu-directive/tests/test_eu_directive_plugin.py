@@ -67,9 +67,12 @@ def test_the_source_is_told_their_identity_stays_confidential(host: PluginHost) 
     assert "explicit consent" in str(notices["eu-confidentiality"].text)
 
 
-def test_the_directive_applies_everywhere_by_default(host: PluginHost) -> None:
-    decision = decide(host, jurisdiction="elsewhere")
-    assert {c.id for c in decision.clocks} == {"eu-acknowledge", "eu-feedback"}
+def test_by_default_the_directive_applies_to_the_member_states_only(load) -> None:
+    host = load()  # no jurisdictions setting: the plugin's own list of member states
+    assert decide(host, jurisdiction="elsewhere").clocks == ()
+    assert decide(host, jurisdiction="instance").clocks == ()  # not a member state's id
+    everywhere = load(jurisdictions="all")
+    assert {c.id for c in decide(everywhere, jurisdiction="elsewhere").clocks} == {"eu-acknowledge", "eu-feedback"}
 
 
 def test_the_directive_can_be_limited_to_some_jurisdictions(load) -> None:
