@@ -98,11 +98,17 @@ class Body:
     def __post_init__(self) -> None:
         if not _BODY_ID.match(self.id):
             raise DirectoryError(f"body id {self.id!r} must be lowercase letters, digits, '.', '_' or '-'")
-        try:
-            object.__setattr__(self, "kind", BodyKind(self.kind))
-        except ValueError:
-            kinds = ", ".join(k.value for k in BodyKind)
-            raise DirectoryError(f"body {self.id!r} has unknown kind {self.kind!r} (one of: {kinds})") from None
+        # A plugin may name the kind by its value, a plain string.
+        object.__setattr__(self, "kind", _body_kind(self.id, self.kind))
+
+
+def _body_kind(body_id: str, kind: str) -> BodyKind:
+    """The kind named ``kind``; a DirectoryError names the body and the kinds there are."""
+    try:
+        return BodyKind(kind)
+    except ValueError:
+        kinds = ", ".join(k.value for k in BodyKind)
+        raise DirectoryError(f"body {body_id!r} has unknown kind {kind!r} (one of: {kinds})") from None
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,8 @@ def destroy(instance: Instance, db: Session, report: Report, *, actor: str, reas
         # Run outside any transaction, on the driver's own connection.
         raw = engine.raw_connection()
         try:
-            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            driver = raw.driver_connection
+            assert driver is not None  # a connection just checked out of the pool is open
+            driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             raw.close()

@@ -16,7 +16,7 @@ from parrhesia.protection_requests import STATUSES as PROTECTION_STATUSES
 
 __all__ = ["document"]
 
-_BEARER = [{"bearerAuth": []}]
+_BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def _ref(name: str) -> dict[str, str]:

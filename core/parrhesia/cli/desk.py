@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 from nacl.public import PrivateKey
@@ -209,7 +209,7 @@ def pause(server: str, token: str, report_id: str, clock_id: str, reason: str | 
         if not (reason or "").strip():
             raise click.ClickException("Give the reason for stopping the deadline.")
         report = _call(lambda: client.pause_clock(report_id, clock_id, reason or ""))
-    clock = next((c for c in report.get("clocks", []) if c.get("id") == clock_id), {})
+    clock: dict[str, Any] = next((c for c in report.get("clocks", []) if c.get("id") == clock_id), {})
     click.echo(f"Clock {clock_id} of report {report_id} is {clock.get('state', '?')}, due on {clock.get('due_on', '?')}.")
 
 

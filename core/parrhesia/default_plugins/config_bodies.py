@@ -8,7 +8,7 @@ receive every report unless they are in conflict.
 from __future__ import annotations
 
 from parrhesia.config import InstanceConfig
-from parrhesia.directory import Body, DirectoryContribution, DirectoryError, Relation
+from parrhesia.directory import Body, DirectoryContribution, DirectoryError, Relation, _body_kind
 from parrhesia.plugin import hookimpl
 from parrhesia.routing import RoutingRequest
 
@@ -21,7 +21,8 @@ def parrhesia_directory(config: InstanceConfig) -> DirectoryContribution:
         Body(
             id=b.id,
             name=b.name,
-            kind=b.kind,
+            # The id is checked when the configuration is read: only the kind can be wrong here.
+            kind=_body_kind(b.id, b.kind),
             jurisdiction=b.jurisdiction or INSTANCE_JURISDICTION,
             parent=b.parent,
         )

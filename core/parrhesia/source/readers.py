@@ -106,7 +106,7 @@ def stored_routing(report: Report) -> RoutingView:
     answers = {f.name: f.value for f in report.fields if f.name != "exclude"}
     chosen = {f.value for f in report.fields if f.name == "exclude"}
     implicated = answers.get("implicated")
-    core = directory.conflicts_of(implicated) if implicated in directory else {}
+    core = directory.conflicts_of(implicated) if implicated is not None and implicated in directory else {}
 
     def reason(row: ReportBody) -> str:
         return str(core.get(row.body_id) or (SOURCE_EXCLUSION if row.body_id in chosen else row.reason or ""))
