@@ -23,7 +23,7 @@ from parrhesia.host import current_host
 from parrhesia.instance import current_instance
 from parrhesia.models import Part, Report
 from parrhesia.parts import Sealing
-from parrhesia.security import csrf
+from parrhesia.security import csrf_exempt
 from parrhesia.source import bp
 from parrhesia.source import session as source_session
 from parrhesia.source.forms import ConsentForm, EscalationForm, LoginForm, LogoutForm, ProtectionForm
@@ -151,7 +151,7 @@ def _escalation_history(report: Report) -> list[tuple[str, str, str]]:
 
 
 @bp.post("/report")
-@csrf.exempt  # checked by the streaming parser before any content is read
+@csrf_exempt  # checked by the streaming parser before any content is read
 def follow_up() -> Response | tuple[str, int]:
     report, report_key = _logged_in()
     submission = receive(report.id, report.public_key)

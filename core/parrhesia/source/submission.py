@@ -26,7 +26,7 @@ from parrhesia.intake import InvalidAnswer, clean_routing_answers
 from parrhesia.notifications import flush
 from parrhesia.plugin_manager import PluginFailure
 from parrhesia.routing import RouteDecision, RoutingError, RoutingRequest
-from parrhesia.security import csrf
+from parrhesia.security import csrf_exempt
 from parrhesia.source import bp
 from parrhesia.source import session as source_session
 from parrhesia.source.forms import LogoutForm
@@ -61,7 +61,7 @@ def review() -> tuple[str, int] | str:
 
 
 @bp.post("/submit")
-@csrf.exempt  # checked by the streaming parser before any content is read
+@csrf_exempt  # checked by the streaming parser before any content is read
 def submit() -> Response | tuple[str, int] | str:
     """Step 3: receive the encrypted content, route on the server, show the codename."""
     instance = current_instance()
