@@ -11,6 +11,7 @@ from parrhesia.cli.instance import demo, init, serve
 from parrhesia.cli.jurisdiction import directory, plugins, route
 from parrhesia.cli.keys import keys
 from parrhesia.cli.operators import audit, notify, operators
+from parrhesia.cli.plugin_new import plugin
 from parrhesia.cli.recipients import recipients
 from parrhesia.cli.reports import reports, statistics
 
@@ -23,5 +24,5 @@ def main() -> None:
     """Parrhesia: secure, anonymous reporting of corruption and organised crime."""
 
 
-for command in (init, serve, demo, keys, recipients, desk, plugins, directory, route, operators, audit, notify, tick, escalate, hold, disclose, reports, statistics):
+for command in (init, serve, demo, keys, recipients, desk, plugins, plugin, directory, route, operators, audit, notify, tick, escalate, hold, disclose, reports, statistics):
     main.add_command(command)
