@@ -17,6 +17,7 @@ FIXTURE_PLUGINS = {
     "outbox": "outbox_plugin",
     "unmarked-hook": "unmarked_hook_plugin",
     "misspelled-hook": "misspelled_hook_plugin",
+    "flaky-clocks": "flaky_clocks_plugin",
 }
 
 

@@ -14,9 +14,11 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia.deadlines import report_day
-from parrhesia.escalation import escalate
+from parrhesia import access, audit
+from parrhesia.deadlines import report_clock, report_day
+from parrhesia.escalation import escalate, jurisdiction_clocks
 from parrhesia.events import dispatch
+from parrhesia.fallback_clocks import FALLBACK_PREFIX
 from parrhesia.host import PluginHost
 from parrhesia.instance import Instance
 from parrhesia.models import Report, ReportClock
@@ -27,6 +29,7 @@ __all__ = ["TickResult", "tick"]
 
 @dataclass
 class TickResult:
+    restored: list[str] = field(default_factory=list)  # reports whose fallback clocks gave way to the plugin's
     missed: list[tuple[str, str]] = field(default_factory=list)  # (report id, clock id)
     escalated: list[tuple[str, str | None]] = field(default_factory=list)  # (report id, body or None)
     retention: RetentionResult = field(default_factory=RetentionResult)
@@ -43,6 +46,7 @@ def tick(host: PluginHost, db: Session, *, on: date | None = None, instance: Ins
     latest = on or max(host.config.today(j) for j in (None, *host.config.timezones))
     if instance is not None:
         result.retention = apply_retention(host, instance, db, on=latest)
+    result.restored = restore_plugin_clocks(host, db)
     candidates = db.scalars(
         select(ReportClock).where(ReportClock.state == "running", ReportClock.due_on < latest).order_by(ReportClock.id)
     ).all()
@@ -66,3 +70,42 @@ def tick(host: PluginHost, db: Session, *, on: date | None = None, instance: Ins
         db.commit()
         dispatch(host, db, step.events, on=day)
     return result
+
+
+def restore_plugin_clocks(host: PluginHost, db: Session) -> list[str]:
+    """Give each report that got the instance's fallback clocks (its clocks plugin
+    failed) the plugin's own, once the plugin works: counted from the day of
+    submission, each due no later than the fallback clock it replaces (same action),
+    and met if that one was met. Returns the reports restored; commits."""
+    restored = []
+    report_ids = db.scalars(
+        select(ReportClock.report_id).where(ReportClock.clock_id.startswith(FALLBACK_PREFIX)).distinct()
+    ).all()
+    for report_id in report_ids:
+        report = db.get(Report, report_id)
+        if report is None:
+            continue
+        specs, failed = jurisdiction_clocks(host, report, tuple(access.route_of(report)))
+        if failed:
+            continue  # still failing: the fallback clocks keep running
+        fallback = [c for c in report.clocks if c.clock_id.startswith(FALLBACK_PREFIX)]
+        existing = {c.clock_id for c in report.clocks}
+        added = []
+        for spec in specs:
+            if spec.id in existing:
+                continue
+            clock = report_clock(spec, report.created_on)
+            same = [f for f in fallback if spec.met_by and f.met_by == spec.met_by]
+            if same:
+                clock.due_on = min(clock.due_on, *(f.due_on for f in same))
+                if any(f.state == "met" for f in same):
+                    clock.state = "met"
+            report.clocks.append(clock)
+            added.append(spec.id)
+        for clock in fallback:
+            report.clocks.remove(clock)
+        audit.record(db, "clocks.restored", actor="system", report_id=report.id,
+                     detail={"added": added, "replaced": sorted(c.clock_id for c in fallback)})
+        db.commit()
+        restored.append(report.id)
+    return restored

@@ -19,15 +19,17 @@ from sqlalchemy.orm import Session
 
 from parrhesia import access, audit, custody
 from parrhesia.clocks import Clock
-from parrhesia.deadlines import report_clock
+from parrhesia.deadlines import jurisdiction_of, report_clock
 from parrhesia.events import Event, EventName
+from parrhesia.fallback_clocks import default_clocks
 from parrhesia.host import PluginHost
 from parrhesia.models import Report, ReportBody, ReportClock, ReportEscalation
 from parrhesia.plugin_manager import call_each
 from parrhesia.routing import RoutingRequest
 
 __all__ = [
-    "TRIGGERS", "SOURCE_REASONS", "Escalation", "escalate", "next_body", "clocks_for", "gain", "source_may_ask",
+    "TRIGGERS", "SOURCE_REASONS", "Escalation", "escalate", "next_body", "clocks_for", "jurisdiction_clocks", "gain",
+    "source_may_ask",
 ]
 
 TRIGGERS = ("clock-missed", "recusal", "outside-competence", "source-request", "operator")
@@ -114,17 +116,31 @@ def source_may_ask(report: Report, reason: str, day: date) -> bool:
 
 
 def clocks_for(host: PluginHost, report: Report, body_id: str) -> list[Clock]:
-    """The clocks the jurisdiction attaches for a body that now holds the report."""
+    """The clocks the jurisdiction attaches for a body that now holds the report; the
+    instance's default clocks if the clocks hook fails (a body never gains a report
+    without deadlines)."""
+    clocks, failed = jurisdiction_clocks(host, report, (body_id,))
+    if failed:
+        clocks = list(default_clocks(host.config, jurisdiction_of(report)))
+    return [c for c in clocks if c.body_id in (None, body_id)]
+
+
+def jurisdiction_clocks(host: PluginHost, report: Report, route: tuple[str, ...]) -> tuple[list[Clock], bool]:
+    """The clocks plugins attach to a stored report for ``route``, and whether the hook
+    failed (then the list may be incomplete)."""
     fields: dict[str, tuple[str, ...]] = {}
     for row in report.fields:
         fields[row.name] = (*fields.get(row.name, ()), row.value)
     request = RoutingRequest.from_fields(fields)
-    results, _failures = call_each(
-        host.manager, "parrhesia_clocks", request=request, directory=host.directory, route=(body_id,), config=host.config
+    results, failures = call_each(
+        host.manager, "parrhesia_clocks", request=request, directory=host.directory, route=route, config=host.config
     )
     clocks: dict[str, Clock] = {}
+    failed = bool(failures)
     for _plugin, proposed in results:
-        for clock in proposed if isinstance(proposed, list | tuple) else ():
-            if isinstance(clock, Clock) and clock.body_id in (None, body_id):
-                clocks.setdefault(clock.id, clock)
-    return list(clocks.values())
+        if not isinstance(proposed, list | tuple) or not all(isinstance(c, Clock) for c in proposed):
+            failed = True
+            continue
+        for clock in proposed:
+            clocks.setdefault(clock.id, clock)
+    return list(clocks.values()), failed

@@ -21,6 +21,7 @@ from flask import current_app
 from parrhesia.config import ConfigError, InstanceConfig
 from parrhesia.directory import Directory, DirectoryContribution, build_directory
 from parrhesia.events import Event
+from parrhesia.fallback_clocks import check_default_clocks
 from parrhesia.intake import IntakeField, merge_fields
 from parrhesia.plugin_manager import DEFAULT_PLUGINS, PluginFailure, PluginLoadError, call_each, make_plugin_manager
 from parrhesia.protection import ProtectionMeasure
@@ -98,6 +99,7 @@ def load_host(config: InstanceConfig) -> PluginHost:
         unknown = [b for b in body_ids if b not in directory]
         if unknown:
             raise ConfigError(f"{setting} names bodies that are not in the directory: {unknown}")
+    check_default_clocks(config)
     if not config.last_resort:
         raise ConfigError(
             "No recipient of last resort: set instance.last_resort to one or more body ids "

@@ -26,6 +26,7 @@ from parrhesia.clocks import Clock
 from parrhesia.clocks import gettext_noop as N_
 from parrhesia.config import InstanceConfig
 from parrhesia.directory import Directory
+from parrhesia.fallback_clocks import default_clocks
 from parrhesia.intake import SourceNotice
 from parrhesia.plugin_manager import PluginFailure, call_each
 from parrhesia.routing_request import (
@@ -221,10 +222,18 @@ def decide(
         )
         for body_id, assignment in sorted(duty.items())
     }
-    results, failed = call_each(manager, "parrhesia_clocks", route=route_tuple, **common)
-    failures += failed
+    results, clock_failures = call_each(manager, "parrhesia_clocks", route=route_tuple, **common)
     for plugin, proposed_clocks in results:
-        for clock in _list_of(proposed_clocks, Clock, plugin, "parrhesia_clocks", failures):
+        for clock in _list_of(proposed_clocks, Clock, plugin, "parrhesia_clocks", clock_failures):
+            clocks.setdefault(clock.id, clock)
+    failures += clock_failures
+    if clock_failures:
+        # Fail closed: a jurisdiction's deadlines are unknown, so the report gets the
+        # instance's default clocks too (marked fallback-…), which `tick` replaces with
+        # the plugin's own once it works, keeping the earlier due day of each.
+        home = request.jurisdiction or next(
+            (body.jurisdiction for b in route_tuple if (body := directory.get(b)) is not None), None)
+        for clock in default_clocks(config, home):
             clocks.setdefault(clock.id, clock)
 
     notices: dict[str, SourceNotice] = {}

@@ -47,6 +47,8 @@ def tick(instance_dir: Path, now: datetime | None) -> None:
         click.echo(f"destroyed\t{report_id}")
     for report_id in result.retention.held:
         click.echo(f"held\t{report_id}\t(legal hold: kept past its retention period)")
+    for report_id in result.restored:
+        click.echo(f"restored\t{report_id}\t(the jurisdiction's own deadlines replace the fallback ones)")
     for report_id, clock_id in result.missed:
         click.echo(f"missed\t{report_id}\t{clock_id}")
     for report_id, body in result.escalated:
