@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import inspect
 import re
+import subprocess  # nosec B404
+import sys
 import tomllib
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ import parrhesia.plugin
 from parrhesia import hookspecs
 from parrhesia.cli import main
 from parrhesia.config import ConfigError
+from parrhesia.directory import BodyKind, RelationKind
 from parrhesia.host import PluginHost
 from parrhesia.models import ReportClock
 from parrhesia.testing import InstanceRunner, decide, make_host, submit_report, tick_at
@@ -96,11 +100,56 @@ def test_the_guide_names_everything_a_plugin_imports() -> None:
     assert missing == []
 
 
-def test_the_guides_python_examples_are_valid_python() -> None:
-    blocks = [code for language, code in CODE_BLOCK.findall(_guide()) if language == "python"]
-    assert blocks
-    for code in blocks:
-        compile(code, str(GUIDE), "exec")
+def _python_blocks() -> list[tuple[int, str]]:
+    """The guide's Python code blocks, with the line each starts on."""
+    guide = _guide()
+    return [(guide[: m.start()].count("\n") + 2, m.group(2)) for m in CODE_BLOCK.finditer(guide) if m.group(1) == "python"]
+
+
+def test_the_guide_has_python_examples() -> None:
+    assert len(_python_blocks()) >= 15
+
+
+@pytest.mark.parametrize("line, code", _python_blocks(), ids=[f"line-{line}" for line, _ in _python_blocks()])
+def test_the_guides_python_examples_run(line: int, code: str) -> None:
+    """Each block runs on its own, after the imports it declares: a wrong name, import or
+    constructor fails here. Names used only inside functions are checked by ruff."""
+    exec(compile(code, f"{GUIDE}:{line}", "exec"), {"__name__": f"guide_line_{line}"})  # nosec B102 - our own guide
+    ruff = Path(sys.executable).with_name("ruff")
+    if ruff.exists():
+        run = subprocess.run(  # nosec B603
+            [str(ruff), "check", "--isolated", "--select", "F821,F822,F823", "--output-format", "concise",
+             "--stdin-filename", f"guide_line_{line}.py", "-"],
+            input=code, capture_output=True, text=True, check=False,
+        )
+        assert run.returncode == 0, f"docs/writing-plugins.md, block at line {line}:\n{run.stdout}"
+
+
+def _kinds(enum: type[StrEnum]) -> str:
+    return ", ".join(f'`{member.name}` (`"{member.value}"`)' for member in enum)
+
+
+def test_the_guide_lists_every_kind_of_body_and_relation() -> None:
+    guide = _guide()
+    for enum in (BodyKind, RelationKind):
+        line = f"- `{enum.__name__}`: {_kinds(enum)}\n"
+        assert line in guide, f"docs/writing-plugins.md should list the {enum.__name__} members as:\n{line}"
+
+
+def test_the_guides_fault_isolation_table_names_every_hook() -> None:
+    section = _guide().split("## 10. Fault isolation", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(parrhesia_\w+)` \|", section, re.MULTILINE)
+    assert sorted(rows) == HOOKS
+
+
+def test_the_guide_names_every_helper_of_the_kit() -> None:
+    import parrhesia.testing as kit
+
+    guide = _guide()
+    assert [name for name in kit.__all__ if name not in guide] == []
+    for fixture in ("instance_settings", "app", "client", "host", "directory", "db", "runner", "recipient",
+                    "submitted_report"):
+        assert f"`{fixture}`" in guide, fixture
 
 
 def test_the_guides_toml_examples_are_valid_toml() -> None:
