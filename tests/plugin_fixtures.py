@@ -18,6 +18,7 @@ FIXTURE_PLUGINS = {
     "unmarked-hook": "unmarked_hook_plugin",
     "misspelled-hook": "misspelled_hook_plugin",
     "flaky-clocks": "flaky_clocks_plugin",
+    "flaky-route": "flaky_route_plugin",
 }
 
 

@@ -62,3 +62,33 @@ def test_a_raising_clocks_hook_leaves_default_deadlines_and_tick_restores_the_pl
                             "flaky-feedback": (timedelta(days=60), "running")}
     with Session(app.extensions["parrhesia.instance"].engine) as db:
         assert db.scalars(select(AuditEntry.action).where(AuditEntry.action == "clocks.restored")).all()
+
+
+class TestAFailingRoutePlugin:
+    """The flaky-route plugin proposes the ombudsman for "other" reports, and fails while
+    ``[plugins.flaky-route] broken`` is true: its last answer for the same fields stays."""
+
+    @pytest.fixture
+    def instance_settings(self) -> dict[str, Any]:
+        return {"plugins": ["flaky-route"], "plugin_settings": {"flaky-route": {"broken": False}},
+                "instance": {"route": ["integrity-office"], "last_resort": ["integrity-office"]}}
+
+    def test_its_last_answer_for_the_same_fields_still_routes(self, app: Flask, instance_dir: Path) -> None:
+        from parrhesia.app import create_app
+        from parrhesia.testing import add_test_recipient
+
+        add_test_recipient(app, "ombudsman")  # the ombudsman can read
+        submit_report(app.test_client(), "first, while the plugin works", subject="other")
+        config = instance_dir / "parrhesia.toml"
+        document = tomllib.loads(config.read_text(encoding="utf-8"))
+        document["plugins"]["flaky-route"]["broken"] = True
+        config.write_text(tomli_w.dumps(document), encoding="utf-8")
+        broken = create_app(instance_dir, {"TESTING": True})
+        try:
+            response, codename = submit_report(broken.test_client(), "second, while it fails", subject="other")
+            assert codename, response.get_data(as_text=True)[:300]
+        finally:
+            broken.extensions["parrhesia.instance"].dispose()
+        with Session(app.extensions["parrhesia.instance"].engine) as db:
+            routes = [sorted(b.body_id for b in r.bodies if b.role == "route") for r in db.scalars(select(Report))]
+        assert routes == [["integrity-office", "ombudsman"]] * 2  # the ombudsman is not lost

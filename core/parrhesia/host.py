@@ -25,6 +25,7 @@ from parrhesia.fallback_clocks import check_default_clocks
 from parrhesia.intake import IntakeField, merge_fields
 from parrhesia.plugin_manager import DEFAULT_PLUGINS, PluginFailure, PluginLoadError, call_each, make_plugin_manager
 from parrhesia.protection import ProtectionMeasure
+from parrhesia.route_memory import RouteMemory
 from parrhesia.routing import RouteDecision, RoutingRequest, decide
 
 __all__ = ["PluginHost", "load_host", "current_host"]
@@ -53,9 +54,12 @@ class PluginHost:
     def content_fields(self) -> tuple[IntakeField, ...]:
         return tuple(f for f in self.intake_fields if not f.routing)
 
-    def decide(self, request: RoutingRequest, readable: Collection[str] | None = None) -> RouteDecision:
-        """Route a report; ``readable``: the bodies that can read reports here (None: unknown)."""
-        return decide(self.manager, self.directory, self.config, request, readable)
+    def decide(
+        self, request: RoutingRequest, readable: Collection[str] | None = None, memory: RouteMemory | None = None
+    ) -> RouteDecision:
+        """Route a report; ``readable``: the bodies that can read reports here (None:
+        unknown); ``memory``: the routing plugins' remembered answers (None: a dry run)."""
+        return decide(self.manager, self.directory, self.config, request, readable, memory)
 
     def translation_directories(self) -> list[Path]:
         """The ``translations`` folders that enabled plugins ship, in registration order.

@@ -453,3 +453,17 @@ class InstanceFact(Base):
 
 
 __all__ += ["InstanceFact"]
+
+
+class RouteAnswer(Base):
+    """A routing plugin's last successful answer for one set of routing fields (see
+    parrhesia.route_memory): used only while that plugin fails."""
+
+    __tablename__ = "route_answers"
+
+    plugin: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body_ids: Mapped[str] = mapped_column(Text)
+
+
+__all__ += ["RouteAnswer"]

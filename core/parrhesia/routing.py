@@ -29,6 +29,7 @@ from parrhesia.directory import Directory
 from parrhesia.fallback_clocks import default_clocks
 from parrhesia.intake import SourceNotice
 from parrhesia.plugin_manager import PluginFailure, call_each
+from parrhesia.route_memory import RouteMemory, fields_key
 from parrhesia.routing_request import (
     LAST_RESORT_RANK,
     URGENCY_IMMINENT,
@@ -118,11 +119,14 @@ def decide(
     config: InstanceConfig,
     request: RoutingRequest,
     readable: Collection[str] | None = None,
+    memory: RouteMemory | None = None,
 ) -> RouteDecision:
     """Route one report: merge the plugins' answers and apply the conflict rule.
 
     ``readable``: the bodies that can read reports on the instance (None: not known,
-    as in a dry run; every body counts as able to).
+    as in a dry run; every body counts as able to). ``memory``: where each routing
+    plugin's answers are remembered, so that a failing plugin's last answer for the
+    same fields still routes (None: a dry run remembers nothing).
     """
     can_read = (lambda body_id: True) if readable is None else (lambda body_id: body_id in readable)
     failures: list[PluginFailure] = []
@@ -144,12 +148,19 @@ def decide(
     proposed: set[str] = set()
     results, route_failures = call_each(manager, "parrhesia_route", **common)
     failures += route_failures
+    key = fields_key(request.fields)
     for plugin, body_ids in results:
-        for body_id in _list_of(body_ids, str, plugin, "parrhesia_route", failures):
+        answer = [b for b in _list_of(body_ids, str, plugin, "parrhesia_route", failures)]
+        for body_id in answer:
             if body_id in directory:
                 proposed.add(body_id)
             else:
                 failures.append(PluginFailure(plugin, "parrhesia_route", "UnknownBody"))
+        if memory is not None:
+            memory.remember(plugin, key, tuple(b for b in answer if b in directory))
+    for failure in route_failures if memory is not None else ():
+        # A failing plugin's proposal is not lost: its last answer for the same fields.
+        proposed.update(b for b in memory.recall(failure.plugin, key) or () if b in directory)
     duty: dict[str, DutyBody] = {}
     if request.urgency == URGENCY_IMMINENT:
         results, failed = call_each(manager, "parrhesia_duty_bodies", **common)

@@ -25,6 +25,7 @@ from parrhesia.instance import current_instance
 from parrhesia.intake import InvalidAnswer, clean_routing_answers
 from parrhesia.notifications import flush
 from parrhesia.plugin_manager import PluginFailure
+from parrhesia.route_memory import DatabaseRouteMemory
 from parrhesia.routing import RouteDecision, RoutingError, RoutingRequest
 from parrhesia.security import csrf_exempt
 from parrhesia.source import bp
@@ -125,7 +126,9 @@ def _decide(answers: dict[str, tuple[str, ...]]) -> RouteDecision | None:
     """Route on the server, knowing which bodies can read reports here (the review
     page and the submission decide alike)."""
     try:
-        return current_host().decide(RoutingRequest.from_fields(answers), custody.readable_bodies(get_session()))
+        db = get_session()
+        return current_host().decide(RoutingRequest.from_fields(answers), custody.readable_bodies(db),
+                                     DatabaseRouteMemory(db))
     except RoutingError:
         log.error("no body outside the conflict can receive a report: check instance.last_resort")
         return None
@@ -169,7 +172,8 @@ def _notify_duty_at_once(body_ids: Sequence[str], report_id: str) -> None:
 def log_failures(failures: Sequence[PluginFailure]) -> None:
     for failure in failures:
         # Plugin, hook and error type only: a message could carry content.
-        log.error("plugin %s failed in %s (%s); the fallback applied", failure.plugin, failure.hook, failure.error)
+        log.error("plugin %s failed in %s (%s); recorded for operators, the report kept the other plugins' answers "
+                  "and the instance's fallbacks", failure.plugin, failure.hook, failure.error)
 
 
 def limit_mb() -> int:
