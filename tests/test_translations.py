@@ -11,6 +11,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
+from plugin_fixtures import fixture_entry_points  # noqa: F401 - autouse fixture: the fixture plugins are installed
 
 ROOT = Path(__file__).resolve().parents[1]
 TRANSLATIONS = ROOT / "core" / "parrhesia" / "translations"
@@ -184,3 +185,21 @@ def test_stored_english_text_is_shown_translated_and_escaped(app: object) -> Non
         assert shown == "Répondre à un danger imminent"
         assert render_template_string("{{ label|translate }}", label="<b>x</b>") == "&lt;b&gt;x&lt;/b&gt;"
         assert render_template_string("[{{ label|translate }}]", label="") == "[]"  # not the catalogue's header
+
+
+def test_a_plugin_without_a_catalogue_for_an_instance_language_is_warned_about_at_start_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from parrhesia.app import create_app
+    from parrhesia.instance import init_instance
+
+    instance = init_instance(tmp_path / "i", name="T", plugins=["demo", "testland"],
+                             settings={"route": [], "last_resort": ["example-ombudsman"], "languages": ["en", "fr"]})
+    instance.dispose()
+    with caplog.at_level(logging.WARNING, logger="parrhesia.app"):
+        app = create_app(tmp_path / "i", {"TESTING": True})
+    app.extensions["parrhesia.instance"].dispose()
+    warned = [r.getMessage() for r in caplog.records if "has no" in r.getMessage()]
+    assert warned == ["plugin testland has no 'fr' translations: its text shows in English on 'fr' pages"]

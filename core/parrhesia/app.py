@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import traceback
 from collections.abc import Mapping
@@ -21,6 +22,8 @@ from parrhesia.config import CONFIG_FILE, DEFAULT_THEME, ConfigError, InstanceCo
 from parrhesia.host import load_host
 from parrhesia.instance import open_instance
 from parrhesia.logs import configure_logging
+
+log = logging.getLogger(__name__)
 
 __all__ = ["create_app", "INSTANCE_ENV"]
 
@@ -127,6 +130,10 @@ def create_app(
     if test_config:
         app.config.update(test_config)
     _check_languages(config.languages)
+    for plugin, language in host.untranslated_plugins(config.languages):
+        # Not an error (English is readable to many), but a source reading another
+        # language would meet this plugin's questions and notices untranslated.
+        log.warning("plugin %s has no %r translations: its text shows in English on %r pages", plugin, language, language)
     app.extensions["parrhesia.instance"] = instance
     app.extensions["parrhesia.host"] = host
 

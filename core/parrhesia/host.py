@@ -70,18 +70,33 @@ class PluginHost:
         catalogues are not listed here.
         """
         found: list[Path] = []
+        for _name, folder in self._plugin_translation_folders():
+            if folder.is_dir() and folder not in found:
+                found.append(folder)
+        return found
+
+    def untranslated_plugins(self, languages: tuple[str, ...]) -> list[tuple[str, str]]:
+        """``(plugin, language)`` for each enabled plugin without a compiled catalogue for
+        an instance language other than English: its text shows in English there."""
+        missing = []
+        for name, folder in self._plugin_translation_folders():
+            for language in languages:
+                if language != "en" and not (folder / language / "LC_MESSAGES" / "messages.mo").is_file():
+                    missing.append((name, language))
+        return missing
+
+    def _plugin_translation_folders(self) -> list[tuple[str, Path]]:
+        """Each enabled plugin (not the built-in defaults) with its ``translations`` folder."""
+        folders = []
         for name, plugin in self.manager.list_name_plugin():
             if name in DEFAULT_PLUGINS:
                 continue
             module = plugin if isinstance(plugin, ModuleType) else sys.modules.get(type(plugin).__module__)
             package = sys.modules.get((getattr(module, "__name__", "") or "").partition(".")[0])
             location = getattr(package, "__file__", None)
-            if location is None:
-                continue
-            folder = Path(location).parent / "translations"
-            if folder.is_dir() and folder not in found:
-                found.append(folder)
-        return found
+            if location is not None:
+                folders.append((name, Path(location).parent / "translations"))
+        return folders
 
     def emit(self, event: Event) -> list[PluginFailure]:
         """Tell plugins about an event; failures are logged (no content) and returned."""
