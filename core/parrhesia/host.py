@@ -14,6 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pluggy
 from flask import current_app
@@ -161,8 +162,8 @@ def _refuse(failures: list[PluginFailure], doing: str) -> None:
         raise PluginLoadError(f"plugin {first.plugin!r} failed while {doing}: {first.error}{detail}")
 
 
-def _items(results: list[tuple[str, object]], kind: type, hook: str) -> list:  # type: ignore[type-arg]
-    items = []
+def _items(results: list[tuple[str, object]], kind: type, hook: str) -> list[Any]:
+    items: list[Any] = []
     for plugin, value in results:
         if not isinstance(value, list | tuple) or not all(isinstance(v, kind) for v in value):
             raise PluginLoadError(f"plugin {plugin!r}: {hook} must return a list of {kind.__name__}")

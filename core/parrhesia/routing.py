@@ -128,7 +128,9 @@ def decide(
     plugin's answers are remembered, so that a failing plugin's last answer for the
     same fields still routes (None: a dry run remembers nothing).
     """
-    can_read = (lambda body_id: True) if readable is None else (lambda body_id: body_id in readable)
+    def can_read(body_id: str) -> bool:
+        return readable is None or body_id in readable
+
     failures: list[PluginFailure] = []
     common = {"request": request, "directory": directory, "config": config}
 
@@ -158,9 +160,10 @@ def decide(
                 failures.append(PluginFailure(plugin, "parrhesia_route", "UnknownBody"))
         if memory is not None:
             memory.remember(plugin, key, tuple(b for b in answer if b in directory))
-    for failure in route_failures if memory is not None else ():
-        # A failing plugin's proposal is not lost: its last answer for the same fields.
-        proposed.update(b for b in memory.recall(failure.plugin, key) or () if b in directory)
+    if memory is not None:
+        for failure in route_failures:
+            # A failing plugin's proposal is not lost: its last answer for the same fields.
+            proposed.update(b for b in memory.recall(failure.plugin, key) or () if b in directory)
     duty: dict[str, DutyBody] = {}
     if request.urgency == URGENCY_IMMINENT:
         results, failed = call_each(manager, "parrhesia_duty_bodies", **common)
