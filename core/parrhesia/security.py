@@ -11,11 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, has_request_context, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import BadRequest
 
-__all__ = ["SECURITY_HEADERS", "DESK_CONTENT_SECURITY_POLICY", "ParrhesiaRequest", "csrf", "csrf_exempt", "init_app"]
+__all__ = [
+    "SECURITY_HEADERS", "DESK_CONTENT_SECURITY_POLICY", "ParrhesiaRequest", "StorableForm", "csrf", "csrf_exempt",
+    "init_app", "storable_text",
+]
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -109,6 +114,48 @@ def _apply_headers(response: Response) -> Response:
     return response
 
 
+def storable_text(value: str) -> bool:
+    """Whether a text can be stored in every supported database: no NUL character
+    (PostgreSQL refuses it in text columns) and no lone surrogate (it has no UTF-8 form).
+    Every text that reaches the database from a request is checked with this, at the edge
+    (:func:`_refuse_unstorable_url`, the desk's forms, the API's JSON bodies)."""
+    return "\x00" not in value and not any("\ud800" <= character <= "\udfff" for character in value)
+
+
+def _refuse_unstorable_url() -> None:
+    """A path or query string with a NUL or a lone surrogate is refused before any view
+    runs (a 400 with the app's own headers, never a database error)."""
+    if not storable_text(request.path) or not all(
+        storable_text(key) and storable_text(value) for key, value in request.args.items(multi=True)
+    ):
+        from flask import abort
+
+        abort(400, "The address contains characters that are not allowed.")
+
+
+class StorableForm(FlaskForm):
+    """The base of every HTML form of the source interface and the desk.
+
+    Its data comes only from an HTML form post (a JSON body is not a form: it is seen as
+    empty, so the form fails validation with a clear message instead of reaching a field
+    that expects text with a number), and a text that could not be stored
+    (:func:`storable_text`) fails validation like any other bad input.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if not args and "formdata" not in kwargs and has_request_context() and request.is_json:
+            kwargs["formdata"] = request.form
+        super().__init__(*args, **kwargs)
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = bool(super().validate(extra_validators=extra_validators))
+        for field in self:
+            if isinstance(field.data, str) and not storable_text(field.data):
+                field.errors = [*field.errors, _l("This field contains characters that are not allowed.")]
+                valid = False
+        return valid
+
+
 def init_app(app: Flask, *, cookie_secure: bool, session_minutes: int) -> None:
     """Install headers, CSRF and cookie policy on an application."""
     app.request_class = ParrhesiaRequest
@@ -126,4 +173,5 @@ def init_app(app: Flask, *, cookie_secure: bool, session_minutes: int) -> None:
     # session, SameSite unset), so they are overwritten, never merely defaulted.
     app.config.update(settings)
     csrf.init_app(app)
+    app.before_request(_refuse_unstorable_url)
     app.after_request(_apply_headers)

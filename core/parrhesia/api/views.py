@@ -37,6 +37,7 @@ from parrhesia.events import dispatch
 from parrhesia.host import current_host
 from parrhesia.instance import current_instance
 from parrhesia.models import Part, ProtectionRequest, Recipient, Report
+from parrhesia.security import storable_text
 
 __all__ = ["bp", "NOTE_LIMIT", "JSON_LIMIT"]
 
@@ -106,7 +107,20 @@ def _json_body(limit: int = JSON_LIMIT) -> dict[str, Any]:
         abort(400, "The request body is not valid JSON.")
     if not isinstance(data, dict):
         abort(400, "The request body must be a JSON object.")
+    if not _storable(data):
+        abort(400, "The request body contains a NUL character or a lone surrogate.")
     return data
+
+
+def _storable(value: Any) -> bool:
+    """Every string in a JSON value (keys included) can be stored (security.storable_text)."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return True
 
 
 def _too_large() -> NoReturn:

@@ -7,9 +7,10 @@ file is pasted as text, or read by the desk's script and posted as text.
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+
+from parrhesia.security import StorableForm
 
 __all__ = [
     "LoginForm",
@@ -30,7 +31,7 @@ _NO_AUTOFILL = {"autocomplete": "off", "autocapitalize": "off", "spellcheck": "f
 _TEXT_LIMIT = 60_000
 
 
-class LoginForm(FlaskForm):
+class LoginForm(StorableForm):
     login_name = StringField(_l("Log-in name"), validators=[DataRequired(), Length(max=64)], render_kw=_NO_AUTOFILL)
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)],
                              render_kw={"autocomplete": "current-password"})
@@ -39,38 +40,38 @@ class LoginForm(FlaskForm):
                        render_kw={**_NO_AUTOFILL, "inputmode": "numeric", "autocomplete": "one-time-code"})
 
 
-class EnrolForm(FlaskForm):
+class EnrolForm(StorableForm):
     code = StringField(_l("Code from your authenticator app"), validators=[DataRequired(), _CODE],
                        render_kw={**_NO_AUTOFILL, "inputmode": "numeric", "autocomplete": "one-time-code"})
 
 
-class ActionForm(FlaskForm):
+class ActionForm(StorableForm):
     """A form that is only a button (log out, acknowledge, forget the key file)."""
 
 
-class StatusForm(FlaskForm):
+class StatusForm(StorableForm):
     status = SelectField(_l("Status"), validators=[DataRequired()], id="status-choice")
 
 
-class ReplyForm(FlaskForm):
+class ReplyForm(StorableForm):
     text = TextAreaField(_l("Reply to the source"), validators=[DataRequired(message=_l("The reply is empty.")),
                                                                 Length(max=_TEXT_LIMIT)], id="reply-text")
     feedback = BooleanField(_l("This reply is feedback on the follow-up (meets the feedback deadline)"),
                             id="reply-feedback")
 
 
-class NoteForm(FlaskForm):
+class NoteForm(StorableForm):
     text = TextAreaField(_l("Internal note (only your body's recipients can read it)"),
                          validators=[DataRequired(message=_l("The note is empty.")), Length(max=_TEXT_LIMIT)],
                          id="note-text")
 
 
-class RecuseForm(FlaskForm):
+class RecuseForm(StorableForm):
     reason = TextAreaField(_l("Why your body is in conflict"),
                            validators=[DataRequired(message=_l("Give a reason.")), Length(max=500)], id="recuse-reason")
 
 
-class TransferForm(FlaskForm):
+class TransferForm(StorableForm):
     target = SelectField(_l("Transfer to"), validators=[DataRequired(message=_l("Choose a body."))],
                          id="transfer-target")
     reason = TextAreaField(_l("Reason for the transfer"),
@@ -81,13 +82,13 @@ class TransferForm(FlaskForm):
     generation = HiddenField(validators=[Optional(), Regexp(r"^[0-9]{1,9}$")], id="transfer-generation")
 
 
-class KeyFileForm(FlaskForm):
+class KeyFileForm(StorableForm):
     key_file = TextAreaField(_l("Your key file (its contents)"),
                              validators=[DataRequired(message=_l("Paste your key file.")), Length(max=8192)],
                              render_kw=_NO_AUTOFILL)
 
 
-class NewRecipientForm(FlaskForm):
+class NewRecipientForm(StorableForm):
     """A body administrator adds a colleague: their public key, and a desk log-in."""
 
     name = StringField(_l("Name or role, as shown to sources"), validators=[DataRequired(), Length(max=200)])
@@ -98,14 +99,14 @@ class NewRecipientForm(FlaskForm):
                              validators=[DataRequired(), Length(min=12, max=200)])
 
 
-class ClockForm(FlaskForm):
+class ClockForm(StorableForm):
     """Extend, pause or resume a deadline where its law allows (the reason is recorded)."""
 
     months = IntegerField(_l("New length in months"), validators=[Optional(), NumberRange(min=1, max=120)])
     reason = TextAreaField(_l("The reason (recorded)"), validators=[Optional(), Length(max=500)])
 
 
-class ProtectionStatusForm(FlaskForm):
+class ProtectionStatusForm(StorableForm):
     status = SelectField(_l("Status"), validators=[DataRequired()], id="protection-status")
 
 

@@ -36,7 +36,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from parrhesia import access, accounts, audit, casework, custody
-from parrhesia.accounts import LoginRefused, add_recipient, check_login, provisioning_uri, qr_svg, utcnow
+from parrhesia.accounts import LoginRefused, add_recipient, check_login, provisioning_uri, qr_svg
 from parrhesia.ciphertext import NotAPart, ciphertext_response
 from parrhesia.crypto import decode_public_key, fingerprint, read_public_key_from_keyfile
 from parrhesia.crypto._encoding import b64url_decode, b64url_encode
@@ -153,7 +153,9 @@ def _desk_error(error: HTTPException) -> tuple[str, int]:
 @bp.context_processor
 def _desk_globals() -> dict[str, Any]:
     account = auth.current()
-    return {"account": account, "logout_form": ActionForm(), "body_name": _body_name}
+    # formdata=None: this form only carries a CSRF token; it must never parse the request
+    # body (an error page for a malformed JSON body would fail again, with a 500).
+    return {"account": account, "logout_form": ActionForm(formdata=None), "body_name": _body_name}
 
 
 # ---------------------------------------------------------------- log-in and log-out
@@ -175,11 +177,13 @@ def login() -> Response | tuple[str, int] | str:
     account = auth.current()
     if account is not None:
         return redirect(wanted if account.kind == "recipient" and wanted else _home(account.kind), code=303)
+    # the page's note on throttling says what accounts.py does
+    throttling = {"free_failures": accounts.FREE_FAILURES, "max_wait": int(accounts.MAX_DELAY.total_seconds() // 60)}
     form = LoginForm()
     if request.method == "GET":
-        return render_template("desk/login.html", form=form, next=wanted)
+        return render_template("desk/login.html", form=form, next=wanted, **throttling)
     if not form.validate_on_submit():
-        return render_template("desk/login.html", form=form, next=wanted,
+        return render_template("desk/login.html", form=form, next=wanted, **throttling,
                                error=_("Enter your log-in name, password and code.")), 400
     db = _db()
     kind, record = _find_account(db, (form.login_name.data or "").strip())
@@ -193,14 +197,18 @@ def login() -> Response | tuple[str, int] | str:
             session[_ENROL_FIELD] = [record.id, int(time.time()) + ENROL_MINUTES * 60, wanted]
             return redirect(url_for("desk.enrol"), code=303)
         check_login(record, password, code)
-    except LoginRefused:
+    except LoginRefused as refused:
+        # "throttled": refused for coming too early, whatever the password and code were
+        # (those were checked all the same, and are not recorded); the page says neither.
         audit.record(db, "login.failed", actor=_actor(kind, record) if kind and record else "unknown",
                      body_id=record.body_id if isinstance(record, Recipient) else None,
-                     detail={"locked": bool(record is not None and record.locked_until and record.locked_until > utcnow())})
+                     detail={"throttled": refused.throttled})
         db.commit()  # the account's counters, and the record of the attempt
         return render_template(
             "desk/login.html", form=LoginForm(formdata=None, login_name=form.login_name.data), next=wanted,
-            error=_("Log-in refused: the name, password or code is wrong, or the account is locked for a while."),
+            **throttling,
+            error=_("Log-in refused: the name, password or code is wrong, or it came too soon after failed "
+                    "attempts. Wait a little, then try again with a new code."),
         ), 403
     if kind is None or record is None:  # pragma: no cover - check_login refuses an unknown account
         abort(403)
@@ -682,7 +690,8 @@ def add_colleague() -> str | tuple[str, int]:
     return render_template("desk/token.html", name=form.name.data, token=token, fingerprint=fingerprint(public_key))
 
 
-@bp.post("/body/recipients/<int:member_id>/deactivate")
+# A recipient id fits the database's integer column: a larger one is "not found", not a 500.
+@bp.post("/body/recipients/<int(max=2147483647):member_id>/deactivate")
 @auth.recipient_required
 def deactivate_colleague(member_id: int) -> Response | tuple[str, int]:
     """Revoke a colleague of the same body: their token and desk sessions stop working,

@@ -97,7 +97,7 @@ def _report_page(report: Report, report_key: PrivateKey, *, error: str | None = 
         protection=_protection_view(report),
         protection_sent=request.args.get("protection") == "1",
         limit_mb=limit_mb(),
-        logout_form=LogoutForm(),
+        logout_form=LogoutForm(formdata=None),
         sent=request.args.get("sent") == "1",
         escalated_to=_escalated_to(report),
         escalated_nowhere=request.args.get("escalated") == "none",

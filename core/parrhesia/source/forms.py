@@ -1,15 +1,16 @@
 """Plain (non-upload) forms of the source interface; CSRF comes with FlaskForm."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField, PasswordField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from parrhesia.security import StorableForm
+
 __all__ = ["LoginForm", "LogoutForm", "EscalationForm", "ProtectionForm", "ConsentForm"]
 
 
-class LoginForm(FlaskForm):
+class LoginForm(StorableForm):
     codename = PasswordField(
         _l("Your codename"),
         validators=[DataRequired(message=_l("Enter your codename.")), Length(max=512)],
@@ -17,11 +18,11 @@ class LoginForm(FlaskForm):
     )
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(StorableForm):
     pass
 
 
-class EscalationForm(FlaskForm):
+class EscalationForm(StorableForm):
     """A source asking for the report to go to the next independent body."""
 
     reason = SelectField(
@@ -38,7 +39,7 @@ class EscalationForm(FlaskForm):
     )
 
 
-class ProtectionForm(FlaskForm):
+class ProtectionForm(StorableForm):
     """A source asking for a protection measure; choices come from the jurisdiction."""
 
     measure = SelectField(_l("What do you need?"), validators=[DataRequired()])
@@ -56,5 +57,5 @@ class ProtectionForm(FlaskForm):
                           validators=[Optional()])
 
 
-class ConsentForm(FlaskForm):
+class ConsentForm(StorableForm):
     pass

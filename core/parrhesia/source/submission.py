@@ -103,7 +103,7 @@ def submit() -> Response | tuple[str, int] | str:
         _notify_duty_at_once(decision.duty, report.id)
     source_session.start(report, report_key)
     # Shown once, never stored: the page is not cached (Cache-Control: no-store).
-    return render_template("codename.html", codename=codename, logout_form=LogoutForm())
+    return render_template("codename.html", codename=codename, logout_form=LogoutForm(formdata=None))
 
 
 def receive(report_id: str, report_public_key: bytes) -> Submission:
