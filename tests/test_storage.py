@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,9 +79,11 @@ def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
 
 def test_temporaries_left_by_a_crash_are_removed_at_start_up(tmp_path: Path) -> None:
     store = BlobStore(tmp_path / "blobs")
-    pending = store.create("abcdefgh12345678")
-    pending.file.write(b"half")
-    pending.file.close()  # the process dies here
+    code = ("import os, sys; from pathlib import Path; from parrhesia.blobs import BlobStore; "
+            "p = BlobStore(Path(sys.argv[1])).create('abcdefgh12345678'); p.file.write(b'half'); p.file.flush(); "
+            "os._exit(9)")  # the process dies mid-write
+    subprocess.run([sys.executable, "-c", code, str(store.root)], check=False)  # noqa: S603
+    assert len(list(store.tmp_dir.iterdir())) == 1
     assert BlobStore(tmp_path / "blobs").remove_stale_temporaries() == 1
     assert list(store.tmp_dir.iterdir()) == []
 

@@ -3,23 +3,36 @@
 A blob is first written to ``blobs/.tmp/``, flushed and fsynced, then renamed into
 place, and the directory fsynced. A crash therefore leaves either nothing or a whole
 file; a report becomes visible only when its database transaction commits after its
-blobs are in place. Stray temporary files are removed when the store opens.
-Only ciphertext is ever handed to this module.
+blobs are in place. Only ciphertext is ever handed to this module.
+
+A temporary file is owned by the process writing it: its name carries a tag of the
+host and the process id (``NAME.HOST-PID.RANDOM.part``). :meth:`BlobStore.remove_stale_temporaries`
+(run at start-up and by ``parrhesia tick``) removes only those whose owner is provably
+gone (same host, no such process) or that are older than :data:`TEMPORARY_MAX_AGE`, so
+one worker's restart never breaks the uploads another worker is receiving. A process
+killed between a blob's rename and its database commit leaves an orphan blob: see
+:mod:`parrhesia.orphans`, which collects them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
-__all__ = ["BlobStore", "PendingBlob", "BlobNameError"]
+__all__ = ["BlobStore", "PendingBlob", "BlobNameError", "TEMPORARY_MAX_AGE", "StoredBlob"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# NAME.HOST-PID.RANDOM.part; a temporary of an earlier release is NAME.RANDOM.part.
+_TEMPORARY = re.compile(r"^(?P<name>[A-Za-z0-9_-]{8,64})\.(?:(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})\.)?[0-9a-f]{8}\.part$")
+TEMPORARY_MAX_AGE = 24 * 3600.0  # seconds; an upload never takes that long
 WRITEBACK_STEP = 8 * 1024 * 1024  # bytes written between two writeback hints
 _FADVISE = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_DONTNEED")
 
@@ -34,7 +47,7 @@ class PendingBlob:
     def __init__(self, store: BlobStore, name: str) -> None:
         self.store = store
         self.name = name
-        self.temp_path = store.tmp_dir / f"{name}.{secrets.token_hex(4)}.part"
+        self.temp_path = store.tmp_dir / f"{name}.{_owner_tag()}.{secrets.token_hex(4)}.part"
         self.file: BinaryIO = open(self.temp_path, "xb")  # noqa: SIM115 - closed in commit/discard
         self.committed = False
         self._hinted = 0  # bytes already handed to start_writeback
@@ -75,8 +88,14 @@ class PendingBlob:
         self._hinted = end
 
     def commit(self) -> str:
-        """Flush, fsync and rename into place; return the blob name."""
+        """Flush, fsync and rename into place; return the blob name.
+
+        The blob's modification time is set to now, so that its age counts from the
+        moment it appears in the store (the orphan collector's grace period starts there,
+        however long the upload took).
+        """
         self.file.flush()
+        os.utime(self.file.fileno())
         os.fsync(self.file.fileno())
         self.file.close()
         final = self.store.path_for(self.name)
@@ -103,13 +122,49 @@ class BlobStore:
         self.tmp_dir = root / ".tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def remove_stale_temporaries(self) -> int:
-        """Delete temporary files left by a crash; return how many."""
+    def remove_stale_temporaries(self, *, now: float | None = None, max_age: float = TEMPORARY_MAX_AGE) -> int:
+        """Delete temporary files left by a crashed or killed process; return how many.
+
+        A temporary is removed only when its owner (a process of this host) is provably
+        gone, or when it is older than ``max_age`` seconds (an owner on another host, a
+        file of an earlier release, or a process id reused since). Never one a live
+        process is writing: another worker's upload goes on.
+        """
+        now = time.time() if now is None else now
         count = 0
-        for stale in self.tmp_dir.glob("*.part"):
-            stale.unlink(missing_ok=True)
-            count += 1
+        for path in self.tmp_dir.glob("*.part"):
+            match = _TEMPORARY.match(path.name)
+            try:
+                old = now - path.stat().st_mtime > max_age
+            except FileNotFoundError:
+                continue  # committed or discarded meanwhile
+            gone = match is not None and match["pid"] is not None and match["host"] == _host_tag() and _process_gone(int(match["pid"]))
+            if old or gone:
+                path.unlink(missing_ok=True)
+                count += 1
         return count
+
+    def pending_names(self) -> set[str]:
+        """Names of the blobs being written now (or left by a crash, until removed)."""
+        names = set()
+        for path in self.tmp_dir.glob("*.part"):
+            match = _TEMPORARY.match(path.name)
+            names.add(match["name"] if match else path.name.split(".", 1)[0])
+        return names
+
+    def stored(self) -> Iterator[StoredBlob]:
+        """Every blob in place: its name and modification time (when it was committed)."""
+        for shard in sorted(self.root.iterdir()):
+            if shard.name.startswith(".") or not shard.is_dir():
+                continue
+            for path in shard.iterdir():
+                if not _NAME.match(path.name) or path.name[:2] != shard.name:
+                    continue
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:
+                    continue
+                yield StoredBlob(path.name, stat.st_mtime)
 
     def path_for(self, name: str) -> Path:
         if not _NAME.match(name):
@@ -138,6 +193,33 @@ class BlobStore:
 
     def delete(self, name: str) -> None:
         self.path_for(name).unlink(missing_ok=True)
+
+
+class StoredBlob(NamedTuple):
+    name: str
+    mtime: float  # seconds since the epoch
+
+
+def _host_tag() -> str:
+    """This host's tag in temporary names: a process id means something only on its host."""
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
+def _owner_tag() -> str:
+    return f"{_host_tag()}-{os.getpid()}"
+
+
+def _process_gone(pid: int) -> bool:
+    """True only if no process ``pid`` exists here (one of another user's still counts)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):
+        return False  # PermissionError: it exists (another user's); no such pid number: unknown
+    return False
 
 
 def _fsync_dir(directory: Path) -> None:

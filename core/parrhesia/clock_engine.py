@@ -22,6 +22,7 @@ from parrhesia.fallback_clocks import FALLBACK_PREFIX
 from parrhesia.host import PluginHost
 from parrhesia.instance import Instance
 from parrhesia.models import Report, ReportClock
+from parrhesia.orphans import OrphanResult, collect_orphans
 from parrhesia.retention import RetentionResult, apply_retention
 
 __all__ = ["TickResult", "tick"]
@@ -33,11 +34,13 @@ class TickResult:
     missed: list[tuple[str, str]] = field(default_factory=list)  # (report id, clock id)
     escalated: list[tuple[str, str | None]] = field(default_factory=list)  # (report id, body or None)
     retention: RetentionResult = field(default_factory=RetentionResult)
+    orphans: OrphanResult = field(default_factory=OrphanResult)
 
 
 def tick(host: PluginHost, db: Session, *, on: date | None = None, instance: Instance | None = None) -> TickResult:
     """Mark overdue clocks missed and escalate their reports (one step per report per
-    tick); with an instance, also destroy closed reports whose retention has ended.
+    tick); with an instance, also destroy closed reports whose retention has ended and
+    collect orphan blobs (:mod:`parrhesia.orphans`; judged by the wall clock, not ``on``).
 
     ``on`` simulates a day for every report; without it each report is judged by today
     in its jurisdiction's time zone.
@@ -69,6 +72,8 @@ def tick(host: PluginHost, db: Session, *, on: date | None = None, instance: Ins
         result.escalated.append((report_id, step.body_id))
         db.commit()
         dispatch(host, db, step.events, on=day)
+    if instance is not None:  # last: a failing disk never holds up a deadline
+        result.orphans = collect_orphans(instance)
     return result
 
 

@@ -53,6 +53,9 @@ def tick(instance_dir: Path, now: datetime | None) -> None:
         click.echo(f"missed\t{report_id}\t{clock_id}")
     for report_id, body in result.escalated:
         click.echo(f"escalated\t{report_id}\t{body or 'no independent body left'}")
+    if result.orphans.collected or result.orphans.temporaries:  # as the lines above: only when there is news
+        click.echo(f"collected {len(result.orphans.collected)} orphan blob(s), "
+                   f"removed {result.orphans.temporaries} stale temporary file(s)")
     when = day.isoformat() if day else "today"
     click.echo(f"{when}: {len(result.missed)} clock(s) missed, {len(result.escalated)} report(s) escalated")
 
