@@ -8,8 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import threading
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,6 @@ from nacl.public import PrivateKey
 from nacl.pwhash import argon2id
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from parrhesia import custody
 from parrhesia.cli import main
@@ -493,19 +490,6 @@ def test_unknown_body_has_no_recipients_list(client: FlaskClient, recipient: Reg
 # ---------------------------------------------------------------------------
 # The command line, against a real HTTP server
 # ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def server(app: Flask) -> Iterator[str]:
-    """The app served over HTTP on a loopback port, in a thread of this process."""
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=10)
 
 
 def _key_file(tmp_path: Path, who: RegisteredRecipient) -> list[str]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from parrhesia import custody
 from parrhesia.cli import main
@@ -217,19 +214,6 @@ def _deactivate(app: Flask, who: RegisteredRecipient) -> None:
         assert row is not None
         row.active = False
         db.commit()
-
-
-@pytest.fixture
-def server(app: Flask) -> Iterator[str]:
-    """The app served over HTTP on a loopback port, for the desk client."""
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=10)
 
 
 def test_after_a_rotation_a_deactivated_member_holds_no_key_to_new_reports(

@@ -14,7 +14,8 @@ SQLite by default, and also PostgreSQL when ``PARRHESIA_TEST_DATABASE_URL`` is s
 test then runs once per backend, in a schema of its own that is dropped afterwards).
 
 Fixtures: ``instance_settings`` (override it to enable plugins), ``database_url``,
-``instance_dir``, ``app``, ``client``, ``directory``, ``host``, ``db`` (a database
+``instance_dir``, ``app``, ``client``, ``server`` (the app over HTTP, for the desk client),
+``directory``, ``host``, ``db`` (a database
 session), ``runner`` (the command line, bound to the instance), ``recipient`` (a
 registered recipient with key and token), ``submitted_report``.
 Helpers: :func:`decide`, :func:`make_host`, :func:`tick_at`, :func:`submit_report`,
@@ -205,6 +206,24 @@ class InstanceRunner:
 
         environment = {"PARRHESIA_INSTANCE": str(self.instance_dir), **(env or {})}
         return self.cli.invoke(main, [str(arg) for arg in args], input=input, env=environment)
+
+
+@pytest.fixture
+def server(app: Flask) -> Iterator[str]:
+    """The app served over HTTP on a loopback port (a thread of this process), for the
+    recipient's command-line desk (``parrhesia.desk_client.DeskClient(server, token)``)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        thread.join(timeout=10)
 
 
 @pytest.fixture
