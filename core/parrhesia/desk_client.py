@@ -18,6 +18,7 @@ generation carries the previous one, so a key the server swapped in is refused).
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import secrets
@@ -462,9 +463,23 @@ class PullResult:
     unreadable: list[str] = field(default_factory=list)  # report ids whose key this body does not hold
     unreadable_notes: list[str] = field(default_factory=list)  # note ids sealed to a key generation not held
     protection: list[Path] = field(default_factory=list)  # protection requests' details and identities
+    # (report id, part id, why) of each part that could not be downloaded or decrypted;
+    # nothing of it was written, and a later pull tries it again.
+    damaged: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+# What one part's download or decryption can fail with without the others failing too:
+# the server's refusal or error for that part (DeskError), a download that broke off,
+# ciphertext that is damaged, truncated or not a part (CryptoFormatError).
+_PART_FAILURES = (DeskError, CryptoFormatError)
+
+
+def _why(problem: Exception) -> str:
+    if isinstance(problem, CryptoFormatError):
+        return f"cannot decrypt: {problem}"
+    return str(problem)
 
 
 def pull(
@@ -477,24 +492,34 @@ def pull(
     attachments keep their (sanitised) names. A note is opened with its own key,
     sealed to the body key. Protection requests the body handles land in the folder of
     their report as ``protection-<id>.txt`` (and ``identity-<id>.txt`` once readable).
+
+    A part that cannot be downloaded or decrypted stops nothing: it is listed in
+    ``damaged`` with its report and the reason, left out of the manifest (so the next
+    pull tries it again), and every other part is pulled. Folders are created 0700,
+    files 0600: what is pulled is readable by this user only.
     """
     ring = open_keyring(client, key, known)
     result = PullResult()
-    out.mkdir(parents=True, exist_ok=True)
+    _private_folder(out)
     for listed in client.reports():
         result.reports += 1
         folder = out / _safe_id(listed["id"])
-        folder.mkdir(exist_ok=True)
+        _private_folder(folder)
         if not listed.get("sealed_key"):
             result.unreadable.append(listed["id"])
             continue
         manifest = _read_manifest(folder)
         if all(part["id"] in manifest for part in listed["parts"]):
             continue
-        # Opening the report itself is what the server records as an access (and
-        # marks it read in the desk); it also gives the freshest list of parts.
-        report = client.report(listed["id"])
-        report_key = ring.open(report["sealed_key"], report.get("generation"), key)
+        try:
+            # Opening the report itself is what the server records as an access (and
+            # marks it read in the desk); it also gives the freshest list of parts.
+            report = client.report(listed["id"])
+            report_key = ring.open(report["sealed_key"], report.get("generation"), key)
+        except _PART_FAILURES as problem:
+            why = f"the report cannot be opened: {_why(problem)}"
+            result.damaged.extend((listed["id"], part["id"], why) for part in listed["parts"] if part["id"] not in manifest)
+            continue
         for number, part in enumerate(report["parts"], start=1):
             if part["id"] in manifest:
                 continue
@@ -510,41 +535,60 @@ def pull(
                     continue
             name = None if part["kind"] == "attachment" else f"{number:03d}-{part['kind']}{_SUFFIX.get(part['kind'], '.txt')}"
             on_bytes = progress(f"{report['id'][:8]} {part['kind']}", int(part["size"])) if progress else None
-            with client.open_part(report["id"], part["id"]) as stream:
-                source = _Counting(stream, on_bytes) if on_bytes else stream
-                written = decrypt_part_to_path(source, folder, part_key, report["id"], part["id"], filename=name)
+            try:
+                with client.open_part(report["id"], part["id"]) as stream:
+                    source = _Download(stream, on_bytes)
+                    written = decrypt_part_to_path(source, folder, part_key, report["id"], part["id"], filename=name)
+            except _PART_FAILURES as problem:
+                result.damaged.append((report["id"], part["id"], _why(problem)))
+                continue
             manifest[part["id"]] = written.name
             _write_manifest(folder, manifest)
             result.files.append(written)
-    result.protection = pull_protection(client, key, ring, out)
+    result.protection = pull_protection(client, key, ring, out, damaged=result.damaged)
     return result
 
 
-def pull_protection(client: DeskClient, key: PrivateKey, ring: Keyring, out: Path) -> list[Path]:
-    """Decrypt the details (and readable identities) of the body's protection requests."""
+def pull_protection(
+    client: DeskClient, key: PrivateKey, ring: Keyring, out: Path,
+    damaged: list[tuple[str, str, str]] | None = None,
+) -> list[Path]:
+    """Decrypt the details (and readable identities) of the body's protection requests.
+
+    A part that cannot be downloaded or decrypted is added to ``damaged`` (report id,
+    part id, reason) and the others are still pulled; without ``damaged``, the first
+    such failure is raised.
+    """
     written: list[Path] = []
     reports: dict[str, PrivateKey] = {}
     for request in client.protection_requests():
         folder = out / _safe_id(request["report_id"])
-        folder.mkdir(parents=True, exist_ok=True)
+        _private_folder(folder)
         for what, entry in (("protection", request.get("details")), ("identity", request.get("identity"))):
             if not entry or not entry.get("part_id"):
                 continue
             target = folder / f"{what}-{_safe_id(request['id'])}.txt"
             if target.exists():
                 continue
-            if entry.get("sealed_key"):
-                part_key = ring.open(entry["sealed_key"], entry.get("generation"), key)
-            elif entry.get("report_sealed_key"):
-                if request["report_id"] not in reports:
-                    report = client.report(request["report_id"])
-                    reports[request["report_id"]] = ring.open(report["sealed_key"], report.get("generation"), key)
-                part_key = open_report_key(base64.b64decode(entry["report_sealed_key"]), reports[request["report_id"]])
-            else:
+            try:
+                if entry.get("sealed_key"):
+                    part_key = ring.open(entry["sealed_key"], entry.get("generation"), key)
+                elif entry.get("report_sealed_key"):
+                    if request["report_id"] not in reports:
+                        report = client.report(request["report_id"])
+                        reports[request["report_id"]] = ring.open(report["sealed_key"], report.get("generation"), key)
+                    part_key = open_report_key(base64.b64decode(entry["report_sealed_key"]), reports[request["report_id"]])
+                else:
+                    continue
+                with client.open_protection_part(request["id"], entry["part_id"]) as stream:
+                    path = decrypt_part_to_path(_Download(stream, None), folder, part_key, request["report_id"],
+                                                entry["part_id"], filename=target.name)
+            except _PART_FAILURES as problem:
+                if damaged is None:
+                    raise
+                damaged.append((request["report_id"], entry["part_id"], f"{what} of protection request {request['id']}: "
+                                + _why(problem)))
                 continue
-            with client.open_protection_part(request["id"], entry["part_id"]) as stream:
-                path = decrypt_part_to_path(stream, folder, part_key, request["report_id"], entry["part_id"],
-                                            filename=target.name)
             written.append(path)
     return written
 
@@ -648,16 +692,21 @@ def rotate_body_key(
     return str(result["fingerprint"])
 
 
-class _Counting:
-    """A read-only stream that reports how many bytes were read."""
+class _Download:
+    """A part's ciphertext as the server streams it: reports how many bytes were read,
+    and turns a download that breaks off into a DeskError (that part alone fails)."""
 
-    def __init__(self, stream: BinaryIO, on_bytes: Callable[[int], None]) -> None:
+    def __init__(self, stream: BinaryIO, on_bytes: Callable[[int], None] | None) -> None:
         self.stream = stream
         self.on_bytes = on_bytes
 
     def read(self, size: int = -1) -> bytes:
-        data = self.stream.read(size)
-        self.on_bytes(len(data))
+        try:
+            data = self.stream.read(size)
+        except (OSError, http.client.HTTPException) as exc:
+            raise DeskError(f"The download broke off: {exc or type(exc).__name__}") from None
+        if self.on_bytes is not None:
+            self.on_bytes(len(data))
         return data
 
 
@@ -676,9 +725,24 @@ def _read_manifest(folder: Path) -> dict[str, str]:
 
 
 def _write_manifest(folder: Path, manifest: dict[str, str]) -> None:
-    temp = folder / (MANIFEST + ".tmp")
-    temp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    temp.replace(folder / MANIFEST)
+    """Write the manifest whole through a fresh temporary file (mode 0600), then rename it."""
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=MANIFEST, suffix=".tmp")  # 0600, whatever the umask
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(manifest, handle, indent=1)
+        os.replace(temp, folder / MANIFEST)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _private_folder(folder: Path) -> None:
+    """Create ``folder`` and any missing parent with mode 0700 (the umask can only narrow it)."""
+    if folder.is_dir():
+        return
+    if not folder.parent.is_dir():
+        _private_folder(folder.parent)
+    folder.mkdir(mode=0o700, exist_ok=True)
 
 
 def _clock_path(report_id: str, clock_id: str) -> str:

@@ -88,7 +88,11 @@ def desk() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @known_keys_option
 def pull(server: str, token: str, key_file: Path, passphrase_file: Path | None, out: Path, known_keys_file: Path) -> None:
-    """Download and decrypt new reports (and protection requests) into OUT, one folder per report id."""
+    """Download and decrypt new reports (and protection requests) into OUT, one folder per report id.
+
+    A part that cannot be downloaded or decrypted is named (report and part) and left
+    for the next pull; everything else is pulled, and the command then exits with 1.
+    """
     key = _unlock(key_file, passphrase_file)
     known = _call(lambda: KnownKeys(known_keys_file))
     with _progress() as progress:
@@ -101,8 +105,17 @@ def pull(server: str, token: str, key_file: Path, passphrase_file: Path | None, 
         click.echo(f"report {report_id}: not sealed to your body's key", err=True)
     for note_id in result.unreadable_notes:
         click.echo(f"note {note_id}: sealed to a generation of your body's key you do not hold", err=True)
+    for report_id, part_id, why in result.damaged:
+        click.echo(f"report {report_id} part {part_id}: not pulled: {why}", err=True)
     click.echo(f"{result.reports} report(s), {len(result.files)} new file(s), "
                f"{len(result.protection)} protection file(s) in {out}")
+    if result.damaged:
+        reports = len({report_id for report_id, _, _ in result.damaged})
+        raise click.ClickException(
+            f"{len(result.damaged)} part(s) of {reports} report(s) could not be downloaded or decrypted (listed above); "
+            "everything else was pulled. Pull again later to retry them, and tell your instance's operator "
+            "if they keep failing."
+        )
 
 
 @desk.command()
