@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from parrhesia import audit
-from parrhesia.accounts import hash_password, new_totp_secret, utcnow
+from parrhesia.accounts import FREE_FAILURES, hash_password, new_totp_secret, utcnow
 from parrhesia.crypto import (
     CryptoFormatError,
     decrypt_bytes,
@@ -198,20 +198,52 @@ def test_a_totp_code_cannot_be_reused(app: Flask, client: FlaskClient, officer: 
     assert login(client, officer, code=officer.code(+1)).status_code == 303
 
 
-def test_five_failures_lock_the_account_and_a_correct_login_then_fails(
+def _alert(response: Any) -> str:
+    return re.search(r'role="alert">([^<]+)<', response.get_data(as_text=True)).group(1)
+
+
+def _counters(app: Flask, user: DeskUser) -> tuple[int, Any]:
+    with Session(_engine(app)) as db:
+        stored = db.get(Recipient, user.id)
+        assert stored is not None
+        return stored.failed_logins, stored.locked_until
+
+
+def test_repeated_failures_delay_the_next_attempt_without_locking_the_real_user_out(
     app: Flask, client: FlaskClient, officer: DeskUser
 ) -> None:
-    for _ in range(5):
-        assert login(client, officer, password="wrong password, again").status_code == 403
-    with Session(_engine(app)) as db:
-        locked_until = db.get(Recipient, officer.id).locked_until
-    assert locked_until is not None and locked_until > utcnow()
-    assert login(client, officer).status_code == 403
+    for _ in range(FREE_FAILURES):
+        wrong = login(client, officer, password="wrong password, again")
+        assert wrong.status_code == 403
+    failures, next_allowed = _counters(app, officer)
+    assert failures == FREE_FAILURES and next_allowed is not None and next_allowed > utcnow()
+    # Too early: refused even with the right password and code, with the same message,
+    # and not counted (nor is a wrong password sent during the wait).
+    early = login(client, officer)
+    assert early.status_code == 403 and _alert(early) == _alert(wrong)
     assert client.get("/desk/").status_code == 303
+    assert login(client, officer, password="wrong password, during the wait").status_code == 403
+    assert _counters(app, officer) == (failures, next_allowed)
+    failed = [json.loads(e.detail) for e in audit_entries(app) if e.action == "login.failed"]
+    assert [d["throttled"] for d in failed] == [False] * FREE_FAILURES + [True, True]
+    # Once the wait is over, the real user gets in (the early attempt did not use up the code).
     with Session(_engine(app)) as db:
         db.execute(update(Recipient).where(Recipient.id == officer.id).values(locked_until=utcnow() - timedelta(seconds=1)))
         db.commit()
-    assert login(client, officer, code=officer.code(+1)).status_code == 303
+    assert login(client, officer).status_code == 303
+    assert _counters(app, officer) == (0, None)
+
+
+def test_the_delay_is_per_account(
+    app: Flask, client: FlaskClient, officer: DeskUser, recipient: RegisteredRecipient
+) -> None:
+    colleague = add_desk_recipient(app, recipient.body_id)
+    for _ in range(FREE_FAILURES + 3):
+        assert login(client, officer, password="wrong password, again").status_code == 403
+    assert _counters(app, officer)[1] is not None
+    other = app.test_client()
+    assert login(other, colleague).status_code == 303
+    assert _counters(app, colleague) == (0, None)
 
 
 def test_first_login_enrols_totp_with_a_server_rendered_qr_code(
@@ -624,6 +656,9 @@ def test_an_operator_sees_instance_health_and_no_report(
     assert page.status_code == 200
     assert "The audit log is intact" in html and "parrhesia.default_plugins.core_intake" in html
     assert report_for_officer.id not in html and report_for_officer.message not in html
+    # The route and last-resort bodies have readers; the audit office nobody yet.
+    unreadable = html.split('id="unreadable-bodies"')[1].split("</ul>")[0]
+    assert "Audit Office" in unreadable and "Ombudsman" not in unreadable and "Integrity Office" not in unreadable
     token = csrf_token(html)
     for method, path in [*_desk_routes(report_for_officer.id, _message_part(app, report_for_officer.id)),
                          ("GET", "/desk/"), ("GET", "/desk/key"), ("GET", "/desk/key.json"), ("GET", "/desk/body")]:
@@ -787,3 +822,16 @@ def test_deadlines_are_extended_paused_and_restarted_from_the_desk_with_reasons(
     assert clocks["reflection"].state == "running" and clocks["reflection"].pause_reason == "the source asked for time"
     assert {"clock.extend", "clock.pause", "clock.resume"} <= set(actions(app, f"recipient:{officer.id}"))
     assert post(desk, f"{base}/reflection/explode", page).status_code == 400
+
+
+class TestBodiesNobodyCanReadYet:
+    @pytest.fixture
+    def instance_settings(self) -> dict[str, Any]:
+        return {"readers": False}
+
+    def test_the_operator_page_says_when_every_body_can_read(self, app: Flask, client: FlaskClient) -> None:
+        for body in ("integrity-office", "ombudsman", OUTSIDER):
+            add_test_recipient(app, body)
+        assert login(client, add_operator(app)).status_code == 303
+        html = client.get("/desk/operator").get_data(as_text=True)
+        assert "Every body of the directory can read the reports sent to it." in html

@@ -2,13 +2,26 @@
 
 Recipients and operators log in the same way; :class:`Account` is the common shape of
 both tables. A TOTP code is accepted once: the time step it belongs to is recorded and
-any code of that step or an earlier one is refused afterwards. After
-``MAX_FAILURES`` failed attempts an account is locked for ``LOCK_MINUTES``, and every
-attempt during the lock fails without checking anything.
+any code of that step or an earlier one is refused afterwards.
+
+Every log-in attempt costs the same: one Argon2id verification with the parameters of
+:func:`hash_password` (against a dummy hash made once per process when the account is
+unknown) and one TOTP check, whatever the account and whatever its state, and only then
+the answer. Neither the answer nor its time says whether the account exists, which
+factor was wrong, or whether the account is being throttled.
+
+Throttling delays, it never locks out: after ``FREE_FAILURES`` failed attempts in a row
+each further failure makes the next attempt wait ``2**k`` seconds (k = 0, 1, 2, …),
+at most ``MAX_DELAY``, counted from that failure (``locked_until`` holds "next attempt
+allowed at"). An attempt that arrives earlier is refused without being counted, so
+guessing is slowed but nobody can push the delay past ``MAX_DELAY`` for the real user:
+the right password and a fresh code succeed as soon as the current delay is over.
+The delay is per account.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -25,8 +38,8 @@ from parrhesia.models import Operator, Recipient
 from parrhesia.reports import today, token_hash
 
 __all__ = [
-    "MAX_FAILURES",
-    "LOCK_MINUTES",
+    "FREE_FAILURES",
+    "MAX_DELAY",
     "Account",
     "LoginRefused",
     "hash_password",
@@ -34,6 +47,7 @@ __all__ = [
     "provisioning_uri",
     "qr_svg",
     "check_login",
+    "delay_after",
     "needs_enrolment",
     "check_enrolment_password",
     "begin_enrolment",
@@ -43,10 +57,14 @@ __all__ = [
     "login_name_taken",
 ]
 
-MAX_FAILURES = 5
-LOCK_MINUTES = 15
+FREE_FAILURES = 5
+MAX_DELAY = timedelta(minutes=5)
 MIN_PASSWORD_LENGTH = 12
 _STEP = 30
+# The parameters of every stored hash (hash_password), and of the dummy hash verified
+# for an unknown account: the same verification cost on every path.
+_OPSLIMIT = argon2id.OPSLIMIT_INTERACTIVE
+_MEMLIMIT = argon2id.MEMLIMIT_INTERACTIVE
 
 
 class Account(Protocol):
@@ -70,7 +88,15 @@ class Account(Protocol):
 
 
 class LoginRefused(Exception):
-    """A refused log-in; the message never says which factor was wrong."""
+    """A refused log-in; the message never says which factor was wrong.
+
+    ``throttled``: refused because it came before the account's next attempt was allowed
+    (for the audit log only; what the user is shown must not depend on it).
+    """
+
+    def __init__(self, reason: str, *, throttled: bool = False) -> None:
+        super().__init__(reason)
+        self.throttled = throttled
 
 
 def utcnow() -> datetime:
@@ -81,7 +107,18 @@ def utcnow() -> datetime:
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
-    return argon2id.str(password.encode("utf-8")).decode("ascii")
+    return argon2id.str(password.encode("utf-8"), opslimit=_OPSLIMIT, memlimit=_MEMLIMIT).decode("ascii")
+
+
+@functools.cache
+def _dummy_hash() -> bytes:
+    """A hash of a random password with hash_password's parameters, made once per process."""
+    return argon2id.str(secrets.token_bytes(32), opslimit=_OPSLIMIT, memlimit=_MEMLIMIT)
+
+
+@functools.cache
+def _dummy_secret() -> str:
+    return new_totp_secret()
 
 
 def new_totp_secret() -> str:
@@ -104,16 +141,19 @@ def qr_svg(uri: str) -> str:
 def check_login(account: Account | None, password: str, code: str, *, now: datetime | None = None) -> None:
     """Check password and TOTP; update the account's counters. Raise LoginRefused.
 
-    The caller commits the account afterwards, whether the log-in succeeded or not.
+    Both factors are always checked, and the password with the same Argon2id cost for an
+    unknown, a known and a throttled account; the refusal comes after both. The caller
+    commits the account afterwards, whether the log-in succeeded or not.
     """
     now = now or utcnow()
+    dummy = _dummy_hash()  # made at the first attempt of the process, whatever the account
     if account is None or account.password_hash is None or account.totp_secret is None:
-        # Spend the same effort as a real check, so timing does not reveal accounts.
-        argon2id.str(b"timing-equaliser", opslimit=argon2id.OPSLIMIT_MIN, memlimit=argon2id.MEMLIMIT_MIN)
+        _password_matches(dummy.decode("ascii"), password)
+        _valid_step(_dummy_secret(), code, now)
         raise LoginRefused("unknown account")
-    _refuse_if_locked(account, now)
-    step = _valid_step(account.totp_secret, code, now)
     password_ok = _password_matches(account.password_hash, password)
+    step = _valid_step(account.totp_secret, code, now)
+    _refuse_if_throttled(account, now)
     if not password_ok or step is None or (account.totp_last_step is not None and step <= account.totp_last_step):
         _fail(account, now)
     _succeed(account, step)
@@ -125,15 +165,19 @@ def needs_enrolment(account: Account) -> bool:
 
 
 def check_enrolment_password(account: Account, password: str, *, now: datetime | None = None) -> None:
-    """The password alone, for an account that has no TOTP yet; throttled and locked
-    like a full log-in. The caller commits the account afterwards either way."""
+    """The password alone, for an account that has no TOTP yet; checked at the same cost
+    and throttled like a full log-in. The caller commits the account afterwards either way."""
     now = now or utcnow()
+    dummy = _dummy_hash()
     if account.password_hash is None or not needs_enrolment(account):
+        _password_matches(dummy.decode("ascii"), password)
         raise LoginRefused("not enrolling")
-    _refuse_if_locked(account, now)
-    if not _password_matches(account.password_hash, password):
+    password_ok = _password_matches(account.password_hash, password)
+    _refuse_if_throttled(account, now)
+    if not password_ok:
         _fail(account, now)
     account.failed_logins = 0
+    account.locked_until = None
 
 
 def begin_enrolment(account: Account) -> str:
@@ -148,23 +192,33 @@ def confirm_enrolment(account: Account, code: str, *, now: datetime | None = Non
     now = now or utcnow()
     if account.totp_secret is None or not needs_enrolment(account):
         raise LoginRefused("not enrolling")
-    _refuse_if_locked(account, now)
     step = _valid_step(account.totp_secret, code, now)
+    _refuse_if_throttled(account, now)
     if step is None:
         _fail(account, now)
     _succeed(account, step)
 
 
-def _refuse_if_locked(account: Account, now: datetime) -> None:
+def delay_after(failures: int) -> timedelta:
+    """How long the next attempt waits after ``failures`` failed attempts in a row."""
+    if failures < FREE_FAILURES:
+        return timedelta(0)
+    exponent = failures - FREE_FAILURES
+    if exponent >= 32:  # 2**32 s is far beyond any cap; keeps the number small
+        return MAX_DELAY
+    return min(timedelta(seconds=2**exponent), MAX_DELAY)
+
+
+def _refuse_if_throttled(account: Account, now: datetime) -> None:
+    """Refuse an attempt that came before the next one is allowed, without counting it."""
     if account.locked_until is not None and account.locked_until > now:
-        raise LoginRefused("locked")
+        raise LoginRefused("too early", throttled=True)
 
 
 def _fail(account: Account, now: datetime) -> NoReturn:
     account.failed_logins = (account.failed_logins or 0) + 1
-    if account.failed_logins >= MAX_FAILURES:
-        account.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-        account.failed_logins = 0
+    delay = delay_after(account.failed_logins)
+    account.locked_until = now + delay if delay else None
     raise LoginRefused("wrong password or code")
 
 
