@@ -73,7 +73,7 @@ def tick(host: PluginHost, db: Session, *, on: date | None = None, instance: Ins
         db.commit()
         dispatch(host, db, step.events, on=day)
     if instance is not None:  # last: a failing disk never holds up a deadline
-        result.orphans = collect_orphans(instance)
+        result.orphans = collect_orphans(instance, db)
     return result
 
 

@@ -37,22 +37,27 @@ class OrphanResult:
     temporaries: int = 0  # stale temporary files removed
 
 
-def collect_orphans(instance: Instance, *, grace: float = ORPHAN_GRACE, now: float | None = None) -> OrphanResult:
+def collect_orphans(
+    instance: Instance, db: Session, *, grace: float = ORPHAN_GRACE, now: float | None = None
+) -> OrphanResult:
     """Delete blobs older than ``grace`` seconds that no part names; remove stale temporaries.
 
-    Reads the database on a session of its own, short read transactions only, so any
-    transaction of the caller's is left alone.
+    Commits ``db`` (as :func:`parrhesia.clock_engine.tick` does as it goes): the store is
+    listed outside any transaction, and each batch of names is looked up in a short read
+    transaction, ended before any file is deleted (on SQLite every transaction holds the
+    write lock).
     """
     store = instance.blobs
     now = time.time() if now is None else now
     result = OrphanResult(temporaries=store.remove_stale_temporaries(now=now))
     cutoff = now - grace
+    db.commit()
     pending = store.pending_names()
     candidates = [blob.name for blob in store.stored() if blob.mtime < cutoff and blob.name not in pending]
     for start in range(0, len(candidates), _BATCH):
         batch = candidates[start:start + _BATCH]
-        with Session(instance.engine) as db:  # a read transaction of its own, ended at once
-            named = set(db.scalars(select(Part.blob).where(Part.blob.in_(batch))).all())
+        named = set(db.scalars(select(Part.blob).where(Part.blob.in_(batch))).all())
+        db.commit()
         pending |= store.pending_names()
         for name in batch:
             if name in named or name in pending:
