@@ -81,13 +81,20 @@ def test_own_temporary_survives_and_an_over_a_day_old_one_goes_whoever_owns_it(t
     assert store.remove_stale_temporaries() == 1 and not mine.temp_path.exists()
 
 
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: S603
+    process.wait(timeout=30)
+    return process.pid
+
+
 @pytest.mark.parametrize("name", [
     f"{NAME}.0123abcd.part",  # an earlier release's: no owner named
-    f"{NAME}.ffffffff-1.0123abcd.part",  # another host's process: its pid means nothing here
+    f"{NAME}.ffffffff-DEAD.0123abcd.part",  # another host's process: its pid means nothing here
     f"{NAME}.notours",  # not a name this store makes
 ])
 def test_a_temporary_of_unknown_owner_goes_only_when_over_a_day_old(tmp_path: Path, name: str) -> None:
     store = BlobStore(tmp_path / "blobs")
+    name = name.replace("DEAD", str(_dead_pid()))
     other = store.tmp_dir / (name if name.endswith(".part") else name + ".part")
     other.write_bytes(b"half")
     assert store.remove_stale_temporaries() == 0 and other.exists()

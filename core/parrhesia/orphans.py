@@ -52,13 +52,13 @@ def collect_orphans(
     result = OrphanResult(temporaries=store.remove_stale_temporaries(now=now))
     cutoff = now - grace
     db.commit()
-    pending = store.pending_names()
-    candidates = [blob.name for blob in store.stored() if blob.mtime < cutoff and blob.name not in pending]
+    candidates = [blob.name for blob in store.stored() if blob.mtime < cutoff]
+    pending: set[str] = set()
     for start in range(0, len(candidates), _BATCH):
         batch = candidates[start:start + _BATCH]
         named = set(db.scalars(select(Part.blob).where(Part.blob.in_(batch))).all())
         db.commit()
-        pending |= store.pending_names()
+        pending |= store.pending_names()  # listed after the store: a write begun meanwhile counts
         for name in batch:
             if name in named or name in pending:
                 continue
