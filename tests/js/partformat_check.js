@@ -1,7 +1,8 @@
 /*
  * Driven by tests/test_desk_js_crypto.py: reads a JSON job on stdin, runs the desk's
  * browser crypto (themes/default/static/desk/partformat.js) under node with the pinned
- * libsodium, and prints a JSON answer on stdout.
+ * libsodium, and prints a JSON answer on stdout. The job {"filenames": true} instead
+ * answers what the browser names each input of tests/vectors/filenames.json.
  */
 "use strict";
 const path = require("path");
@@ -11,9 +12,23 @@ const format = require(path.resolve(__dirname, "../../themes/default/static/desk
 function hex(bytes) { return Buffer.from(bytes).toString("hex"); }
 function unhex(text) { return new Uint8Array(Buffer.from(text, "hex")); }
 
+// The file-name vectors shared with the Python rule (core/parrhesia/crypto/filenames.py):
+// what the browser's sanitiseFilename makes of each input.
+function filenames() {
+  const vectors = JSON.parse(require("fs").readFileSync(path.resolve(__dirname, "../vectors/filenames.json"), "utf8"));
+  return vectors.vectors.map((vector) => ({
+    comment: vector.comment,
+    output: format.sanitiseFilename(vector.input, "fallback" in vector ? vector.fallback : vectors.fallback),
+  }));
+}
+
 async function main() {
-  await sodium.ready;
   const job = JSON.parse(require("fs").readFileSync(0, "utf8"));
+  if (job.filenames) {
+    process.stdout.write(JSON.stringify({ filenames: filenames() }));
+    return;
+  }
+  await sodium.ready;
   const answer = { fingerprint: null, decrypted: [], encrypted: [], errors: [], padme: {} };
   const recipient = format.unwrapKeyFile(sodium, job.key_file, job.passphrase);
   answer.public_key_hex = hex(recipient.publicKey);

@@ -2,7 +2,9 @@
 
 The name of an attachment comes from the source, i.e. from anyone on the
 internet. Before a recipient's machine writes it to disk we reduce it to a
-single, harmless path component.
+single, harmless path component. The browser desk applies the same rule
+(``sanitiseFilename`` in themes/default/static/desk/partformat.js); both are checked
+against the vectors in tests/vectors/filenames.json.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ __all__ = ["sanitise_filename"]
 
 _MAX_NAME_BYTES = 255  # the common file-system limit for one path component
 _FORBIDDEN = re.compile(r'[<>:"|?*]')  # not allowed in names on Windows
+_EDGES = re.compile(r"^[\s.]+|[\s.]+$")  # leading and trailing spaces and dots, mixed in any order
 _WINDOWS_RESERVED = frozenset(
     ["CON", "PRN", "AUX", "NUL"]
     + [f"COM{i}" for i in range(1, 10)]
@@ -25,7 +28,7 @@ def sanitise_filename(name: object, fallback: str) -> str:
     """Return a safe single-component file name for ``name``, else for ``fallback``.
 
     Path components are stripped (``"../../etc/passwd"`` gives ``"passwd"``),
-    leading dots and trailing dots/spaces removed, ``".."`` refused. A name
+    leading and trailing dots and spaces removed, ``".."`` refused. A name
     with control or invisible formatting characters (such as a right-to-left
     override that makes ``"fdp.exe"`` look like a PDF) is refused outright.
     If nothing usable remains, the fallback (normally the part id) is used.
@@ -40,7 +43,7 @@ def _clean(name: object) -> str | None:
     if any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"} for ch in name):
         return None
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = _FORBIDDEN.sub("_", name).strip().lstrip(".").rstrip(". ")
+    name = _EDGES.sub("", _FORBIDDEN.sub("_", name))
     if not name:
         return None
     if name.partition(".")[0].upper() in _WINDOWS_RESERVED:

@@ -86,11 +86,6 @@
     });
   }
 
-  function safeFilename(name, fallback) {
-    var cleaned = String(name || "").replace(/[\u0000-\u001f\u007f/\\:*?"<>|]+/g, "_").replace(/^[.\s]+/, "").slice(0, 200);
-    return cleaned || fallback;
-  }
-
   function show(part, result, problem) {
     var item = document.createElement("li");
     item.className = part.author + " " + part.kind;
@@ -105,7 +100,8 @@
       error.textContent = messageFor(problem);
       item.appendChild(error);
     } else if (part.kind === "attachment") {
-      var filename = safeFilename(result.meta.filename, part.id + ".bin");
+      // The same rule, and the same fallback (the part id), as `parrhesia desk pull`.
+      var filename = format.sanitiseFilename(result.meta.filename, part.id);
       // Always octet-stream: a Blob URL shares this page's origin, so it must never render.
       var url = URL.createObjectURL(new Blob([result.content], { type: "application/octet-stream" }));
       blobUrls.push(url);

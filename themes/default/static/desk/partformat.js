@@ -429,6 +429,72 @@
     return blob;
   }
 
+  // Attachment file names: the rule of core/parrhesia/crypto/filenames.py, checked
+  // against the same vectors (tests/vectors/filenames.json), so that the browser desk
+  // and `parrhesia desk pull` save an attachment under the same name, or refuse it alike.
+  var FILENAME_MAX_BYTES = 255; // the common file-system limit for one path component
+  // Control, invisible formatting (e.g. U+202E, which makes "fdp.exe" look like a PDF),
+  // line and paragraph separators, lone surrogates, private use, unassigned.
+  var FILENAME_REFUSED = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Co}\p{Cn}]/u;
+  var FILENAME_FORBIDDEN = /[<>:"|?*]/g; // not allowed in names on Windows
+  var WINDOWS_RESERVED = ["CON", "PRN", "AUX", "NUL"];
+  for (var reserved = 1; reserved <= 9; reserved++) {
+    WINDOWS_RESERVED.push("COM" + reserved, "LPT" + reserved);
+  }
+
+  function utf8Length(text) {
+    return new TextEncoder().encode(text).length;
+  }
+
+  function truncateFilename(name) {
+    if (utf8Length(name) <= FILENAME_MAX_BYTES) {
+      return name;
+    }
+    var dot = name.lastIndexOf(".");
+    var stem = name.slice(0, Math.max(dot, 0));
+    var tail = dot >= 0 ? name.slice(dot) : "";
+    if (dot < 0 || !stem || Array.from(tail).length - 1 > 16) {
+      stem = name;
+      tail = "";
+    }
+    var bytes = new TextEncoder().encode(stem);
+    var cut = Math.min(bytes.length, FILENAME_MAX_BYTES - utf8Length(tail));
+    while (cut > 0 && cut < bytes.length && (bytes[cut] & 0xc0) === 0x80) {
+      cut--; // never half a character
+    }
+    return new TextDecoder("utf-8").decode(bytes.subarray(0, cut)).replace(/[. ]+$/, "") + tail;
+  }
+
+  function cleanFilename(name) {
+    if (typeof name !== "string") {
+      return null;
+    }
+    name = name.normalize("NFC");
+    if (FILENAME_REFUSED.test(name)) {
+      return null;
+    }
+    name = name.replace(/\\/g, "/");
+    name = name.slice(name.lastIndexOf("/") + 1);
+    name = name.replace(FILENAME_FORBIDDEN, "_").replace(/^[\s.]+|[\s.]+$/gu, "");
+    if (!name) {
+      return null;
+    }
+    if (WINDOWS_RESERVED.indexOf(name.split(".")[0].toUpperCase()) >= 0) {
+      name = "_" + name;
+    }
+    return truncateFilename(name);
+  }
+
+  /**
+   * A safe single-component file name for `name` (from the source, i.e. anyone), else
+   * for `fallback` (normally the part id), else "attachment". Path components are
+   * stripped, leading and trailing dots and spaces removed; a name with control or
+   * invisible formatting characters is refused outright.
+   */
+  function sanitiseFilename(name, fallback) {
+    return cleanFilename(name) || cleanFilename(fallback) || "attachment";
+  }
+
   /** A fresh part id: 32 lowercase hexadecimal characters. */
   function newPartId(sodium) {
     return sodium.to_hex(sodium.randombytes_buf(16));
@@ -448,6 +514,7 @@
     openKeyring: openKeyring,
     decryptPart: decryptPart,
     encryptPart: encryptPart,
-    newPartId: newPartId
+    newPartId: newPartId,
+    sanitiseFilename: sanitiseFilename
   };
 });
