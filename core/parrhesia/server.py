@@ -2,7 +2,8 @@
 
 ``gthread`` workers keep a heartbeat while a slow upload over Tor is still arriving (a
 sync worker would be killed by its timeout), and the access log format leaves out the
-remote address, user agent, referrer and time (see :mod:`parrhesia.logs`).
+remote address, user agent, referrer and time (see :mod:`parrhesia.logs`). Responses
+carry a neutral ``Server`` header (:data:`SERVER_HEADER`), naming no software.
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
+from gunicorn.http import wsgi as gunicorn_wsgi
 
 from parrhesia.app import INSTANCE_ENV, create_app
 from parrhesia.logs import ACCESS_LOG_FORMAT, RedactingFilter
 
-__all__ = ["gunicorn_options", "serve"]
+__all__ = ["SERVER_HEADER", "gunicorn_options", "serve"]
+
+# The Server header of every response: nothing that tells a scanner which server (or
+# which version of it) to try its exploits on.
+SERVER_HEADER = "web"
 
 
 def gunicorn_options(bind: str, *, workers: int = 2, threads: int = 4, access_log: bool = False) -> dict[str, Any]:
@@ -57,10 +63,27 @@ class _RedactingLogger(Logger):
                 log.addFilter(RedactingFilter())
 
 
+def _neutral_server_header() -> None:
+    """Have gunicorn send ``Server: web`` instead of ``Server: gunicorn``.
+
+    Gunicorn has no setting for it, and the header it writes comes before the
+    application's, so a header set by the app (or a WSGI wrapper) would only add a
+    second one (the app's own is dropped anyway, by :mod:`parrhesia.security`). Its
+    HTTP/1 and HTTP/2 responses take the value from ``gunicorn.http.wsgi.SERVER`` when
+    they are made, so it is set there, in the arbiter, before any worker is forked.
+    tests/test_server_header.py checks what a served instance really sends.
+    """
+    if not isinstance(getattr(gunicorn_wsgi, "SERVER", None), str):
+        raise RuntimeError("This gunicorn no longer names its Server header in gunicorn.http.wsgi.SERVER; "
+                           "update parrhesia.server._neutral_server_header.")
+    gunicorn_wsgi.SERVER = SERVER_HEADER
+
+
 class _Server(BaseApplication):
     def __init__(self, instance: str, options: dict[str, Any]) -> None:
         self.instance = instance
         self.options = options
+        _neutral_server_header()
         super().__init__()
 
     def load_config(self) -> None:
