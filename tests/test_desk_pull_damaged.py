@@ -6,25 +6,29 @@ ciphertext blob with a 404."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, BinaryIO, cast
 
 import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
+from nacl.public import PrivateKey
 from nacl.pwhash import argon2id
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from parrhesia.cli import main
-from parrhesia.crypto import derive_source_identity, wrap_private_key
-from parrhesia.desk_client import MANIFEST
+from parrhesia.crypto import CryptoFormatError, derive_source_identity, encrypt_bytes, seal_report_key, wrap_private_key
+from parrhesia.desk_client import MANIFEST, DeskClient, Keyring, pull_protection
 from parrhesia.models import Part
 from parrhesia.reports import find_by_lookup
 from parrhesia.testing import RegisteredRecipient, submit_report
@@ -179,3 +183,48 @@ def test_a_part_whose_blob_is_missing_is_a_404_not_a_500(
     served = client.get(f"/api/v1/reports/{report_id}/parts/{other.id}", headers=recipient.headers)
     assert served.status_code == 200
     assert len(served.data) == int(served.headers["Content-Length"]) == _blob_path(app, other).stat().st_size
+
+
+class _ProtectionServer:
+    """Just what :func:`pull_protection` asks of a DeskClient: two requests of one report,
+    the first one's details damaged, the second one's whole."""
+
+    def __init__(self, key: PrivateKey) -> None:
+        self.key = key
+        part_key = PrivateKey.generate()
+        self.sealed = base64.b64encode(seal_report_key(part_key, bytes(key.public_key))).decode()
+        self.blobs = {
+            part_id: encrypt_bytes(f"details {part_id}".encode(), bytes(part_key.public_key), REPORT, part_id,
+                                   {"kind": "protection"})
+            for part_id in ("d1" * 16, "d2" * 16)
+        }
+        damaged = bytearray(self.blobs["d1" * 16])
+        damaged[200] ^= 0x01
+        self.blobs["d1" * 16] = bytes(damaged)
+
+    def protection_requests(self) -> list[dict[str, Any]]:
+        return [{"id": f"r{n}" * 16, "report_id": REPORT,
+                 "details": {"part_id": f"d{n}" * 16, "sealed_key": self.sealed, "generation": None}}
+                for n in (1, 2)]
+
+    def open_protection_part(self, request_id: str, part_id: str) -> BinaryIO:
+        return io.BytesIO(self.blobs[part_id])
+
+
+REPORT = "ab" * 16
+
+
+def test_a_damaged_protection_request_stops_no_other(tmp_path: Path) -> None:
+    key = PrivateKey.generate()
+    ring = Keyring(body_id="integrity-office", keys={}, fingerprints={}, vouched_by="Colleague")
+    fake = cast(DeskClient, _ProtectionServer(key))
+    damaged: list[tuple[str, str, str]] = []
+    written = pull_protection(fake, key, ring, tmp_path, damaged=damaged)
+    assert [path.name for path in written] == [f"protection-{'r2' * 16}.txt"]
+    assert written[0].read_text() == f"details {'d2' * 16}"
+    ((report_id, part_id, why),) = damaged
+    assert (report_id, part_id) == (REPORT, "d1" * 16)
+    assert why.startswith(f"protection of protection request {'r1' * 16}: cannot decrypt: ")
+    assert "damaged or was tampered with" in why
+    with pytest.raises(CryptoFormatError):  # without a list to record them in, the first one is raised
+        pull_protection(fake, key, ring, tmp_path / "again")
