@@ -61,6 +61,8 @@ def dispatch(host: PluginHost, db: Session, events: Iterable[Event], *, on: date
     A plugin that fails is recorded for operators (no content) and never undoes the
     event.
     """
+    # Imported here: this module is part of the plugin contract (parrhesia.plugin), which
+    # must load no database code (tests/test_plugin_contract.py).
     from parrhesia.notifications import enqueue_for_bodies
     from parrhesia.reports import record_plugin_failures
 

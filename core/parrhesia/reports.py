@@ -24,6 +24,7 @@ from parrhesia.crypto import SourceIdentity, seal_report_key
 from parrhesia.deadlines import report_clock
 from parrhesia.events import Event, EventName
 from parrhesia.models import Part, PluginError, Recipient, Report, ReportBody, ReportField, SealedKey
+from parrhesia.notifications import enqueue_for_bodies
 from parrhesia.plugin_manager import PluginFailure
 from parrhesia.routing import RouteDecision
 from parrhesia.upload import Submission
@@ -116,8 +117,6 @@ def store_submission(
         custody.seal_to_bodies(db, report, report_key, [*decision.route, *(s.body_id for s in decision.escalation)])
         db.add(report)
         db.flush()  # the report row first: plugin errors refer to it
-        from parrhesia.notifications import enqueue_for_bodies
-
         enqueue_for_bodies(db, decision.duty, "urgent", on=day)
         record_plugin_failures(db, decision.failures, report_id)
     except BaseException:
