@@ -49,6 +49,8 @@ from parrhesia.desk_client import (
 
 __all__ = ["desk"]
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 # Parts smaller than this download without a progress bar.
 PROGRESS_THRESHOLD = 4 * 1024 * 1024
 
@@ -73,6 +75,14 @@ trust_option = click.option(
     "--trust", "fingerprints", multiple=True, metavar="FINGERPRINT",
     help="Trust the listed key with this fingerprint, once its holder has confirmed it (repeatable).",
 )
+
+
+def machine_options(command: F) -> F:
+    """The options of a command that opens the recipient's key on this machine: the
+    server, the token, the key file and its passphrase, the trusted keys file."""
+    for option in reversed((server_option, token_option, key_option, passphrase_option, known_keys_option)):
+        command = option(command)
+    return command
 
 
 @click.group()
@@ -278,11 +288,7 @@ def body_key() -> None:
 
 
 @body_key.command("create")
-@server_option
-@token_option
-@key_option
-@passphrase_option
-@known_keys_option
+@machine_options
 def body_key_create(server: str, token: str, key_file: Path, passphrase_file: Path | None, known_keys_file: Path) -> None:
     """Make your body's first key on this machine (you hold it; vouch for colleagues next)."""
     key = _unlock(key_file, passphrase_file)
@@ -294,11 +300,7 @@ def body_key_create(server: str, token: str, key_file: Path, passphrase_file: Pa
 
 
 @body_key.command("show")
-@server_option
-@token_option
-@key_option
-@passphrase_option
-@known_keys_option
+@machine_options
 def body_key_show(server: str, token: str, key_file: Path, passphrase_file: Path | None, known_keys_file: Path) -> None:
     """Check your grant of the body key, and list who holds it and who waits for a vouch."""
     key = _unlock(key_file, passphrase_file)
@@ -313,11 +315,7 @@ def body_key_show(server: str, token: str, key_file: Path, passphrase_file: Path
 
 
 @body_key.command("rotate")
-@server_option
-@token_option
-@key_option
-@passphrase_option
-@known_keys_option
+@machine_options
 @trust_option
 @click.option("--drop", multiple=True, type=int, metavar="RECIPIENT_ID",
               help="Leave this colleague out of the new key (repeatable); deactivated ones are left out anyway.")
@@ -334,11 +332,7 @@ def body_key_rotate(
 
 
 @desk.command()
-@server_option
-@token_option
-@key_option
-@passphrase_option
-@known_keys_option
+@machine_options
 @trust_option
 @click.option("--recipient", "recipient_id", required=True, type=int, help="The colleague's recipient id (`desk keys`).")
 def vouch(
