@@ -7,6 +7,7 @@ import click
 from parrhesia import __version__
 from parrhesia.cli.clocks import disclose, escalate, hold, tick
 from parrhesia.cli.desk import desk
+from parrhesia.cli.doctor import doctor
 from parrhesia.cli.instance import demo, init, serve
 from parrhesia.cli.jurisdiction import directory, plugins, route
 from parrhesia.cli.keys import keys
@@ -26,3 +27,4 @@ def main() -> None:
 
 for command in (init, serve, demo, keys, recipients, desk, plugins, plugin, directory, route, operators, audit, notify, tick, escalate, hold, disclose, reports, statistics):
     main.add_command(command)
+main.add_command(doctor)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from parrhesia.cli.common import instance_option, load_instance
 from parrhesia.clock_engine import tick as run_tick
 from parrhesia.deadlines import report_day
+from parrhesia.doctor import record_tick
 from parrhesia.escalation import escalate as escalate_report
 from parrhesia.events import dispatch
 from parrhesia.host import load_host
@@ -43,6 +44,7 @@ def tick(instance_dir: Path, now: datetime | None) -> None:
         record_plugin_failures(db, result.retention.failures, None)
         db.commit()
     instance.dispose()
+    record_tick(instance.config.path)  # for `parrhesia doctor`: when a tick last worked
     for report_id in result.retention.destroyed:
         click.echo(f"destroyed\t{report_id}")
     for report_id in result.retention.held:
