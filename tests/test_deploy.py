@@ -56,11 +56,11 @@ def test_gunicorn_access_log_has_no_address_user_agent_or_referrer() -> None:
     assert not any(token in log_format for token in ("%(t)s", "%(r)s", "%({x-forwarded-for}i)s"))
 
 
-def test_torrc_maps_onion_port_80_to_the_port_the_service_binds() -> None:
+def test_torrc_maps_port_80_of_both_onions_to_the_port_the_service_binds() -> None:
     lines = [line.split() for line in (DEPLOY / "torrc").read_text(encoding="utf-8").splitlines()]
     directives = [words for words in lines if words and not words[0].startswith("#")]
     ports = [words[1:] for words in directives if words[0] == "HiddenServicePort"]
-    assert ports == [["80", service_bind()]]
+    assert ports == [["80", service_bind()]] * 2  # the sources' onion and the desk's (test_tor.py)
     assert any(words[0] == "HiddenServiceDir" for words in directives)
     assert not any(words[0] in ("HiddenServiceNonAnonymousMode", "HiddenServiceSingleHopMode") for words in directives)
 

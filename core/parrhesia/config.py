@@ -40,6 +40,8 @@ DEFAULT_THEME = "default"
 DEFAULT_MAX_SUBMISSION_BYTES = 500 * 1000 * 1000
 DATABASE_URL_ENV = "PARRHESIA_DATABASE_URL"
 _BODY_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+HOST_INTERFACES = ("source", "desk")
+_HOST_NAME = re.compile(r"[a-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9a-f:.]+\](:[0-9]{1,5})?")
 
 
 class ConfigError(Exception):
@@ -76,6 +78,7 @@ class InstanceConfig:
     plugins: tuple[str, ...] = ()
     timezone: str = "UTC"
     timezones: dict[str, str] = field(default_factory=dict)  # jurisdiction -> time zone
+    hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)  # interface -> Host names ([hosts])
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def today(self, jurisdiction: str | None = None) -> date:
@@ -164,6 +167,7 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
         route=route,
         last_resort=last_resort,
         plugins=tuple(_strings(data.get("plugins", {}).get("enabled", []), "plugins.enabled", config_file)),
+        hosts=_hosts(_table(data, "hosts", config_file), config_file),
         raw=data,
     )
 
@@ -212,6 +216,23 @@ def _strings(value: Any, key: str, source: Path) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{source}: {key} must be a list of strings")
     return value
+
+
+def _hosts(table: dict[str, Any], source: Path) -> dict[str, tuple[str, ...]]:
+    """``[hosts]``: the Host names each interface answers on (``source``, ``desk``), in
+    lower case; the desk's also serve the API (parrhesia.security)."""
+    unknown = sorted(set(table) - set(HOST_INTERFACES))
+    if unknown:
+        raise ConfigError(f"{source}: [hosts] takes only {' and '.join(HOST_INTERFACES)}, not {unknown}")
+    hosts = {key: tuple(h.lower() for h in _strings(value, f"hosts.{key}", source)) for key, value in table.items()}
+    for key, names in hosts.items():
+        bad = [name for name in names if not _HOST_NAME.fullmatch(name)]
+        if bad:
+            raise ConfigError(f"{source}: hosts.{key} must hold host names (with an optional :port), not {bad}")
+    shared = sorted(set(hosts.get("source", ())) & set(hosts.get("desk", ())))
+    if shared:
+        raise ConfigError(f"{source}: a host cannot serve both the sources and the desk: {shared}")
+    return hosts
 
 
 def _body(entry: Any, source: Path) -> BodyConfig:

@@ -1,7 +1,8 @@
 """Security policy applied by the application itself, on every response.
 
 Written once here, never per view: response headers, CSRF protection, session cookie
-settings, and the refusal to spool uploads to plaintext temporary files. The app sets
+settings, the refusal to spool uploads to plaintext temporary files, and the refusal of
+the desk and the API on the sources' host names. The app sets
 its own headers so that the development server, gunicorn and any proxy in front all
 serve the same policy.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
-from flask import Flask, Request, Response, has_request_context, request
+from flask import Flask, Request, Response, abort, current_app, has_request_context, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
@@ -133,6 +134,26 @@ def _refuse_unstorable_url() -> None:
         abort(400, "The address contains characters that are not allowed.")
 
 
+_RECIPIENT_PATHS = ("/desk", "/api")
+
+
+def _refuse_recipient_routes_off_desk_hosts() -> None:
+    """With ``[hosts]`` set in parrhesia.toml, the desk and the API answer only on the
+    desk's host names (the onion service with client authorisation, deploy/torrc): on a
+    source host, or any host the desk list does not name, they are a 404 like any missing
+    page, so the public onion gives nobody a way to the recipients' log-in. Without
+    ``[hosts]`` nothing is restricted. Source pages answer on every host: the desk's
+    onion is reachable only by recipients, and they may look at what sources see."""
+    hosts = current_app.extensions["parrhesia.instance"].config.hosts
+    path = request.path
+    if not hosts or not any(path == prefix or path.startswith(prefix + "/") for prefix in _RECIPIENT_PATHS):
+        return
+    host = request.host.lower()  # werkzeug leaves out the scheme's default port (":80")
+    desk = hosts.get("desk", ())
+    if host in hosts.get("source", ()) or (desk and host not in desk):
+        abort(404)
+
+
 class StorableForm(FlaskForm):
     """The base of every HTML form of the source interface and the desk.
 
@@ -173,5 +194,6 @@ def init_app(app: Flask, *, cookie_secure: bool, session_minutes: int) -> None:
     # session, SameSite unset), so they are overwritten, never merely defaulted.
     app.config.update(settings)
     csrf.init_app(app)
+    app.before_request(_refuse_recipient_routes_off_desk_hosts)
     app.before_request(_refuse_unstorable_url)
     app.after_request(_apply_headers)

@@ -11,6 +11,7 @@ from parrhesia.cli.doctor import doctor
 from parrhesia.cli.instance import demo, init, serve
 from parrhesia.cli.jurisdiction import directory, plugins, route
 from parrhesia.cli.keys import keys
+from parrhesia.cli.onion import onion
 from parrhesia.cli.operators import audit, notify, operators
 from parrhesia.cli.plugin_new import plugin
 from parrhesia.cli.recipients import recipients
@@ -28,3 +29,4 @@ def main() -> None:
 for command in (init, serve, demo, keys, recipients, desk, plugins, plugin, directory, route, operators, audit, notify, tick, escalate, hold, disclose, reports, statistics):
     main.add_command(command)
 main.add_command(doctor)
+main.add_command(onion)
