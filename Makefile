@@ -9,7 +9,7 @@ INSTANCE ?= demo-instance
 PORT     ?= 8080
 PLUGINS  := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: demo test bandit browser bench dist clean
+.PHONY: demo test bandit browser tor bench dist clean
 
 # The desk's libsodium comes from npm at build time, pinned and integrity-checked by
 # themes/default/js/package-lock.json, and is copied to the (untracked) static/vendor/.
@@ -31,6 +31,14 @@ browser:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
+# The tor tests run Debian's tor offline on deploy/torrc (tests/test_tor.py).
+tor:
+	@if ! command -v tor >/dev/null; then \
+		echo "Installing tor for the onion service tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq tor >/dev/null; \
+	fi
+
 bandit: $(STAMP)
 	$(BIN)/bandit -q -r core plugins -c pyproject.toml
 
@@ -39,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check core plugins tests
 	$(BIN)/mypy
 
-test: $(STAMP) browser bandit lint
+test: $(STAMP) browser tor bandit lint
 	$(BIN)/pytest
 
 # Benchmarks print figures; they are not tests. The ingest benchmark compares with age.
