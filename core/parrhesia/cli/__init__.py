@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from parrhesia import __version__
+from parrhesia.cli.backup import backup, restore
 from parrhesia.cli.clocks import disclose, escalate, hold, tick
 from parrhesia.cli.desk import desk
 from parrhesia.cli.doctor import doctor
@@ -30,3 +31,5 @@ for command in (init, serve, demo, keys, recipients, desk, plugins, plugin, dire
     main.add_command(command)
 main.add_command(doctor)
 main.add_command(onion)
+main.add_command(backup)
+main.add_command(restore)
