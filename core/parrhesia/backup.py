@@ -49,7 +49,7 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 from sqlalchemy.engine import make_url
 
 from parrhesia.blobs import BlobStore
-from parrhesia.config import CONFIG_FILE, load_config
+from parrhesia.config import CONFIG_FILE, DATABASE_URL_ENV, load_config
 from parrhesia.db import make_engine
 
 __all__ = [
@@ -381,6 +381,9 @@ def restore_backup(
         if dialect == "postgresql":
             raise BackupError("this backup holds a PostgreSQL database: give --database-url of an empty one")
         database_url = f"sqlite:///{root / 'parrhesia.db'}"
+    overriding = os.environ.get(DATABASE_URL_ENV)
+    if overriding and overriding != database_url:
+        raise BackupError(f"${DATABASE_URL_ENV} is set and would override the restored database_url: unset it")
     target = make_url(database_url)
     if target.get_backend_name() != dialect:
         raise BackupError(f"this backup holds a {dialect} database; {target.get_backend_name()} cannot take it")
@@ -590,6 +593,13 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
             yield out
             out.flush()
             os.fsync(out.fileno())
-        os.link(temp, path)  # fails rather than replace a file that appeared meanwhile
+        try:
+            os.link(temp, path)  # fails rather than replace a file that appeared meanwhile
+        except FileExistsError:
+            raise BackupError(f"{path} already exists; refusing to overwrite it") from None
+        except OSError:  # a file system without hard links
+            if path.exists():
+                raise BackupError(f"{path} already exists; refusing to overwrite it") from None
+            os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
