@@ -152,12 +152,12 @@ def check_schema(engine: Engine, instance_path: Path) -> Check:
 
 def check_secrets(config: InstanceConfig, engine: Engine) -> Check:
     """The pepper and the codename derivation, read and compared with the database's
-    facts by the very function start-up uses (``instance._assemble``)."""
-    from parrhesia.instance import _assemble
+    facts by the very function start-up uses (``instance.assemble``)."""
+    from parrhesia.instance import assemble
 
     title = "pepper and codename derivation match the database"
     try:
-        _assemble(config, engine).dispose()  # disposing only closes pooled connections
+        assemble(config, engine).dispose()  # disposing only closes pooled connections
     except ConfigError as problem:
         return Check(Status.FAIL, title, str(problem))
     except OSError:

@@ -25,7 +25,7 @@ from parrhesia.db import make_engine
 from parrhesia.migrate import check_schema, upgrade
 from parrhesia.models import InstanceFact
 
-__all__ = ["Instance", "init_instance", "open_instance", "current_instance"]
+__all__ = ["Instance", "init_instance", "open_instance", "assemble", "current_instance"]
 
 SIGNING_KEY_FILE = "secret_key"
 PEPPER_FILE = "pepper"
@@ -100,7 +100,7 @@ def init_instance(
     config = load_config(root)
     engine = make_engine(config.database_url)
     upgrade(engine)
-    return _assemble(config, engine, record_facts=True)
+    return assemble(config, engine, record_facts=True)
 
 
 def open_instance(path: str | os.PathLike[str]) -> Instance:
@@ -112,10 +112,13 @@ def open_instance(path: str | os.PathLike[str]) -> Instance:
     except Exception:
         engine.dispose()
         raise
-    return _assemble(config, engine)
+    return assemble(config, engine)
 
 
-def _assemble(config: InstanceConfig, engine: Engine, *, record_facts: bool = False) -> Instance:
+def assemble(config: InstanceConfig, engine: Engine, *, record_facts: bool = False) -> Instance:
+    """The instance over an engine whose schema is current: its blob store and secrets,
+    checked against the facts the database recorded (ConfigError if they disagree) —
+    the start-up check, shared with ``parrhesia doctor``."""
     try:
         instance = Instance(
             config=config,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from parrhesia.clock_engine import tick
 from parrhesia.host import load_host
 from parrhesia.instance import open_instance
+from parrhesia.doctor import record_tick
 from parrhesia.notifications import flush, queue_due_clocks
 from parrhesia.reports import record_plugin_failures
 
@@ -37,6 +38,7 @@ def run_round(instance_dir: Path) -> None:
             sent = flush(host, db)
             record_plugin_failures(db, [*result.retention.failures, *sent.failures], None)
             db.commit()
+        record_tick(instance.config.path)  # for `parrhesia doctor`: when a tick last worked
         log.info(
             "scheduled round: %d clock(s) missed, %d escalation(s), %d destroyed, %d notification(s) sent",
             len(result.missed), len(result.escalated), len(result.retention.destroyed), sent.sent,
