@@ -14,12 +14,14 @@ import nacl.pwhash.argon2id as argon2id
 import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from parrhesia.app import create_app
 from parrhesia.cli import main
 from parrhesia.crypto import decrypt_bytes, encode_public_key, generate_recipient_key, wrap_private_key
 from parrhesia.db import make_engine
+from parrhesia.models import Part
 from parrhesia.testing import TEST_DATABASE_ENV, RegisteredRecipient, submit_report
 
 
@@ -116,11 +118,15 @@ def test_backup_taken_while_sources_submit_restores_every_report_it_holds(
     submitted: list[str] = []
     failures: list[str] = []
     stop = threading.Event()
+    backed_up = threading.Event()
+    later: list[str] = []  # begun once the backup was written
 
     def submit_until_stopped() -> None:
         browser = app.test_client()
         while not stop.is_set():
             message = f"canary {secrets.token_hex(8)}"
+            if backed_up.is_set():
+                later.append(message)
             response, codename = submit_report(browser, message)
             if response.status_code != 200 or not codename:
                 failures.append(f"submission refused: {response.status_code}")
@@ -139,6 +145,9 @@ def test_backup_taken_while_sources_submit_restores_every_report_it_holds(
         before = len(submitted)
         backup = tmp_path / "instance.prhb"
         result = _back_up(instance_dir, backup, operator)
+        backed_up.set()
+        while not later and not failures:
+            stop.wait(0.01)
         while len(submitted) < before + 2 and not failures:
             stop.wait(0.01)
     finally:
@@ -167,11 +176,15 @@ def test_backup_taken_while_sources_submit_restores_every_report_it_holds(
     restored_app = create_app(new_dir, {"TESTING": True})
     try:
         read = _messages_read_by(recipient, restored_app)
+        restored_instance = restored_app.extensions["parrhesia.instance"]
+        with Session(restored_instance.engine) as db:
+            blobs = list(db.scalars(select(Part.blob)))
+        assert blobs and all(restored_instance.blobs.path_for(name).is_file() for name in blobs)
     finally:
         restored_app.extensions["parrhesia.instance"].dispose()
     # Everything submitted before the backup began is there and readable; what was
-    # submitted during it is there whole or not at all; nothing else.
-    assert set(submitted[:before]) <= set(read.values()) <= set(submitted)
+    # submitted during it is there whole or not at all; nothing begun after it.
+    assert set(submitted[:before]) <= set(read.values()) <= set(submitted) - set(later)
     assert len(read) == len(set(read.values()))
 
 
@@ -240,3 +253,50 @@ def test_backup_refuses_a_private_key_file(app: Flask, instance_dir: Path, opera
     result = _cli("backup", "--instance", instance_dir, "--out", tmp_path / "x.prhb", "--to-key", operator.key_file)
     assert result.exit_code != 0 and "private key" in result.output
     assert not (tmp_path / "x.prhb").exists()
+
+
+def test_onion_service_keys_named_by_the_config_come_back_in_the_restored_folder(
+    app: Flask, instance_dir: Path, operator: Operator, restore_url: str | None, tmp_path: Path,
+) -> None:
+    service = tmp_path / "tor" / "parrhesia-desk"
+    (service / "authorized_clients").mkdir(parents=True)
+    (service / "hs_ed25519_secret_key").write_bytes(b"== ed25519v1-secret: type0 ==\x00\x00\x00" + secrets.token_bytes(64))
+    (service / "hostname").write_text("a" * 56 + ".onion\n", encoding="ascii")
+    (service / "authorized_clients" / "alice.auth").write_text("descriptor:x25519:ABC\n", encoding="ascii")
+    config = instance_dir / "parrhesia.toml"
+    config.write_text(config.read_text(encoding="utf-8") + f'\n[tor]\ndesk_onion_dir = "{service}"\n', encoding="utf-8")
+    backup = tmp_path / "instance.prhb"
+    assert _back_up(instance_dir, backup, operator).exit_code == 0
+    assert (service / "hs_ed25519_secret_key").read_bytes() not in backup.read_bytes()
+    result = _restore(backup, tmp_path / "restored", operator, restore_url)
+    assert result.exit_code == 0, result.output
+    assert str(service) in result.output
+    for name in ("hs_ed25519_secret_key", "hostname", "authorized_clients/alice.auth"):
+        restored = tmp_path / "restored" / "tor" / "0" / name
+        assert restored.read_bytes() == (service / name).read_bytes()
+        assert restored.stat().st_mode & 0o777 == 0o600
+
+
+def test_backup_memory_does_not_grow_with_the_blob_store(
+    app: Flask, recipient: RegisteredRecipient, instance_dir: Path, operator: Operator, tmp_path: Path,
+) -> None:
+    import tracemalloc
+
+    from parrhesia.backup import create_backup
+    from parrhesia.crypto import decode_public_key
+
+    assert submit_report(app.test_client(), "a report whose blob we make large")[1]
+    store = app.extensions["parrhesia.instance"].blobs
+    [blob] = list(store.stored())
+    with open(store.path_for(blob.name), "ab") as handle:  # 24 MB more ciphertext-like bytes
+        for _ in range(24):
+            handle.write(secrets.token_bytes(1024 * 1024))
+    tracemalloc.start()
+    try:
+        with open(tmp_path / "instance.prhb", "wb") as out:
+            result = create_backup(instance_dir, out, decode_public_key(operator.public_key))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.blobs == 1 and (tmp_path / "instance.prhb").stat().st_size > 24 * 1024 * 1024
+    assert peak < 4 * 1024 * 1024

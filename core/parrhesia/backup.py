@@ -47,6 +47,7 @@ import nacl.exceptions
 import tomli_w
 from nacl.public import PrivateKey, PublicKey, SealedBox
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from parrhesia.blobs import BlobStore
 from parrhesia.config import CONFIG_FILE, DATABASE_URL_ENV, load_config
@@ -275,22 +276,31 @@ def _snapshot_database(url: str, scratch: Path) -> tuple[str, str | None, Path, 
     """Snapshot the database into ``scratch``: its dialect, schema, dump file and the
     blob names its parts table holds, all as of one instant."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if not parsed.database or parsed.database == ":memory:":
-            raise BackupError("an in-memory SQLite database cannot be backed up")
-        target = scratch / "parrhesia.db"
-        source = sqlite3.connect(parsed.database)
-        copy = sqlite3.connect(target)
-        try:
-            source.backup(copy)  # one step: a consistent copy even while others write
-            names = [row[0] for row in copy.execute("SELECT blob FROM parts")]
-        finally:
-            copy.close()
-            source.close()
-        return "sqlite", None, target, names
-    if parsed.get_backend_name() != "postgresql":
-        raise BackupError(f"cannot back up a {parsed.get_backend_name()} database")
-    target = scratch / "parrhesia.pgdump"
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            return _snapshot_sqlite(parsed.database, scratch / "parrhesia.db")
+        if parsed.get_backend_name() == "postgresql":
+            return _snapshot_postgresql(url, scratch / "parrhesia.pgdump")
+    except (sqlite3.Error, SQLAlchemyError) as exc:
+        raise BackupError(f"the database cannot be read ({type(exc).__name__}): is the instance initialised?") from None
+    raise BackupError(f"cannot back up a {parsed.get_backend_name()} database")
+
+
+def _snapshot_sqlite(database: str | None, target: Path) -> tuple[str, str | None, Path, list[str]]:
+    if not database or database == ":memory:" or not Path(database).is_file():
+        raise BackupError(f"there is no SQLite database at {database}")
+    source = sqlite3.connect(database)
+    copy = sqlite3.connect(target)
+    try:
+        source.backup(copy)  # one step: a consistent copy even while others write
+        names = [row[0] for row in copy.execute("SELECT blob FROM parts")]
+    finally:
+        copy.close()
+        source.close()
+    return "sqlite", None, target, names
+
+
+def _snapshot_postgresql(url: str, target: Path) -> tuple[str, str | None, Path, list[str]]:
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
@@ -473,6 +483,8 @@ def _pg_restore(dump: Path, url: str, old_schema: str) -> None:
             tables = connection.exec_driver_sql(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()"
             ).scalar_one()
+    except SQLAlchemyError as exc:
+        raise BackupError(f"the database of --database-url cannot be reached ({type(exc).__name__})") from None
     finally:
         engine.dispose()
     if tables:
