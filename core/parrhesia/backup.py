@@ -384,9 +384,10 @@ def restore_backup(
         raise BackupError(f"{root} is not empty: restore into a new folder")
     with open(backup_file, "rb") as source:
         manifest = _read_members(source, private_key, None)
-    dialect = manifest.get("database", {}).get("dialect")
-    if dialect not in ("sqlite", "postgresql"):
-        raise BackupError(_DAMAGED)
+    database = manifest.get("database")
+    dialect = database.get("dialect") if isinstance(database, dict) else None
+    if not isinstance(database, dict) or dialect not in ("sqlite", "postgresql"):
+        raise BackupError("the backup's manifest names no database")
     if database_url is None:
         if dialect == "postgresql":
             raise BackupError("this backup holds a PostgreSQL database: give --database-url of an empty one")
@@ -405,12 +406,14 @@ def restore_backup(
         with open(backup_file, "rb") as source:
             _read_members(source, private_key, root)
         dump = root / PGDUMP_MEMBER if dialect == "postgresql" else root / SQLITE_MEMBER
+        if not dump.is_file():
+            raise BackupError(f"the backup holds no {dialect} database")
         if dialect == "sqlite":
             assert target.database is not None  # nosec B101
             Path(target.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.replace(dump, target.database)
+            shutil.move(dump, target.database)
         else:
-            _pg_restore(dump, database_url, manifest["database"].get("schema") or "public")
+            _pg_restore(dump, database_url, str(database.get("schema") or "public"))
             dump.unlink()
         (root / "database").rmdir()
         _rewrite_database_url(root / CONFIG_FILE, database_url)
