@@ -261,3 +261,29 @@ def test_the_custodian_command_records_a_reasoned_decision(app: Flask) -> None:
                                      "--reason", "The court must hear the witness in person to order protection."])
     assert done.exit_code == 0, done.output
     assert "The court must hear the witness in person" in source.get("/report").get_data(as_text=True)
+
+
+def test_the_web_desk_lists_a_bodys_protection_requests_and_changes_their_status(app: Flask) -> None:
+    from test_desk_web import add_desk_recipient, login, post
+
+    ombudsman = add_desk_recipient(app, "example-ombudsman")
+    aca = add_desk_recipient(app, "example-aca")
+    source = _source(app, subject="public-procurement")
+    _ask(source, measure="example-retaliation-complaint", details="demoted after reporting")
+    with Session(_engine(app)) as db:
+        request_id = db.scalars(select(ProtectionRequest.id)).one()
+    desk = app.test_client()
+    assert login(desk, ombudsman).status_code == 303
+    page = desk.get("/desk/protection").get_data(as_text=True)
+    assert "Complaint about retaliation" in page and request_id in page and "demoted" not in page  # no plaintext
+    changed = post(desk, f"/desk/protection/{request_id}/status", "/desk/protection", status="in-progress")
+    assert changed.status_code == 303
+    assert "status: in-progress" in source.get("/report").get_data(as_text=True)
+    # Another body sees nothing of it and cannot change it.
+    other = app.test_client()
+    assert login(other, aca).status_code == 303
+    assert request_id not in other.get("/desk/protection").get_data(as_text=True)
+    refused = post(other, f"/desk/protection/{request_id}/status", "/desk/protection", status="granted")
+    assert refused.status_code == 404
+    with Session(_engine(app)) as db:
+        assert db.get(ProtectionRequest, request_id).status == "in-progress"  # type: ignore[union-attr]
