@@ -15,9 +15,9 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from parrhesia.clock_engine import tick
+from parrhesia.doctor import record_tick
 from parrhesia.host import load_host
 from parrhesia.instance import open_instance
-from parrhesia.doctor import record_tick
 from parrhesia.notifications import flush, queue_due_clocks
 from parrhesia.reports import record_plugin_failures
 
