@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from parrhesia.cli import main
 from parrhesia.crypto import decrypt_bytes, encode_public_key, generate_recipient_key, wrap_private_key
 from parrhesia.db import make_engine
 from parrhesia.models import Part
-from parrhesia.testing import TEST_DATABASE_ENV, RegisteredRecipient, submit_report
+from parrhesia.testing import TEST_DATABASE_ENV, RegisteredRecipient, postgresql_schema, submit_report
 
 
 @dataclass
@@ -56,18 +55,8 @@ def restore_url(database_url: str) -> Iterator[str | None]:
     if not database_url.startswith("postgresql"):
         yield None
         return
-    base = os.environ[TEST_DATABASE_ENV]
-    schema = f"r_{secrets.token_hex(6)}"
-    admin = make_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{separator}options={urllib.parse.quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgresql_schema(os.environ[TEST_DATABASE_ENV], prefix="r") as url:
+        yield url
 
 
 def _cli(*args: str | Path) -> Result:

@@ -11,7 +11,6 @@ import io
 import json
 import os
 import stat
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -24,7 +23,6 @@ from nacl.public import PrivateKey
 from nacl.pwhash import argon2id
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from parrhesia.cli import main
 from parrhesia.crypto import CryptoFormatError, derive_source_identity, encrypt_bytes, seal_report_key, wrap_private_key
@@ -32,19 +30,6 @@ from parrhesia.desk_client import MANIFEST, DeskClient, Keyring, pull_protection
 from parrhesia.models import Part
 from parrhesia.reports import find_by_lookup
 from parrhesia.testing import RegisteredRecipient, submit_report
-
-
-@pytest.fixture
-def server(app: Flask) -> Iterator[str]:
-    """The app served over HTTP on a loopback port, in a thread of this process."""
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=10)
 
 
 @pytest.fixture(autouse=True)

@@ -29,6 +29,7 @@ import secrets
 import tempfile
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -86,10 +87,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     import os
 
+    with postgresql_schema(os.environ[TEST_DATABASE_ENV]) as url:
+        yield url
+
+
+@contextmanager
+def postgresql_schema(base: str, prefix: str = "t") -> Iterator[str]:
+    """A new, empty schema of the PostgreSQL database at ``base`` for as long as the
+    block lasts (dropped after): the URL that makes it the search path."""
     from parrhesia.db import make_engine
 
-    base = os.environ[TEST_DATABASE_ENV]
-    schema = f"t_{secrets.token_hex(6)}"
+    schema = f"{prefix}_{secrets.token_hex(6)}"
     admin = make_engine(base)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
