@@ -1,4 +1,6 @@
-"""Views of the recipients' desk: log-in, inbox, report page, casework, key file, operators.
+"""Views of the recipients' desk: log-in, inbox, report page, casework (the key-file page
+is in :mod:`.keyfile`, administration in :mod:`.admin`, protection requests in
+:mod:`.protection`).
 
 Everything works without JavaScript except reading content, which only ever happens in
 the recipient's browser (``static/desk/decrypt.js``) or on their machine: the server
@@ -36,11 +38,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from parrhesia import access, accounts, audit, casework, custody
-from parrhesia.accounts import LoginRefused, add_recipient, check_login, provisioning_uri, qr_svg
+from parrhesia.accounts import LoginRefused, check_login, provisioning_uri, qr_svg
 from parrhesia.ciphertext import NotAPart, ciphertext_response
-from parrhesia.crypto import decode_public_key, fingerprint, read_public_key_from_keyfile
 from parrhesia.crypto._encoding import b64url_decode, b64url_encode
-from parrhesia.crypto.errors import KeyFileError
 from parrhesia.db import get_session
 from parrhesia.deadlines import report_day
 from parrhesia.desk import auth
@@ -48,9 +48,7 @@ from parrhesia.desk.forms import (
     ActionForm,
     ClockForm,
     EnrolForm,
-    KeyFileForm,
     LoginForm,
-    NewRecipientForm,
     NoteForm,
     RecuseForm,
     ReplyForm,
@@ -60,8 +58,7 @@ from parrhesia.desk.forms import (
 from parrhesia.events import Event, dispatch
 from parrhesia.host import current_host
 from parrhesia.instance import current_instance
-from parrhesia.models import AuditEntry, Operator, Part, PluginError, Recipient, Report
-from parrhesia.plugin_manager import describe_plugins
+from parrhesia.models import Operator, Part, Recipient, Report
 from parrhesia.reports import today
 
 __all__ = ["bp"]
@@ -72,7 +69,6 @@ ENROL_MINUTES = 10
 DUE_SOON_DAYS = 7
 _ENROL_FIELD = "desk_enrol"
 _PART_ID = re.compile(r"^[0-9a-f]{32}$")
-_ERROR_LIMIT = 100
 
 
 # ---------------------------------------------------------------- helpers
@@ -582,154 +578,3 @@ def transfer(report_id: str) -> Response | tuple[str, int]:
                                                         form.reason.data or "", sealed)),
                 _("Report transferred to %(body)s. Your body no longer has access to it.", body=_body_name(target)),
                 then=url_for("desk.inbox"))
-
-
-# ---------------------------------------------------------------- the wrapped key file
-
-
-@bp.get("/key")
-@auth.recipient_required
-def key() -> str:
-    recipient = _recipient()
-    return render_template("desk/key.html", form=KeyFileForm(formdata=None), forget_form=ActionForm(),
-                           stored=recipient.wrapped_key is not None,
-                           fingerprint=fingerprint(recipient.public_key))
-
-
-@bp.post("/key")
-@auth.recipient_required
-def store_key() -> Response | tuple[str, int]:
-    """Keep the passphrase-wrapped key file on the server (never the passphrase)."""
-    recipient = _recipient()
-    form = KeyFileForm()
-    if not form.validate():
-        return _problem(_first_error(form), url_for("desk.key"))
-    data = (form.key_file.data or "").strip().encode("utf-8")
-    try:
-        public = read_public_key_from_keyfile(data)
-    except KeyFileError:
-        return _problem(_("This is not a Parrhesia key file."), url_for("desk.key"))
-    if public != recipient.public_key:
-        return _problem(_("This key file holds another key than the one registered for you."), url_for("desk.key"))
-    recipient.wrapped_key = data + b"\n"
-    db = _db()
-    audit.record(db, "key.store", actor=casework.actor_of(recipient), body_id=recipient.body_id)
-    db.commit()
-    flash(_("Your wrapped key file is kept on the server. Its passphrase never leaves your browser."), "success")
-    return redirect(url_for("desk.key"), code=303)
-
-
-@bp.post("/key/forget")
-@auth.recipient_required
-def forget_key() -> Response:
-    recipient = _recipient()
-    recipient.wrapped_key = None
-    db = _db()
-    audit.record(db, "key.forget", actor=casework.actor_of(recipient), body_id=recipient.body_id)
-    db.commit()
-    flash(_("Your key file is no longer kept on the server."), "success")
-    return redirect(url_for("desk.key"), code=303)
-
-
-@bp.get("/key.json")
-@auth.recipient_required
-def key_data() -> dict[str, Any]:
-    recipient = _recipient()
-    if recipient.wrapped_key is None:
-        return {"key_file": None}
-    db = _db()
-    audit.record(db, "key.fetch", actor=casework.actor_of(recipient), body_id=recipient.body_id)
-    db.commit()
-    return {"key_file": recipient.wrapped_key.decode("utf-8")}
-
-
-# ---------------------------------------------------------------- body administrators and operators
-
-
-@bp.get("/body")
-@auth.recipient_required
-def body() -> str:
-    recipient = _recipient()
-    if recipient.role != "body_admin":
-        abort(403)
-    db = _db()
-    members = list(db.scalars(select(Recipient).where(Recipient.body_id == recipient.body_id).order_by(Recipient.name)))
-    audit.record(db, "body.recipients", actor=casework.actor_of(recipient), body_id=recipient.body_id)
-    db.commit()
-    return render_template("desk/body.html", members=members, fingerprint=fingerprint, form=NewRecipientForm(),
-                           action_form=ActionForm())
-
-
-def _body_admin() -> Recipient:
-    recipient = _recipient()
-    if recipient.role != "body_admin":
-        abort(403)
-    return recipient
-
-
-@bp.post("/body/recipients")
-@auth.recipient_required
-def add_colleague() -> str | tuple[str, int]:
-    """A body administrator registers a colleague of the same body; the API token is
-    shown once. The key was made on the colleague's machine; only its public half is here."""
-    admin = _body_admin()
-    form = NewRecipientForm()
-    back = url_for("desk.body")
-    if not form.validate():
-        return _problem(_first_error(form), back)
-    try:
-        public_key = decode_public_key(form.public_key.data or "")
-    except ValueError:
-        return _problem(_("That is not a Parrhesia public key (it starts with prh1pk_)."), back)
-    db = _db()
-    if accounts.login_name_taken(db, form.login_name.data or ""):
-        return _problem(_("That log-in name is taken."), back)
-    token = add_recipient(db, body_id=admin.body_id, name=form.name.data or "", public_key=public_key,
-                          login_name=form.login_name.data, password=form.password.data,
-                          actor=casework.actor_of(admin))
-    return render_template("desk/token.html", name=form.name.data, token=token, fingerprint=fingerprint(public_key))
-
-
-# A recipient id fits the database's integer column: a larger one is "not found", not a 500.
-@bp.post("/body/recipients/<int(max=2147483647):member_id>/deactivate")
-@auth.recipient_required
-def deactivate_colleague(member_id: int) -> Response | tuple[str, int]:
-    """Revoke a colleague of the same body: their token and desk sessions stop working,
-    and new reports are no longer sealed to their key."""
-    admin = _body_admin()
-    back = url_for("desk.body")
-    if not ActionForm().validate():
-        return _problem(_("Please check the form and try again."), back)
-    db = _db()
-    member = db.get(Recipient, member_id)
-    if member is None or member.body_id != admin.body_id:
-        abort(404)
-    if member.id == admin.id:
-        return _problem(_("You cannot deactivate yourself; ask another administrator of your body."), back)
-    member.active = False
-    audit.record(db, "body.recipient.deactivate", actor=casework.actor_of(admin), body_id=admin.body_id,
-                 detail={"recipient": member.id})
-    db.commit()
-    flash(_("%(name)s is deactivated.", name=member.name), "success")
-    return redirect(back, code=303)
-
-
-@bp.get("/operator")
-@auth.operator_required
-def operator() -> str:
-    """The instance's health for its operators: plugins, their errors, the audit chain. No report content."""
-    account = auth.current()
-    host = current_host()
-    db = _db()
-    entries = list(db.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
-    problem = audit.verify(entries)
-    errors = list(db.scalars(select(PluginError).order_by(PluginError.id.desc()).limit(_ERROR_LIMIT)))
-    plugins = describe_plugins(host.manager, host.config.plugins)
-    readable = custody.readable_bodies(db)
-    unreadable = sorted((b for b in host.directory.bodies.values() if b.id not in readable), key=lambda b: b.name)
-    rotate = [b for b in sorted(readable) if custody.needs_rotation(db, b)]
-    if account is not None:
-        audit.record(db, "operator.view", actor=account.key)
-        db.commit()
-    return render_template("desk/operator.html", plugins=plugins, errors=errors, problem=problem, entries=len(entries),
-                           unreadable=unreadable, rotate=[_body_name(b) for b in rotate])
