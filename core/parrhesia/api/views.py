@@ -10,7 +10,9 @@ recipient has one.
 The server hands out ciphertext and keys sealed to the recipient; it never decrypts
 anything for them. Replies and internal notes are sealed on the recipient's machine
 and arrive as ciphertext; every action goes through :mod:`parrhesia.casework`, so it
-is audited and meets the report's clocks exactly as in the web desk.
+is audited and meets the report's clocks exactly as in the web desk. The body-key
+routes are in :mod:`.custody`, the protection requests in :mod:`.protection`: the same
+blueprint, so the same authorisation.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, NoReturn
 from flask import Blueprint, Response, abort, g, request
 from sqlalchemy import select
 
-from parrhesia import audit, casework, custody, protection_requests, reports
+from parrhesia import audit, casework, custody, reports
 from parrhesia.api.openapi import document as openapi_document
 from parrhesia.casework import CaseworkError, ReportNotFound
 from parrhesia.ciphertext import NotAPart, ciphertext_response, is_whole_part
@@ -36,7 +38,7 @@ from parrhesia.deadlines import report_day
 from parrhesia.events import dispatch
 from parrhesia.host import current_host
 from parrhesia.instance import current_instance
-from parrhesia.models import Part, ProtectionRequest, Recipient, Report
+from parrhesia.models import Part, Recipient, Report
 from parrhesia.security import storable_text
 
 __all__ = ["bp", "NOTE_LIMIT", "JSON_LIMIT"]
@@ -271,89 +273,6 @@ def body_recipients(body_id: str) -> dict[str, Any]:
     }
 
 
-@bp.get("/keyring")
-def keyring() -> dict[str, Any]:
-    """Every generation of the recipient's body key: its public key, the previous
-    generation sealed to it, and this recipient's grant with who vouched for them."""
-    return {"body": _recipient().body_id, "keyring": custody.keyring_data(get_session(), _recipient(), _b64)}
-
-
-def _custody_refused(call: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return call(*args, **kwargs)
-    except custody.CustodyError as problem:
-        abort(409, str(problem))
-
-
-def _grant_bytes(value: Any, what: str) -> bytes:
-    return _base64(value, what)
-
-
-@bp.post("/body-key")
-def found_body_key() -> tuple[dict[str, Any], int]:
-    """Create the body's first key, made on this recipient's machine: ``public_key``
-    (prh1pk_…) and ``grant`` (the body private key boxed from this recipient to
-    themselves). Refused once the body has a key."""
-    data = _json_body()
-    try:
-        from parrhesia.crypto import decode_public_key
-
-        public_key = decode_public_key(_text(data, "public_key"))
-    except ValueError as problem:
-        abort(400, str(problem))
-    recipient = _recipient()
-    key = _custody_refused(custody.found_body_key, get_session(), recipient, public_key,
-                           _grant_bytes(data.get("grant"), '"grant"'), on=current_instance().config.today())
-    return {"generation": key.generation, "fingerprint": fingerprint(key.public_key)}, 201
-
-
-@bp.post("/body-key/grants")
-def vouch() -> tuple[dict[str, Any], int]:
-    """Vouch for a colleague: ``recipient`` (id), ``generation`` and ``grant`` (the body
-    private key boxed, on this recipient's machine, from this recipient to the colleague)."""
-    data = _json_body()
-    member_id, generation = data.get("recipient"), data.get("generation")
-    if (not isinstance(member_id, int) or isinstance(member_id, bool) or not isinstance(generation, int)
-            or isinstance(generation, bool) or generation < 1):
-        abort(400, '"recipient" and "generation" are required and must be whole numbers.')
-    db = get_session()
-    member = db.get(Recipient, member_id)
-    if member is None:
-        abort(409, "That person is not an active recipient of your body.")
-    _custody_refused(custody.vouch, db, _recipient(), member, generation, _grant_bytes(data.get("grant"), '"grant"'),
-                     on=current_instance().config.today())
-    return {"recipient": member_id, "generation": generation}, 201
-
-
-@bp.post("/body-key/rotation")
-def rotate_body_key() -> tuple[dict[str, Any], int]:
-    """A new generation of the body key: ``public_key``, ``previous_sealed`` (the current
-    generation's private key sealed to the new one) and ``grants`` (recipient id →
-    boxed new private key) for the members kept."""
-    data = _json_body()
-    try:
-        from parrhesia.crypto import decode_public_key
-
-        public_key = decode_public_key(_text(data, "public_key"))
-    except ValueError as problem:
-        abort(400, str(problem))
-    replaces = data.get("generation")
-    if not isinstance(replaces, int) or isinstance(replaces, bool) or replaces < 1:
-        abort(400, '"generation" (the generation this rotation replaces) is required and must be a positive integer.')
-    grants_in = data.get("grants")
-    if not isinstance(grants_in, dict):
-        abort(400, '"grants" must map recipient ids to base64 grants.')
-    grants: dict[int, bytes] = {}
-    for raw_id, raw in grants_in.items():
-        if not re.fullmatch(r"[0-9]{1,12}", str(raw_id)):
-            abort(400, f"{raw_id!r} in grants is not a recipient id.")
-        grants[int(raw_id)] = _grant_bytes(raw, f"The grant for recipient {raw_id}")
-    key = _custody_refused(custody.rotate_body_key, get_session(), _recipient(), public_key,
-                           _base64(data.get("previous_sealed"), '"previous_sealed"'), grants,
-                           on=current_instance().config.today(), replaces=replaces)
-    return {"generation": key.generation, "fingerprint": fingerprint(key.public_key)}, 201
-
-
 @bp.get("/reports")
 def list_reports() -> dict[str, Any]:
     return {"reports": [_describe(r) for r in reports.reports_for_recipient(get_session(), _recipient())]}
@@ -509,84 +428,3 @@ def transfer(report_id: str) -> dict[str, Any]:
     events = casework.transfer(host, db, _recipient(), report, target, reason, sealed)
     dispatch(host, db, events, on=report.updated_on)
     return {"id": report_id, "transferred": True, "to": target}
-
-
-# ---------------------------------------------------------------------------
-# Protection requests (for the body competent for them)
-# ---------------------------------------------------------------------------
-
-
-def _describe_protection(request: ProtectionRequest) -> dict[str, Any]:
-    """A request, with the keys this recipient may hold: the details always, the
-    identity only once the source consented or a custodian's decision took effect."""
-    day = current_instance().config.today()
-    readable = protection_requests.identity_readable(request, on=day)
-    mine = custody.sealed_for(get_session(), _recipient(), request.report)
-
-    def key(holder: str, part_id: str | None) -> dict[str, Any]:
-        found = mine.get((holder, part_id)) if part_id else None
-        return {"sealed_key": _b64(found.sealed) if found else None, "generation": found.generation if found else None}
-
-    return {
-        "id": request.id,
-        "report_id": request.report_id,
-        "measure": request.measure_id,
-        "status": request.status,
-        "created_on": request.created_on.isoformat(),
-        "updated_on": request.updated_on.isoformat(),
-        "body": request.body_id,
-        # Details: sealed to the competent body's key when it was asked; a body that took
-        # the request over opens them through the report key ("report_sealed_key").
-        "details": {"part_id": request.details_part_id, **key("protection", request.details_part_id),
-                    "report_sealed_key": _b64(mine[("report", request.details_part_id)].sealed)
-                    if ("report", request.details_part_id) in mine else None}
-        if request.details_part_id else None,
-        "identity": {
-            "state": request.identity_state,
-            "part_id": request.identity_part_id if readable else None,
-            **(key("identity", request.identity_part_id) if readable else {"sealed_key": None, "generation": None}),
-        },
-    }
-
-
-def _protection_or_404(request_id: str) -> ProtectionRequest:
-    request = get_session().get(ProtectionRequest, request_id)
-    if request is None or not protection_requests.may_handle(request, _recipient().body_id):
-        abort(404, "No such protection request for your body.")
-    return request
-
-
-@bp.get("/protection-requests")
-def list_protection_requests() -> dict[str, Any]:
-    """Protection requests sent to the recipient's body."""
-    rows = protection_requests.requests_for_body(get_session(), _recipient().body_id)
-    return {"protection_requests": [_describe_protection(r) for r in rows]}
-
-
-@bp.get("/protection-requests/<request_id>/parts/<part_id>")
-def protection_part(request_id: str, part_id: str) -> Response:
-    """The ciphertext of a request's details, or of its identity once readable."""
-    request = _protection_or_404(request_id)
-    readable = protection_requests.identity_readable(request, on=current_instance().config.today())
-    allowed = {request.details_part_id} | ({request.identity_part_id} if readable else set())
-    if part_id not in allowed - {None}:
-        abort(404, "No such part, or not readable yet.")
-    recipient = _recipient()
-    db = get_session()
-    audit.record(db, "protection.download", actor=casework.actor_of(recipient), report_id=request.report_id,
-                 body_id=recipient.body_id, detail={"request": request.id, "part": part_id})
-    db.commit()
-    return ciphertext_response(part_id)
-
-
-@bp.post("/protection-requests/<request_id>/status")
-def protection_status(request_id: str) -> dict[str, Any]:
-    """Change a request's status; the source sees it on their report page."""
-    request = _protection_or_404(request_id)
-    status = _text(_json_body(), "status")
-    try:
-        protection_requests.set_status(get_session(), request, status, actor=casework.actor_of(_recipient()),
-                                       on=current_instance().config.today())
-    except protection_requests.ProtectionError as error:
-        abort(400, str(error))
-    return _describe_protection(request)
