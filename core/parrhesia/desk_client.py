@@ -8,7 +8,7 @@ on in a transfer and the grants made when vouching for a colleague are sealed he
 too, so the server only ever stores ciphertext and sealed keys.
 
 Keys the server lists are checked against what this machine trusts
-(:class:`KnownKeys`): a colleague's key is vouched for, and a body's key sealed to in
+(:class:`parrhesia.known_keys.KnownKeys`): a colleague's key is vouched for, and a body's key sealed to in
 a transfer, only once its fingerprint has been compared out of band and trusted; a
 key that differs from the one trusted before is refused. The recipient's own body key
 is pinned at first use and must afterwards descend from the pinned one (each new
@@ -28,7 +28,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -50,6 +49,7 @@ from parrhesia.crypto import (
     open_report_key,
     seal_report_key,
 )
+from parrhesia.known_keys import DeskError, KeyState, KnownKeys, ListedKey, default_known_keys_path
 
 __all__ = [
     "DeskError", "DeskClient", "KeyState", "KnownKeys", "ListedKey", "PullResult", "Keyring", "default_known_keys_path",
@@ -59,10 +59,6 @@ __all__ = [
 MANIFEST = ".parrhesia-pulled.json"
 _SUFFIX = {"answers": ".json"}  # answers to content questions are a JSON object
 _TIMEOUT = 60
-
-
-class DeskError(Exception):
-    """A problem talking to the server, explained in one sentence."""
 
 
 class DeskClient:
@@ -209,170 +205,6 @@ def _explain(error: urllib.error.HTTPError) -> str:
     except (ValueError, OSError):
         message = ""
     return f"The server answered {error.code}: {message or error.reason}"
-
-
-def default_known_keys_path() -> Path:
-    """``$XDG_CONFIG_HOME/parrhesia/known-keys.json`` (``~/.config`` by default)."""
-    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(config_home) / "parrhesia" / "known-keys.json"
-
-
-class KeyState(StrEnum):
-    """What this machine knows of a key the server lists for a recipient."""
-
-    NEW = "new"  # no key of this recipient has been trusted here
-    TRUSTED = "trusted"  # the key trusted here before
-    CHANGED = "CHANGED"  # another key than the one trusted here before
-
-
-@dataclass(frozen=True)
-class ListedKey:
-    """A recipient's public key as the server lists it, and what this machine knows of it."""
-
-    recipient_id: int
-    name: str
-    public_key: bytes
-    fingerprint: str
-    trusted: str | None  # the fingerprint trusted before for this recipient, if any
-
-    @property
-    def state(self) -> KeyState:
-        if self.trusted is None:
-            return KeyState.NEW
-        return KeyState.TRUSTED if self.trusted == self.fingerprint else KeyState.CHANGED
-
-
-def _plain(fingerprint_text: str) -> str:
-    """A fingerprint as typed (any spacing, any case) in the form it is compared in."""
-    return "".join(fingerprint_text.split()).upper()
-
-
-class KnownKeys:
-    """The recipients' key fingerprints this machine trusts, per server, kept in a JSON file.
-
-    Trust is given explicitly, one fingerprint at a time, after its holder has
-    confirmed it over another channel (``--trust FINGERPRINT``). Once trusted, a
-    recipient's key may not change without its new fingerprint being trusted in the
-    same way.
-    """
-
-    VERSION = 1
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._servers: dict[str, dict[str, str]] = {}
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError) as exc:
-            raise DeskError(f"Cannot read the trusted keys in {path}: {exc}") from None
-        servers = data.get("servers") if isinstance(data, dict) and data.get("version") == self.VERSION else None
-        if not isinstance(servers, dict) or not all(
-            isinstance(keys, dict) and all(isinstance(v, str) for v in keys.values()) for keys in servers.values()
-        ):
-            raise DeskError(f"{path} is not a file of trusted keys this version of Parrhesia understands.")
-        self._servers = servers
-
-    def listed(self, server: str, recipients: list[dict[str, Any]]) -> list[ListedKey]:
-        """The server's list of recipients, each with its fingerprint and what is trusted."""
-        pinned = self._servers.get(server, {})
-        listed: list[ListedKey] = []
-        for recipient in recipients:
-            recipient_id = recipient.get("id")
-            if type(recipient_id) is not int or any(key.recipient_id == recipient_id for key in listed):
-                raise DeskError(f"The server listed a recipient with a missing or repeated id ({recipient_id!r}).")
-            public_key = decode_public_key(recipient["public_key"])
-            listed.append(ListedKey(recipient_id, str(recipient.get("name", "")), public_key,
-                                    fingerprint(public_key), pinned.get(str(recipient_id))))
-        return listed
-
-    def check(self, server: str, recipients: list[dict[str, Any]], trust: Iterable[str] = ()) -> list[ListedKey]:
-        """The listed keys, if every one may be sealed to; DeskError, trusting nothing, otherwise.
-
-        A key not trusted before (new, or changed) is accepted only if its fingerprint
-        is among ``trust``; those are then trusted and saved.
-        """
-        listed = self.listed(server, recipients)
-        confirmed = {_plain(text) for text in trust}
-        unconfirmed = [k for k in listed if k.state != KeyState.TRUSTED and _plain(k.fingerprint) not in confirmed]
-        changed = [key for key in unconfirmed if key.state == KeyState.CHANGED]
-        if changed:
-            raise DeskError(
-                "The server lists a different key for "
-                + "; ".join(f"recipient {k.recipient_id} ({k.name}): {k.fingerprint}, trusted before: {k.trusted}"
-                            for k in changed)
-                + ". Nothing was sealed or sent. If that person really has a new key, confirm its fingerprint "
-                "with them over another channel, then trust it with --trust FINGERPRINT."
-            )
-        if unconfirmed:
-            raise DeskError(
-                "These keys are new to this machine: "
-                + "; ".join(f"recipient {k.recipient_id} ({k.name}): {k.fingerprint}" for k in unconfirmed)
-                + ". Nothing was sealed or sent. Confirm each fingerprint with its holder over another "
-                "channel, then repeat with --trust FINGERPRINT for each (or use `parrhesia desk keys --trust`)."
-            )
-        self.trust(server, [key for key in listed if key.state != KeyState.TRUSTED])
-        return listed
-
-    def trust_fingerprints(self, server: str, recipients: list[dict[str, Any]], trust: Iterable[str]) -> list[ListedKey]:
-        """Trust the listed keys with these fingerprints; DeskError, trusting nothing, if one is not listed."""
-        listed = self.listed(server, recipients)
-        wanted = {_plain(text) for text in trust}
-        chosen = [key for key in listed if _plain(key.fingerprint) in wanted]
-        unmatched = wanted - {_plain(key.fingerprint) for key in chosen}
-        if unmatched:
-            raise DeskError(f"No listed recipient has the key with fingerprint {', '.join(sorted(unmatched))}; "
-                            "nothing was trusted.")
-        self.trust(server, chosen)
-        return chosen
-
-    def trust(self, server: str, keys: list[ListedKey]) -> None:
-        """Trust these keys (replacing what was trusted for their recipients) and save."""
-        if not keys:
-            return
-        pinned = self._servers.setdefault(server, {})
-        for key in keys:
-            pinned[str(key.recipient_id)] = key.fingerprint
-        self._save()
-
-    def check_body_key(self, server: str, body_id: str, body_fingerprint: str, trust: Iterable[str] = ()) -> None:
-        """A body's key (sealed to in a transfer), if trusted or confirmed in ``trust``
-        now; DeskError, trusting nothing, otherwise."""
-        pinned = self._servers.get(server, {}).get(f"body:{body_id}")
-        if pinned == body_fingerprint:
-            return
-        if _plain(body_fingerprint) not in {_plain(text) for text in trust}:
-            what = f"differs from the one trusted before ({pinned})" if pinned else "is new to this machine"
-            raise DeskError(
-                f"The key of body {body_id} ({body_fingerprint}) {what}. Nothing was sealed or sent. Confirm the "
-                "fingerprint with that body over another channel, then repeat with --trust FINGERPRINT."
-            )
-        self.pin_body_key(server, body_id, body_fingerprint)
-
-    def pinned_body_key(self, server: str, body_id: str) -> str | None:
-        return self._servers.get(server, {}).get(f"body:{body_id}")
-
-    def pin_body_key(self, server: str, body_id: str, body_fingerprint: str) -> None:
-        self._servers.setdefault(server, {})[f"body:{body_id}"] = body_fingerprint
-        self._save()
-
-    def _save(self) -> None:
-        """Write the file whole (mode 0600) through a fresh temporary file, then rename it."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump({"version": self.VERSION, "servers": self._servers}, handle, indent=1, sort_keys=True)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, self.path)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
-        except OSError as exc:
-            raise DeskError(f"Cannot save the trusted keys in {self.path}: {exc}") from None
 
 
 @dataclass(frozen=True)
