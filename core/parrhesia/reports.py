@@ -103,7 +103,7 @@ def store_submission(
     )
     report.bodies = (
         [ReportBody(body_id=b, role=access.ROUTE) for b in decision.route]
-        + [ReportBody(body_id=s.body_id, role=access.ESCALATION, rank=s.rank, reason=s.reason or None)
+        + [ReportBody(body_id=s.body_id, role=access.ESCALATION, rank=s.rank, reason=english(s.reason)[:500] or None)
            for s in decision.escalation]
         + [ReportBody(body_id=e.body_id, role=access.EXCLUDED, reason=english(e.reason)[:500]) for e in decision.excluded]
         + [ReportBody(body_id=b, role=access.NO_KEY) for b in decision.waiting]

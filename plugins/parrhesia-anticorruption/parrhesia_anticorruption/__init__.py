@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from parrhesia.plugin import Body, BodyKind, Directory, EscalationStep, RoutingRequest, hookimpl
+from parrhesia.plugin import gettext_noop as N_
 
 __all__ = ["RANK_STEP", "TIERS", "parrhesia_escalation"]
 
@@ -35,16 +36,24 @@ __all__ = ["RANK_STEP", "TIERS", "parrhesia_escalation"]
 # (e.g. OLAF at 550 for reports about EU funds).
 RANK_STEP = 100
 
-TIERS: tuple[tuple[BodyKind, str], ...] = (
-    (BodyKind.ANTI_CORRUPTION_AGENCY, "a specialised anti-corruption agency"),
-    (BodyKind.OMBUDSMAN, "an ombudsman, appointed by parliament"),
-    (BodyKind.AUDIT_INSTITUTION, "the supreme audit institution"),
-    (BodyKind.PROSECUTOR, "a prosecutor"),
-    (BodyKind.PARLIAMENT, "a parliamentary body"),
-    (BodyKind.INTERNATIONAL, "an international body"),
-    (BodyKind.NGO, "an accredited civil-society organisation"),
+# Each tier's reason, as stored with a report (in English) and shown in the reader's
+# language through this plugin's catalogues (translations/): the plain reason, and the
+# one used when a body is implicated.
+TIERS: tuple[tuple[BodyKind, str, str], ...] = (
+    (BodyKind.ANTI_CORRUPTION_AGENCY, N_("a specialised anti-corruption agency"),
+     N_("a specialised anti-corruption agency, outside the implicated body's control")),
+    (BodyKind.OMBUDSMAN, N_("an ombudsman, appointed by parliament"),
+     N_("an ombudsman, appointed by parliament, outside the implicated body's control")),
+    (BodyKind.AUDIT_INSTITUTION, N_("the supreme audit institution"),
+     N_("the supreme audit institution, outside the implicated body's control")),
+    (BodyKind.PROSECUTOR, N_("a prosecutor"), N_("a prosecutor, outside the implicated body's control")),
+    (BodyKind.PARLIAMENT, N_("a parliamentary body"), N_("a parliamentary body, outside the implicated body's control")),
+    (BodyKind.INTERNATIONAL, N_("an international body"),
+     N_("an international body, outside the implicated body's control")),
+    (BodyKind.NGO, N_("an accredited civil-society organisation"),
+     N_("an accredited civil-society organisation, outside the implicated body's control")),
 )
-_TIER_OF = {kind: tier for tier, (kind, _) in enumerate(TIERS, start=1)}
+_TIER_OF = {kind: tier for tier, (kind, _, _) in enumerate(TIERS, start=1)}
 
 
 @hookimpl
@@ -65,13 +74,13 @@ def parrhesia_escalation(request: RoutingRequest, directory: Directory, route: t
             continue  # a unit of an institution of the same kind
         candidates[body.kind].append(body)
 
-    outside = ", outside the implicated body's control" if request.implicated else ""
     steps = []
-    for kind, description in TIERS:
+    for kind, plain, outside in TIERS:
+        reason = outside if request.implicated else plain
         ordered = sorted(candidates[kind], key=lambda b: (b.jurisdiction not in home, b.id))
         base = _TIER_OF[kind] * RANK_STEP
         for position, body in enumerate(ordered[: RANK_STEP - 1]):
-            steps.append(EscalationStep(body.id, base + position, f"{description}{outside}"))
+            steps.append(EscalationStep(body.id, base + position, reason))
     return steps
 
 

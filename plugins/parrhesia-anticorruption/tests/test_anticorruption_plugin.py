@@ -102,3 +102,15 @@ def test_without_a_jurisdiction_the_route_decides(host: PluginHost) -> None:
     assert decision.route == ("t-aca",)
     assert chain(decision)[0] == "t-ombudsman"
 
+
+
+def test_the_escalation_reasons_are_stored_in_english_and_shown_in_the_readers_language(app) -> None:  # type: ignore[no-untyped-def]
+    from flask_babel import force_locale
+
+    from parrhesia.clocks import translated
+
+    with app.test_request_context(), force_locale("fr"):
+        assert translated("a prosecutor, outside the implicated body's control") == (
+            "un procureur, hors du contrôle de l'organisme mis en cause")
+    with app.test_request_context(), force_locale("es"):
+        assert translated("a specialised anti-corruption agency") == "una agencia anticorrupción especializada"
