@@ -110,3 +110,14 @@ def test_containerfile_runs_as_a_non_root_user_with_the_instance_in_a_volume() -
     assert users and users[-1] not in ("root", "0")
     assert re.search(r'^VOLUME \["/var/lib/parrhesia"\]$', text, re.M)
     assert '"parrhesia", "serve"' in text
+
+
+def test_the_readmes_tor_folders_are_the_torrcs_onion_services() -> None:
+    import re
+
+    root = Path(__file__).resolve().parents[1] / "deploy"
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r'^\w+_onion_dir = "([^"]+)"', readme, re.M))
+    services = {line.split(None, 1)[1].strip().rstrip("/") for line in (root / "torrc").read_text().splitlines()
+                if line.startswith("HiddenServiceDir")}
+    assert named == services, (named, services)
