@@ -113,8 +113,6 @@ def test_containerfile_runs_as_a_non_root_user_with_the_instance_in_a_volume() -
 
 
 def test_the_readmes_tor_folders_are_the_torrcs_onion_services() -> None:
-    import re
-
     root = Path(__file__).resolve().parents[1] / "deploy"
     readme = (root / "README.md").read_text(encoding="utf-8")
     named = set(re.findall(r'^\w+_onion_dir = "([^"]+)"', readme, re.M))
