@@ -138,3 +138,22 @@ def test_demo_instance_runs_the_republic_of_example(tmp_path: Path) -> None:
     readers = page.split("These may receive it on escalation")[0]
     assert "Anti-Corruption Agency" in readers and "Ministry of the Interior" not in readers.split("<main>")[1]
     app.extensions["parrhesia.instance"].dispose()
+
+
+def test_recipients_deactivate_revokes_and_is_audited_as_from_the_desk(app: object, instance_dir: Path) -> None:
+    from flask import Flask
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from parrhesia.models import AuditEntry, Recipient
+    from parrhesia.testing import add_test_recipient
+
+    assert isinstance(app, Flask)
+    officer = add_test_recipient(app, "integrity-office", "Leaving officer")
+    done = CliRunner().invoke(main, ["recipients", "deactivate", "--instance", str(instance_dir), "--id", str(officer.id)])
+    assert done.exit_code == 0 and "rotate its key" in done.output
+    assert app.test_client().get("/api/v1/me", headers=officer.headers).status_code == 401
+    with Session(app.extensions["parrhesia.instance"].engine) as db:
+        assert db.get(Recipient, officer.id).active is False  # type: ignore[union-attr]
+        entries = [(e.action, e.actor) for e in db.scalars(select(AuditEntry))]
+    assert ("body.recipient.deactivate", "cli") in entries

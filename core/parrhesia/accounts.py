@@ -55,6 +55,10 @@ __all__ = [
     "utcnow",
     "add_recipient",
     "login_name_taken",
+    "deactivate_recipient",
+    "store_key_file",
+    "forget_key_file",
+    "fetch_key_file",
 ]
 
 FREE_FAILURES = 5
@@ -296,3 +300,36 @@ def add_recipient(
     audit.record(db, "recipient.add", actor=actor, body_id=body_id, detail={"recipient": recipient.id, "role": role})
     db.commit()
     return token
+
+
+def deactivate_recipient(db: Session, member: Recipient, *, actor: str) -> None:
+    """Revoke a recipient, from the desk (a body administrator) or the command line: their
+    token and desk sessions stop working at once; a member of their body then rotates the
+    body key so that nothing sealed afterwards reaches them. Audited; commits."""
+    member.active = False
+    audit.record(db, "body.recipient.deactivate", actor=actor, body_id=member.body_id,
+                 detail={"recipient": member.id})
+    db.commit()
+
+
+def store_key_file(db: Session, recipient: Recipient, key_file: bytes) -> None:
+    """Keep a recipient's passphrase-wrapped key file on the server for their browser
+    (never the passphrase); the caller checked that it holds their registered key."""
+    recipient.wrapped_key = key_file.strip() + b"\n"
+    audit.record(db, "key.store", actor=f"recipient:{recipient.id}", body_id=recipient.body_id)
+    db.commit()
+
+
+def forget_key_file(db: Session, recipient: Recipient) -> None:
+    recipient.wrapped_key = None
+    audit.record(db, "key.forget", actor=f"recipient:{recipient.id}", body_id=recipient.body_id)
+    db.commit()
+
+
+def fetch_key_file(db: Session, recipient: Recipient) -> bytes | None:
+    """The kept key file, if any; each fetch is audited."""
+    if recipient.wrapped_key is None:
+        return None
+    audit.record(db, "key.fetch", actor=f"recipient:{recipient.id}", body_id=recipient.body_id)
+    db.commit()
+    return recipient.wrapped_key

@@ -9,7 +9,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia.accounts import add_recipient, login_name_taken
+from parrhesia.accounts import add_recipient, deactivate_recipient, login_name_taken
 from parrhesia.cli.common import instance_option, load_instance
 from parrhesia.crypto import decode_public_key, fingerprint, read_public_key_from_keyfile
 from parrhesia.crypto.errors import KeyFileError
@@ -89,9 +89,9 @@ def deactivate(instance_dir: Path, recipient_id: int) -> None:
         recipient = db.get(Recipient, recipient_id)
         if recipient is None:
             raise click.ClickException(f"No recipient with id {recipient_id}.")
-        recipient.active = False
-        db.commit()
-        click.echo(f"Recipient {recipient.name!r} ({recipient.body_id}) deactivated.")
+        deactivate_recipient(db, recipient, actor="cli")
+        click.echo(f"Recipient {recipient.name!r} ({recipient.body_id}) deactivated. A member of the body should now "
+                   "rotate its key: parrhesia desk body-key rotate.")
     instance.dispose()
 
 

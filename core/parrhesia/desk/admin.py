@@ -83,10 +83,7 @@ def deactivate_colleague(member_id: int) -> Response | tuple[str, int]:
         abort(404)
     if member.id == admin.id:
         return _problem(_("You cannot deactivate yourself; ask another administrator of your body."), back)
-    member.active = False
-    audit.record(db, "body.recipient.deactivate", actor=casework.actor_of(admin), body_id=admin.body_id,
-                 detail={"recipient": member.id})
-    db.commit()
+    accounts.deactivate_recipient(db, member, actor=casework.actor_of(admin))
     flash(_("%(name)s is deactivated.", name=member.name), "success")
     return redirect(back, code=303)
 

@@ -9,7 +9,7 @@ from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from parrhesia import audit, casework
+from parrhesia import accounts
 from parrhesia.crypto import fingerprint, read_public_key_from_keyfile
 from parrhesia.crypto.errors import KeyFileError
 from parrhesia.desk import auth
@@ -43,10 +43,7 @@ def store_key() -> Response | tuple[str, int]:
         return _problem(_("This is not a Parrhesia key file."), url_for("desk.key"))
     if public != recipient.public_key:
         return _problem(_("This key file holds another key than the one registered for you."), url_for("desk.key"))
-    recipient.wrapped_key = data + b"\n"
-    db = _db()
-    audit.record(db, "key.store", actor=casework.actor_of(recipient), body_id=recipient.body_id)
-    db.commit()
+    accounts.store_key_file(_db(), recipient, data)
     flash(_("Your wrapped key file is kept on the server. Its passphrase never leaves your browser."), "success")
     return redirect(url_for("desk.key"), code=303)
 
@@ -54,11 +51,7 @@ def store_key() -> Response | tuple[str, int]:
 @bp.post("/key/forget")
 @auth.recipient_required
 def forget_key() -> Response:
-    recipient = _recipient()
-    recipient.wrapped_key = None
-    db = _db()
-    audit.record(db, "key.forget", actor=casework.actor_of(recipient), body_id=recipient.body_id)
-    db.commit()
+    accounts.forget_key_file(_db(), _recipient())
     flash(_("Your key file is no longer kept on the server."), "success")
     return redirect(url_for("desk.key"), code=303)
 
@@ -66,12 +59,7 @@ def forget_key() -> Response:
 @bp.get("/key.json")
 @auth.recipient_required
 def key_data() -> dict[str, Any]:
-    recipient = _recipient()
-    if recipient.wrapped_key is None:
-        return {"key_file": None}
-    db = _db()
-    audit.record(db, "key.fetch", actor=casework.actor_of(recipient), body_id=recipient.body_id)
-    db.commit()
-    return {"key_file": recipient.wrapped_key.decode("utf-8")}
+    key_file = accounts.fetch_key_file(_db(), _recipient())
+    return {"key_file": key_file.decode("utf-8") if key_file is not None else None}
 
 
