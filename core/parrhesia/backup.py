@@ -147,6 +147,9 @@ class _EncryptingWriter:
         self._out.write(sodium.crypto_secretstream_xchacha20poly1305_push(self._state, chunk, self._ad, tag))
 
 
+_COMPACT_AFTER = 1024 * 1024
+
+
 class _DecryptingReader:
     """A read-only file of a backup's plaintext; raises BackupError on any damage."""
 
@@ -170,22 +173,29 @@ class _DecryptingReader:
         except nacl.exceptions.CryptoError:
             raise BackupError(_DAMAGED) from None
         self._source = source
-        self._buffer = b""
+        # Decrypted bytes not yet read, from self._position on: tar reads in small blocks,
+        # so the buffer is consumed by moving a position, not by copying what is left.
+        self._buffer = bytearray()
+        self._position = 0
         self._final = False
 
     def read(self, size: int = -1) -> bytes:
-        while not self._final and (size < 0 or len(self._buffer) < size):
+        while not self._final and (size < 0 or len(self._buffer) - self._position < size):
             self._pull()
-        if size < 0:
-            size = len(self._buffer)
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        end = len(self._buffer) if size < 0 else min(self._position + size, len(self._buffer))
+        data = bytes(self._buffer[self._position:end])
+        self._position = end
+        if self._position >= _COMPACT_AFTER:
+            del self._buffer[:self._position]
+            self._position = 0
         return data
 
     def finish(self) -> None:
         """Read to the end: the FINAL chunk must come, and nothing after it."""
         while not self._final:
             self._pull()
-            self._buffer = b""
+            self._buffer.clear()
+            self._position = 0
 
     def _pull(self) -> None:
         ciphertext = _read_exactly(self._source, self._chunk + _ABYTES)
