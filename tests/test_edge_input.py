@@ -43,3 +43,36 @@ def test_a_lone_surrogate_or_nul_in_a_json_reason_is_refused(
 
 def test_an_id_beyond_the_databases_integers_is_not_found(client: FlaskClient) -> None:
     _clear_refusal(client.post(f"/desk/body/recipients/{2**63}/deactivate"))
+
+
+def test_a_submission_page_can_be_posted_only_once_even_with_its_old_cookie(app: Any) -> None:
+    """One page, one report: replaying a submitted page — its form token and the session
+    cookie it came with — is refused, and stores nothing."""
+    import io
+
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from parrhesia.models import Report
+    from parrhesia.testing import review_route
+
+    source = app.test_client()
+    token = csrf_token(review_route(source).data)
+    cookie = source.get_cookie("parrhesia")
+    assert cookie is not None
+
+    def post(client: Any) -> Any:
+        return client.post("/submit", data={"csrf_token": token, "message": "junk",
+                                            "attachments": [(io.BytesIO(b""), "")]},
+                           content_type="multipart/form-data")
+
+    first = post(source)
+    assert first.status_code == 200 and 'id="codename"' in first.get_data(as_text=True)
+    replay = app.test_client()
+    replay.set_cookie("parrhesia", cookie.value)
+    again = post(replay)
+    assert again.status_code == 400 and "sent already" in again.get_data(as_text=True)
+    with Session(app.extensions["parrhesia.instance"].engine) as db:
+        assert db.scalar(select(func.count()).select_from(Report)) == 1
+    # The codename page's own form (log out) still works: it carries a new token.
+    assert source.post("/logout", data={"csrf_token": csrf_token(first.data)}).status_code == 303

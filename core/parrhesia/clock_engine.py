@@ -19,6 +19,7 @@ from parrhesia.deadlines import report_clock, report_day
 from parrhesia.escalation import escalate, jurisdiction_clocks
 from parrhesia.events import dispatch
 from parrhesia.fallback_clocks import FALLBACK_PREFIX
+from parrhesia.form_tokens import forget_spent
 from parrhesia.host import PluginHost
 from parrhesia.instance import Instance
 from parrhesia.models import Report, ReportClock
@@ -72,6 +73,8 @@ def tick(host: PluginHost, db: Session, *, on: date | None = None, instance: Ins
         result.escalated.append((report_id, step.body_id))
         db.commit()
         dispatch(host, db, step.events, on=day)
+    forget_spent(db, on=latest)  # form tokens no form can carry any more
+    db.commit()
     if instance is not None:  # last: a failing disk never holds up a deadline
         result.orphans = collect_orphans(instance, db)
     return result

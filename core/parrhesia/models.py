@@ -467,3 +467,16 @@ class RouteAnswer(Base):
 
 
 __all__ += ["RouteAnswer"]
+
+
+class SpentFormToken(Base):
+    """The digest of a submission form's token that was used (see parrhesia.form_tokens),
+    with its day only."""
+
+    __tablename__ = "spent_form_tokens"
+
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    spent_on: Mapped[date] = mapped_column(Date, index=True)
+
+
+__all__ += ["SpentFormToken"]

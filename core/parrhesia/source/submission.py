@@ -15,7 +15,7 @@ from flask import render_template, request
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from parrhesia import custody, reports
+from parrhesia import custody, form_tokens, reports
 from parrhesia.crypto import derive_source_identity, generate_codename, new_report_keypair
 from parrhesia.db import get_session
 from parrhesia.deadlines import report_day
@@ -27,12 +27,12 @@ from parrhesia.notifications import flush
 from parrhesia.plugin_manager import PluginFailure
 from parrhesia.route_memory import DatabaseRouteMemory
 from parrhesia.routing import RouteDecision, RoutingError, RoutingRequest
-from parrhesia.security import csrf_exempt
+from parrhesia.security import csrf_exempt, renew_csrf
 from parrhesia.source import bp
 from parrhesia.source import session as source_session
 from parrhesia.source.forms import LogoutForm
 from parrhesia.source.readers import readers, routing_view
-from parrhesia.upload import Submission, receive_submission
+from parrhesia.upload import Submission, SubmissionRejected, receive_submission
 
 __all__ = ["receive", "log_failures", "limit_mb"]
 
@@ -102,13 +102,16 @@ def submit() -> Response | tuple[str, int] | str:
     if decision.duty:
         _notify_duty_at_once(decision.duty, report.id)
     source_session.start(report, report_key)
+    renew_csrf()  # this page's form cannot be posted again
     # Shown once, never stored: the page is not cached (Cache-Control: no-store).
     return render_template("codename.html", codename=codename, logout_form=LogoutForm(formdata=None))
 
 
 def receive(report_id: str, report_public_key: bytes) -> Submission:
+    """Receive a submission or follow-up form, encrypted as it streams; its form token is
+    spent, so the same page cannot be posted twice (form_tokens)."""
     instance = current_instance()
-    return receive_submission(
+    submission = receive_submission(
         request,
         blobs=instance.blobs,
         report_id=report_id,
@@ -116,6 +119,20 @@ def receive(report_id: str, report_public_key: bytes) -> Submission:
         limit=instance.config.max_submission_bytes,
         content_fields=frozenset(f.name for f in current_host().content_fields),
     )
+    if submission.form_token is None:
+        submission.discard()
+        raise SubmissionRejected(
+            _("The form expired or was not sent from this site. Nothing was stored; please reload the page.")
+        )
+    try:
+        spent = form_tokens.spend(get_session(), submission.form_token, on=reports.today())
+    except BaseException:
+        submission.discard()  # a database failure stores nothing either
+        raise
+    if not spent:
+        submission.discard()
+        raise SubmissionRejected(_("This page was sent already. Nothing more was stored; open the form again to write."))
+    return submission
 
 
 def _jurisdiction(answers: Mapping[str, Sequence[str]]) -> str | None:

@@ -54,6 +54,7 @@ class Submission:
 
     fields: dict[str, list[str]] = field(default_factory=dict)
     parts: list[EncryptedPart] = field(default_factory=list)
+    form_token: str | None = None  # the form's (valid) CSRF token, spent once it is stored
 
     def discard(self) -> None:
         for part in self.parts:
@@ -220,6 +221,7 @@ class _Receiver:
                     _("The form expired or was not sent from this site. Nothing was stored; please reload the page.")
                 ) from None
             self.csrf_checked = True
+            self.submission.form_token = value
         elif name in self.content_fields:
             if not self.csrf_checked:
                 raise SubmissionRejected(
