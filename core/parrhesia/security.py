@@ -20,7 +20,7 @@ from werkzeug.exceptions import BadRequest
 
 __all__ = [
     "SECURITY_HEADERS", "DESK_CONTENT_SECURITY_POLICY", "ParrhesiaRequest", "StorableForm", "csrf", "csrf_exempt",
-    "init_app", "renew_csrf", "storable_text",
+    "init_app", "storable_text",
 ]
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -175,18 +175,6 @@ class StorableForm(FlaskForm):
                 field.errors = [*field.errors, _l("This field contains characters that are not allowed.")]
                 valid = False
         return valid
-
-
-def renew_csrf() -> None:
-    """Issue a new CSRF token from now on: forms of pages answered before can no longer be
-    posted. A submission's token is single-use, so one page cannot be replayed to pour
-    junk reports into real inboxes. (flask-wtf keeps the raw token in the session and the
-    signed one in ``g``, as its ``generate_csrf`` documents.)"""
-    from flask import current_app, g, session
-
-    name = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
-    session.pop(name, None)
-    g.pop(name, None)
 
 
 def init_app(app: Flask, *, cookie_secure: bool, session_minutes: int) -> None:

@@ -27,7 +27,7 @@ from parrhesia.notifications import flush
 from parrhesia.plugin_manager import PluginFailure
 from parrhesia.route_memory import DatabaseRouteMemory
 from parrhesia.routing import RouteDecision, RoutingError, RoutingRequest
-from parrhesia.security import csrf_exempt, renew_csrf
+from parrhesia.security import csrf_exempt
 from parrhesia.source import bp
 from parrhesia.source import session as source_session
 from parrhesia.source.forms import LogoutForm
@@ -102,7 +102,6 @@ def submit() -> Response | tuple[str, int] | str:
     if decision.duty:
         _notify_duty_at_once(decision.duty, report.id)
     source_session.start(report, report_key)
-    renew_csrf()  # this page's form cannot be posted again
     # Shown once, never stored: the page is not cached (Cache-Control: no-store).
     return render_template("codename.html", codename=codename, logout_form=LogoutForm(formdata=None))
 
