@@ -51,6 +51,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from parrhesia.blobs import BlobStore
 from parrhesia.config import CONFIG_FILE, DATABASE_URL_ENV, load_config
+from parrhesia.crypto.stream import read_exactly
 from parrhesia.db import make_engine
 
 __all__ = [
@@ -154,7 +155,7 @@ class _DecryptingReader:
     """A read-only file of a backup's plaintext; raises BackupError on any damage."""
 
     def __init__(self, source: BinaryIO, private_key: PrivateKey) -> None:
-        preamble = _read_exactly(source, _PREAMBLE_SIZE + _HEADERBYTES)
+        preamble = read_exactly(source, _PREAMBLE_SIZE + _HEADERBYTES)
         if len(preamble) < _PREAMBLE_SIZE + _HEADERBYTES or preamble[:4] != BACKUP_MAGIC:
             raise BackupError("this is not a Parrhesia backup")
         if preamble[4] != BACKUP_VERSION:
@@ -198,7 +199,7 @@ class _DecryptingReader:
             self._position = 0
 
     def _pull(self) -> None:
-        ciphertext = _read_exactly(self._source, self._chunk + _ABYTES)
+        ciphertext = read_exactly(self._source, self._chunk + _ABYTES)
         if len(ciphertext) < _ABYTES:
             raise BackupError("the backup is truncated")
         try:
@@ -212,17 +213,6 @@ class _DecryptingReader:
         elif len(ciphertext) < self._chunk + _ABYTES:
             raise BackupError("the backup is truncated")
         self._buffer += chunk
-
-
-def _read_exactly(source: BinaryIO | IO[bytes], size: int) -> bytes:
-    pieces = []
-    while size > 0:
-        piece = source.read(size)
-        if not piece:
-            break
-        pieces.append(piece)
-        size -= len(piece)
-    return b"".join(pieces)
 
 
 # --- making a backup -------------------------------------------------------------------

@@ -27,6 +27,7 @@ from .errors import CryptoFormatError, DecryptionError
 from .filenames import sanitise_filename
 
 __all__ = [
+    "read_exactly",
     "ABYTES",
     "ByteSink",
     "ByteSource",
@@ -238,7 +239,7 @@ class PartReader:
     ) -> None:
         self._source = source
         self._ad = associated_data(report_id, part_id)
-        header = _read_exactly(source, HEADER_SIZE)
+        header = read_exactly(source, HEADER_SIZE)
         _check_preamble(header)
         if len(header) < HEADER_SIZE:
             raise DecryptionError(_TRUNCATED)
@@ -287,7 +288,7 @@ class PartReader:
         """Return the payload of the next chunk, or None after the final chunk."""
         if self._finished:
             return None
-        ciphertext = _read_exactly(self._source, CIPHERTEXT_CHUNK_SIZE)
+        ciphertext = read_exactly(self._source, CIPHERTEXT_CHUNK_SIZE)
         if len(ciphertext) < CIPHERTEXT_CHUNK_SIZE:
             raise DecryptionError(_TRUNCATED)
         try:
@@ -425,7 +426,7 @@ def _check_preamble(header: bytes) -> None:
         raise CryptoFormatError("unsupported chunk size for part format version 1")
 
 
-def _read_exactly(source: ByteSource, size: int) -> bytes:
+def read_exactly(source: ByteSource, size: int) -> bytes:
     """Read ``size`` bytes, fewer only at end of data (streams may return short reads)."""
     data = source.read(size)
     if len(data) == size or not data:
