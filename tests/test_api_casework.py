@@ -17,7 +17,6 @@ from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
 from nacl.public import PrivateKey
-from nacl.pwhash import argon2id
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,7 +32,6 @@ from parrhesia.crypto import (
     grant_body_key,
     new_body_key,
     seal_report_key,
-    wrap_private_key,
 )
 from parrhesia.desk_client import DeskError, KnownKeys
 from parrhesia.models import AuditEntry, BodyKeyGrant, Part, Recipient, Report, ReportClock, SealedKey
@@ -492,15 +490,6 @@ def test_unknown_body_has_no_recipients_list(client: FlaskClient, recipient: Reg
 # ---------------------------------------------------------------------------
 
 
-def _key_file(tmp_path: Path, who: RegisteredRecipient) -> list[str]:
-    path = tmp_path / f"key-{who.id}.prhkey"
-    path.write_bytes(wrap_private_key(who.key, b"correct horse battery",
-                                      opslimit=argon2id.OPSLIMIT_MIN, memlimit=argon2id.MEMLIMIT_MIN))
-    passphrase = tmp_path / f"passphrase-{who.id}"
-    passphrase.write_text("correct horse battery\n")
-    return ["--key", str(path), "--passphrase-file", str(passphrase)]
-
-
 @pytest.fixture(autouse=True)
 def known_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """This test's own file of trusted keys (never the user's ~/.config)."""
@@ -529,7 +518,7 @@ def test_desk_commands_do_the_casework_end_to_end(
     assert "Clocks met: acknowledge-7-days" in _ok(desk(server, recipient, "ack", *on))
     assert f"Report {report.id} is now assessing." in _ok(desk(server, recipient, "status", *on, "--status", "assessing"))
     assert "Note " in _ok(desk(server, recipient, "note", *on, "--message", "Call the auditor on Monday.",
-                               *_key_file(tmp_path, recipient)))
+                               *recipient.key_file_args(tmp_path)))
     _add_clock(app, report.id, "decision-3-months", None, extendable_to_months=6)
     assert "Clock decision-3-months of report" in _ok(
         desk(server, recipient, "extend", *on, "--clock", "decision-3-months", "--months", "6", "--reason", "Complex"))
@@ -541,13 +530,13 @@ def test_desk_commands_do_the_casework_end_to_end(
     assert actors == {f"recipient:{recipient.id}"}
 
     out = tmp_path / "reports"
-    pulled = _ok(desk(server, colleague, "pull", *_key_file(tmp_path, colleague), "--out", str(out)))
+    pulled = _ok(desk(server, colleague, "pull", *colleague.key_file_args(tmp_path), "--out", str(out)))
     assert "1 report(s), 3 new file(s)" in pulled
     folder = out / report.id
     assert (folder / "001-message.txt").read_text() == report.message
     assert (folder / "002-note.txt").read_text() == "Call the auditor on Monday."
     assert (folder / "003-reply.txt").read_text() == "Thank you."
-    assert "0 new file(s)" in _ok(desk(server, colleague, "pull", *_key_file(tmp_path, colleague), "--out", str(out)))
+    assert "0 new file(s)" in _ok(desk(server, colleague, "pull", *colleague.key_file_args(tmp_path), "--out", str(out)))
 
 
 def test_desk_pull_gives_a_latecomer_the_notes_written_before_they_joined(
@@ -555,9 +544,9 @@ def test_desk_pull_gives_a_latecomer_the_notes_written_before_they_joined(
     report: SubmittedReport,
 ) -> None:
     _ok(desk(server, recipient, "note", "--report", report.id, "--message", "Before you joined.",
-             *_key_file(tmp_path, recipient)))
+             *recipient.key_file_args(tmp_path)))
     latecomer = add_test_recipient(app, "integrity-office", name="Latecomer")  # vouched for by a member
-    result = desk(server, latecomer, "pull", *_key_file(tmp_path, latecomer), "--out", str(tmp_path / "out"))
+    result = desk(server, latecomer, "pull", *latecomer.key_file_args(tmp_path), "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     assert "1 report(s), 2 new file(s)" in result.output
     assert "do not hold" not in result.output
@@ -570,32 +559,32 @@ def test_desk_pull_tells_a_member_left_out_of_a_rotation_which_notes_are_not_the
     report: SubmittedReport,
 ) -> None:
     _ok(desk(server, recipient, "note", "--report", report.id, "--message", "Before the rotation.",
-             *_key_file(tmp_path, recipient)))
+             *recipient.key_file_args(tmp_path)))
     _, standing_key = _standing_reader(app, "integrity-office")
     rotated = _ok(CliRunner().invoke(main, [
-        "desk", "body-key", "rotate", "--server", server, "--token", recipient.token, *_key_file(tmp_path, recipient),
+        "desk", "body-key", "rotate", "--server", server, "--token", recipient.token, *recipient.key_file_args(tmp_path),
         "--drop", str(colleague.id), "--trust", fingerprint(bytes(standing_key.public_key))]))
     assert _body_fingerprint(app, "integrity-office") in rotated
     _ok(desk(server, recipient, "note", "--report", report.id, "--message", "After the rotation.",
-             *_key_file(tmp_path, recipient)))
+             *recipient.key_file_args(tmp_path)))
     with _db(app) as db:
         current = custody.current_key(db, "integrity-office")
         assert current is not None and current.generation == 2
         assert custody.grant_of(db, current, colleague.id) is None
 
     out = tmp_path / "out"
-    result = desk(server, colleague, "pull", *_key_file(tmp_path, colleague), "--out", str(out))
+    result = desk(server, colleague, "pull", *colleague.key_file_args(tmp_path), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "sealed to a generation of your body's key you do not hold" in result.output
     assert (out / report.id / "001-message.txt").read_text() == report.message  # sealed at submission, generation 1
     assert (out / report.id / "002-note.txt").read_text() == "Before the rotation."
     assert not (out / report.id / "003-note.txt").exists()
-    again = desk(server, colleague, "pull", *_key_file(tmp_path, colleague), "--out", str(out))
+    again = desk(server, colleague, "pull", *colleague.key_file_args(tmp_path), "--out", str(out))
     assert "0 new file(s)" in again.output and "do not hold" not in again.output  # reported once, remembered
 
     # The member who rotated reads both notes, the older through the chained generation.
     mine = tmp_path / "mine"
-    _ok(desk(server, recipient, "pull", *_key_file(tmp_path, recipient), "--out", str(mine)))
+    _ok(desk(server, recipient, "pull", *recipient.key_file_args(tmp_path), "--out", str(mine)))
     notes = sorted(p.read_text() for p in (mine / report.id).glob("*-note.txt"))
     assert notes == ["After the rotation.", "Before the rotation."]
 
@@ -605,13 +594,13 @@ def test_desk_recuse_and_transfer_hand_the_report_on(
     auditor: RegisteredRecipient, report: SubmittedReport,
 ) -> None:
     moved = _ok(desk(server, recipient, "transfer", "--report", report.id, "--to", OTHER_BODY, "--reason", "A crime",
-                     *_key_file(tmp_path, recipient), "--trust", _body_fingerprint(app, OTHER_BODY)))
+                     *recipient.key_file_args(tmp_path), "--trust", _body_fingerprint(app, OTHER_BODY)))
     assert f"transferred to {OTHER_BODY}" in moved
     with _db(app) as db:
         assert db.get(Recipient, prosecutor.id) is not None
     out = tmp_path / "prosecutor"
     assert "1 report(s), 1 new file(s)" in _ok(
-        desk(server, prosecutor, "pull", *_key_file(tmp_path, prosecutor), "--out", str(out)))
+        desk(server, prosecutor, "pull", *prosecutor.key_file_args(tmp_path), "--out", str(out)))
     assert (out / report.id / "001-message.txt").read_text() == report.message
 
     recused = _ok(desk(server, prosecutor, "recuse", "--report", report.id, "--reason", "Our own officers",
@@ -678,7 +667,7 @@ def test_desk_seals_notes_only_to_the_body_key_this_machine_pinned(
     app: Flask, server: str, tmp_path: Path, known_keys: Path, recipient: RegisteredRecipient,
     colleague: RegisteredRecipient, report: SubmittedReport,
 ) -> None:
-    on = ["--report", report.id, "--message", "Call the auditor.", *_key_file(tmp_path, recipient)]
+    on = ["--report", report.id, "--message", "Call the auditor.", *recipient.key_file_args(tmp_path)]
     real = _body_fingerprint(app, "integrity-office")
 
     assert "Note " in _ok(desk(server, recipient, "note", *on))
@@ -691,7 +680,7 @@ def test_desk_seals_notes_only_to_the_body_key_this_machine_pinned(
     assert "does not descend" in refused.output and impostor in refused.output and real in refused.output
     assert len(_audit(app, report.id, "note")) == 1
     assert _trusted(known_keys) == {"body:integrity-office": real}
-    pulled = desk(server, recipient, "pull", *_key_file(tmp_path, recipient), "--out", str(tmp_path / "out"))
+    pulled = desk(server, recipient, "pull", *recipient.key_file_args(tmp_path), "--out", str(tmp_path / "out"))
     assert pulled.exit_code == 1 and "does not descend" in pulled.output
 
 
@@ -704,7 +693,7 @@ def test_desk_refuses_a_grant_it_cannot_verify(
         grant = custody.grant_of(db, key, recipient.id)  # type: ignore[arg-type]
         grant.boxed = bytes(len(grant.boxed))  # type: ignore[union-attr]
         db.commit()
-    refused = desk(server, recipient, "note", "--report", report.id, "--message", "x", *_key_file(tmp_path, recipient))
+    refused = desk(server, recipient, "note", "--report", report.id, "--message", "x", *recipient.key_file_args(tmp_path))
     assert refused.exit_code == 1 and "cannot be trusted" in refused.output
     assert _audit(app, report.id, "note") == []
     assert _trusted(known_keys) == {}
@@ -716,9 +705,9 @@ def test_desk_vouches_only_for_keys_this_machine_trusts(
 ) -> None:
     newcomer = add_test_recipient(app, "integrity-office", name="Newcomer", vouched=False)
     out = tmp_path / "newcomer"
-    cannot = desk(server, newcomer, "pull", *_key_file(tmp_path, newcomer), "--out", str(out))
+    cannot = desk(server, newcomer, "pull", *newcomer.key_file_args(tmp_path), "--out", str(out))
     assert cannot.exit_code == 1 and "no grant" in cannot.output
-    vouch = ["--recipient", str(newcomer.id), *_key_file(tmp_path, recipient)]
+    vouch = ["--recipient", str(newcomer.id), *recipient.key_file_args(tmp_path)]
 
     refused = desk(server, recipient, "vouch", *vouch)
     assert refused.exit_code == 1
@@ -741,7 +730,7 @@ def test_desk_vouches_only_for_keys_this_machine_trusts(
     assert "You vouched for recipient" in _ok(desk(server, recipient, "vouch", *vouch, *old))
     assert _trusted(known_keys)[str(newcomer.id)] == _fingerprint(newcomer)
     assert "1 report(s), 1 new file(s)" in _ok(
-        desk(server, newcomer, "pull", *_key_file(tmp_path, newcomer), "--out", str(out)))
+        desk(server, newcomer, "pull", *newcomer.key_file_args(tmp_path), "--out", str(out)))
     assert (out / report.id / "001-message.txt").read_text() == report.message
 
     # Once trusted, a key the server swaps in later is refused as a different key.
@@ -754,7 +743,7 @@ def test_desk_transfer_refuses_a_body_key_the_server_swapped(
     prosecutor: RegisteredRecipient, report: SubmittedReport,
 ) -> None:
     real = _body_fingerprint(app, OTHER_BODY)
-    transfer = ["--report", report.id, "--to", OTHER_BODY, "--reason", "A crime", *_key_file(tmp_path, recipient)]
+    transfer = ["--report", report.id, "--to", OTHER_BODY, "--reason", "A crime", *recipient.key_file_args(tmp_path)]
     unconfirmed = desk(server, recipient, "transfer", *transfer)
     assert unconfirmed.exit_code == 1 and "is new to this machine" in unconfirmed.output and real in unconfirmed.output
     KnownKeys(known_keys).pin_body_key(server, OTHER_BODY, real)  # confirmed with the prosecutor before
@@ -777,7 +766,7 @@ def test_desk_trusts_a_new_key_only_by_the_fingerprint_confirmed(
 ) -> None:
     """The fingerprint a recipient confirmed is what gets trusted, not whatever the server lists next."""
     newcomer = add_test_recipient(app, "integrity-office", name="Newcomer", vouched=False)
-    vouch = ["--recipient", str(newcomer.id), *_key_file(tmp_path, recipient)]
+    vouch = ["--recipient", str(newcomer.id), *recipient.key_file_args(tmp_path)]
     shown = desk(server, recipient, "vouch", *vouch)
     assert shown.exit_code == 1 and _fingerprint(newcomer) in shown.output
     impostor = _swap_key(app, newcomer)  # the server lists another key on the retry
@@ -790,7 +779,7 @@ def test_desk_trusts_a_new_key_only_by_the_fingerprint_confirmed(
     assert str(newcomer.id) not in _trusted(known_keys)  # no recipient's key was trusted
 
     # The same for a body's key sealed to in a transfer.
-    transfer = ["--report", report.id, "--to", OTHER_BODY, "--reason", "A crime", *_key_file(tmp_path, recipient)]
+    transfer = ["--report", report.id, "--to", OTHER_BODY, "--reason", "A crime", *recipient.key_file_args(tmp_path)]
     real = _body_fingerprint(app, OTHER_BODY)
     assert real in desk(server, recipient, "transfer", *transfer).output
     impostor = _swap_body_key(app, OTHER_BODY)
@@ -844,11 +833,11 @@ def test_desk_commands_fail_with_one_clear_line(
         (desk(server, wrong_token, "ack", "--report", report.id), "401"),
         (desk(server, recipient, "ack", "--report", "0" * 32), "No such report for your body"),
         (desk(server, recipient, "status", "--report", report.id, "--status", "buried"), "Unknown status"),
-        (desk(server, recipient, "note", "--report", report.id, "--message", "  ", *_key_file(tmp_path, recipient)),
+        (desk(server, recipient, "note", "--report", report.id, "--message", "  ", *recipient.key_file_args(tmp_path)),
          "The note is empty"),
         (desk(server, recipient, "recuse", "--report", report.id, "--reason", ""), "Give a reason"),
         (desk(server, recipient, "transfer", "--report", report.id, "--to", "nowhere", "--reason", "x",
-              *_key_file(tmp_path, recipient)), "404"),
+              *recipient.key_file_args(tmp_path)), "404"),
         (desk("http://127.0.0.1:9", recipient, "ack", "--report", report.id), "Cannot reach"),
         (desk("ftp://example.org", recipient, "ack", "--report", report.id), "http://"),
     ]
@@ -869,7 +858,7 @@ def test_desk_pull_of_tampered_ciphertext_fails_clearly_and_writes_no_plaintext(
     data[200] ^= 0x01  # one bit, inside the first ciphertext chunk
     path.write_bytes(bytes(data))
     out = tmp_path / "pulled"
-    result = desk(server, recipient, "pull", *_key_file(tmp_path, recipient), "--out", str(out))
+    result = desk(server, recipient, "pull", *recipient.key_file_args(tmp_path), "--out", str(out))
     assert result.exit_code == 1
     assert "damaged or was tampered with" in result.output and "Traceback" not in result.output
     leftovers = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".parrhesia")]

@@ -20,12 +20,11 @@ from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
 from nacl.public import PrivateKey
-from nacl.pwhash import argon2id
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia.cli import main
-from parrhesia.crypto import CryptoFormatError, derive_source_identity, encrypt_bytes, seal_report_key, wrap_private_key
+from parrhesia.crypto import CryptoFormatError, derive_source_identity, encrypt_bytes, seal_report_key
 from parrhesia.desk_client import MANIFEST, DeskClient, Keyring, pull_protection
 from parrhesia.models import Part
 from parrhesia.reports import find_by_lookup
@@ -49,18 +48,9 @@ def open_umask() -> Iterator[None]:
         os.umask(previous)
 
 
-def _key_args(tmp_path: Path, who: RegisteredRecipient) -> list[str]:
-    path = tmp_path / f"key-{who.id}.prhkey"
-    path.write_bytes(wrap_private_key(who.key, b"correct horse battery",
-                                      opslimit=argon2id.OPSLIMIT_MIN, memlimit=argon2id.MEMLIMIT_MIN))
-    passphrase = tmp_path / f"passphrase-{who.id}"
-    passphrase.write_text("correct horse battery\n")
-    return ["--key", str(path), "--passphrase-file", str(passphrase)]
-
-
 def _pull(server: str, who: RegisteredRecipient, tmp_path: Path, out: Path) -> Result:
     return CliRunner().invoke(main, ["desk", "pull", "--server", server, "--token", who.token,
-                                     *_key_args(tmp_path, who), "--out", str(out)])
+                                     *who.key_file_args(tmp_path), "--out", str(out)])
 
 
 def _submit(app: Flask, message: str, files: list[tuple[str, bytes]]) -> str:

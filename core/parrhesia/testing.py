@@ -346,6 +346,20 @@ class RegisteredRecipient:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
+    def key_file_args(self, folder: Path, passphrase: str = "correct horse battery") -> list[str]:
+        """``--key FILE --passphrase-file FILE`` for the command-line desk: this
+        recipient's key written to ``folder`` as their machine keeps it (fast Argon2id)."""
+        from nacl.pwhash import argon2id
+
+        from parrhesia.crypto import wrap_private_key
+
+        path = folder / f"key-{self.id}.prhkey"
+        path.write_bytes(wrap_private_key(self.key, passphrase.encode(),
+                                          opslimit=argon2id.OPSLIMIT_MIN, memlimit=argon2id.MEMLIMIT_MIN))
+        secret = folder / f"passphrase-{self.id}"
+        secret.write_text(passphrase + "\n")
+        return ["--key", str(path), "--passphrase-file", str(secret)]
+
     def keyring(self, client: FlaskClient) -> Any:
         """This recipient's opened body keyring (:class:`parrhesia.desk_client.Keyring`),
         as their own machine opens it from ``GET /api/v1/keyring``."""
