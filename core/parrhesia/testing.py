@@ -346,7 +346,7 @@ class RegisteredRecipient:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    def key_file_args(self, folder: Path, passphrase: str = "correct horse battery") -> list[str]:
+    def key_file_args(self, folder: Path, passphrase: str = "correct horse battery") -> list[str]:  # nosec B107 - a test key's passphrase
         """``--key FILE --passphrase-file FILE`` for the command-line desk: this
         recipient's key written to ``folder`` as their machine keeps it (fast Argon2id)."""
         from nacl.pwhash import argon2id
