@@ -4,7 +4,7 @@ The top level of the repository is fixed (core/, themes/), but an installed whee
 must carry the default theme: setuptools maps themes/ to `parrhesia/themes` inside
 the package, and pyproject.toml's package-data says which of its files go along
 (templates/ and static/, with the desk's libsodium that `make` builds into
-static/vendor/). An editable install reads themes/ where it is; `parrhesia.app`
+static/vendor/). An editable install reads themes/ where it is; `parrhesia.web.app`
 looks in both places, in one function (`bundled_themes`).
 """
 

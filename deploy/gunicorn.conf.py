@@ -1,10 +1,10 @@
 """Gunicorn configuration for running Parrhesia with gunicorn directly.
 
     PARRHESIA_INSTANCE=/var/lib/parrhesia \
-        gunicorn -c deploy/gunicorn.conf.py 'parrhesia.app:create_app()'
+        gunicorn -c deploy/gunicorn.conf.py 'parrhesia.web.app:create_app()'
 
 ``parrhesia serve`` does the same without this file. Both take their settings from
-:func:`parrhesia.server.gunicorn_options`, so the serving policy lives in one place:
+:func:`parrhesia.web.server.gunicorn_options`, so the serving policy lives in one place:
 gthread workers (a slow upload over Tor keeps its worker alive), and logs that never
 hold a client address, user agent, referrer or time of activity.
 
@@ -15,11 +15,11 @@ address-free format. Do not pass ``--access-logformat``.
 
 import os
 
-from parrhesia.app import INSTANCE_ENV
-from parrhesia.server import gunicorn_options
+from parrhesia.web.app import INSTANCE_ENV
+from parrhesia.web.server import gunicorn_options
 
 # Gunicorn reads every module-level name that is one of its settings; None means
-# "gunicorn's default", as in parrhesia.server.
+# "gunicorn's default", as in parrhesia.web.server.
 for _name, _value in gunicorn_options("127.0.0.1:8080").items():
     if _value is not None:
         globals()[_name] = _value
@@ -29,7 +29,7 @@ def on_starting(server):  # noqa: ARG001 - gunicorn's hook signature
     """Stop with one clear error, before forking workers, if the instance is unusable."""
     from parrhesia.config import ConfigError
     from parrhesia.instance import open_instance
-    from parrhesia.migrate import SchemaError
+    from parrhesia.storage.migrate import SchemaError
 
     path = os.environ.get(INSTANCE_ENV)
     if not path:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pluggy
 
-from parrhesia.hookspecs import PROJECT_NAME
-from parrhesia.plugin_manager import DEFAULT_PLUGINS
+from parrhesia.contract.hookspecs import PROJECT_NAME
+from parrhesia.contract.manager import DEFAULT_PLUGINS
 
 __all__ = ["HookCalls", "CALLS", "start_recording", "stop_recording"]
 

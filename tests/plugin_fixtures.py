@@ -25,7 +25,7 @@ FIXTURE_PLUGINS = {
 @pytest.fixture(autouse=True)
 def fixture_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the fixture plugins installed (not enabled) for this test, via EntryPoint.load()."""
-    import parrhesia.plugin_manager as plugin_manager
+    import parrhesia.contract.manager as plugin_manager
 
     monkeypatch.syspath_prepend(str(Path(__file__).parent / "fixture_plugins"))
     real = plugin_manager.installed_plugins

@@ -20,7 +20,6 @@ from nacl.public import PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia import custody
 from parrhesia.cli import main
 from parrhesia.crypto import (
     chain_previous_body_key,
@@ -33,8 +32,9 @@ from parrhesia.crypto import (
     new_body_key,
     seal_report_key,
 )
-from parrhesia.desk_client import DeskError, KnownKeys
-from parrhesia.models import AuditEntry, BodyKeyGrant, Part, Recipient, Report, ReportClock, SealedKey
+from parrhesia.domain import custody
+from parrhesia.recipient.client import DeskError, KnownKeys
+from parrhesia.storage.models import AuditEntry, BodyKeyGrant, Part, Recipient, Report, ReportClock, SealedKey
 from parrhesia.testing import RegisteredRecipient, SubmittedReport, add_test_recipient, log_in
 
 ESCALATION_BODY = "audit-office"  # the recipient of last resort: on every escalation chain

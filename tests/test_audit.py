@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -10,9 +11,9 @@ from flask import Flask
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from parrhesia import audit, casework
 from parrhesia.cli import main
-from parrhesia.models import AuditEntry, Recipient
+from parrhesia.domain import audit, casework
+from parrhesia.storage.models import AuditEntry, Recipient
 from parrhesia.testing import RegisteredRecipient, SubmittedReport
 
 
@@ -23,8 +24,8 @@ def logged(app: Flask, recipient: RegisteredRecipient, submitted_report: Submitt
         officer = db.get(Recipient, recipient.id)
         assert officer is not None
         report = casework.open_report(db, officer, submitted_report.id)
-        casework.acknowledge(db, officer, report)
-        casework.set_status(db, officer, report, "assessing")
+        casework.acknowledge(db, officer, report, on=date.today())
+        casework.set_status(db, officer, report, "assessing", on=date.today())
     return str(app.extensions["parrhesia.instance"].config.path)
 
 

@@ -15,6 +15,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
@@ -25,7 +26,6 @@ from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
-from parrhesia.accounts import utcnow
 from parrhesia.crypto import (
     chain_previous_body_key,
     encode_public_key,
@@ -34,8 +34,10 @@ from parrhesia.crypto import (
     new_body_key,
 )
 from parrhesia.crypto._encoding import b64url_encode
-from parrhesia.desk_client import DeskError
-from parrhesia.models import (
+from parrhesia.domain.accounts import utcnow
+from parrhesia.domain.reports import token_hash
+from parrhesia.recipient.client import DeskError
+from parrhesia.storage.models import (
     AuditEntry,
     BodyKey,
     BodyKeyGrant,
@@ -46,7 +48,6 @@ from parrhesia.models import (
     Report,
     ReportBody,
 )
-from parrhesia.reports import token_hash
 from parrhesia.testing import RegisteredRecipient, SubmittedReport, add_test_recipient
 
 BODY_A = "integrity-office"  # the outsider's body: never on the report's route
@@ -99,7 +100,7 @@ def report_b(app: Flask, insider: RegisteredRecipient, outsider: RegisteredRecip
     resort has a recipient, so that body B can recuse (someone must be able to take over)."""
     _desk_recipient(app, LAST_RESORT, "audit-officer")
     from parrhesia.crypto import derive_source_identity
-    from parrhesia.reports import find_by_lookup
+    from parrhesia.domain.reports import find_by_lookup
     from parrhesia.testing import submit_report
 
     response, codename = submit_report(app.test_client(), "Matrix report")
@@ -220,8 +221,8 @@ def _desk_login(app: Flask, account: str) -> FlaskClient:
 
 
 def _add_operator(app: Flask) -> int:
-    from parrhesia.accounts import hash_password, new_totp_secret
-    from parrhesia.reports import today
+    from parrhesia.domain.accounts import hash_password, new_totp_secret
+    today = date.today
 
     with Session(app.extensions["parrhesia.instance"].engine) as db:
         operator = Operator(login_name="operator", password_hash=hash_password("a long operator password"),

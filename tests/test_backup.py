@@ -16,12 +16,12 @@ from flask import Flask
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from parrhesia.app import create_app
 from parrhesia.cli import main
 from parrhesia.crypto import decrypt_bytes, encode_public_key, generate_recipient_key, wrap_private_key
-from parrhesia.db import make_engine
-from parrhesia.models import Part
+from parrhesia.storage.db import make_engine
+from parrhesia.storage.models import Part
 from parrhesia.testing import TEST_DATABASE_ENV, RegisteredRecipient, postgresql_schema, submit_report
+from parrhesia.web.app import create_app
 
 
 @dataclass
@@ -271,8 +271,8 @@ def test_backup_memory_does_not_grow_with_the_blob_store(
 ) -> None:
     import tracemalloc
 
-    from parrhesia.backup import create_backup
     from parrhesia.crypto import decode_public_key
+    from parrhesia.ops.backup import create_backup
 
     assert submit_report(app.test_client(), "a report whose blob we make large")[1]
     store = app.extensions["parrhesia.instance"].blobs

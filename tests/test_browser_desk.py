@@ -25,9 +25,9 @@ from server_support import ServedInstance, WebClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia.accounts import utcnow
 from parrhesia.crypto import wrap_private_key
-from parrhesia.models import AuditEntry, Recipient
+from parrhesia.domain.accounts import utcnow
+from parrhesia.storage.models import AuditEntry, Recipient
 from parrhesia.testing import add_test_recipient
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]

@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import Select
 from server_support import ServedInstance, WebClient
 from test_browser_desk import LOGIN, PASSPHRASE, PASSWORD, _desk_recipient, _text, _wait, browser  # noqa: F401
 
-from parrhesia.accounts import utcnow
+from parrhesia.domain.accounts import utcnow
 from parrhesia.testing import TEST_BODIES, add_test_recipient
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]

@@ -65,7 +65,7 @@ def test_keys_generate_prompts_for_the_passphrase_twice(runner: CliRunner, tmp_p
 
 
 def test_recipients_add_prints_a_working_token(runner: CliRunner, instance_dir: Path, tmp_path: Path) -> None:
-    from parrhesia.app import create_app
+    from parrhesia.web.app import create_app
 
     (tmp_path / "pass").write_text("pw\n")
     runner.invoke(main, ["keys", "generate", "--out", str(tmp_path / "k"), "--passphrase-file", str(tmp_path / "pass")])
@@ -105,8 +105,8 @@ def test_commands_on_a_missing_instance_fail_clearly(runner: CliRunner, tmp_path
 
 
 def test_demo_instance_has_recipient_key_passphrase_and_token(tmp_path: Path) -> None:
-    from parrhesia.app import create_app
-    from parrhesia.demo import DEMO_RECIPIENT_BODY, demo_recipient_key, ensure_demo_instance
+    from parrhesia.ops.demo import DEMO_RECIPIENT_BODY, demo_recipient_key, ensure_demo_instance
+    from parrhesia.web.app import create_app
 
     instance, demo = ensure_demo_instance(tmp_path / "demo")
     instance.dispose()
@@ -125,9 +125,9 @@ def test_demo_instance_has_recipient_key_passphrase_and_token(tmp_path: Path) ->
 
 
 def test_demo_instance_runs_the_republic_of_example(tmp_path: Path) -> None:
-    from parrhesia.app import create_app
-    from parrhesia.demo import DEMO_PLUGINS, ensure_demo_instance
+    from parrhesia.ops.demo import DEMO_PLUGINS, ensure_demo_instance
     from parrhesia.testing import review_route
+    from parrhesia.web.app import create_app
 
     instance, demo = ensure_demo_instance(tmp_path / "demo")
     instance.dispose()
@@ -145,7 +145,7 @@ def test_recipients_deactivate_revokes_and_is_audited_as_from_the_desk(app: obje
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from parrhesia.models import AuditEntry, Recipient
+    from parrhesia.storage.models import AuditEntry, Recipient
     from parrhesia.testing import add_test_recipient
 
     assert isinstance(app, Flask)

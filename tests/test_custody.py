@@ -7,6 +7,7 @@ and on PostgreSQL when PARRHESIA_TEST_DATABASE_URL is set.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -16,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia.cli import main
-from parrhesia.demo import DEMO_PLUGIN_SETTINGS, DEMO_PLUGINS, DEMO_SETTINGS, reachable_bodies
-from parrhesia.desk_client import DeskError, keyring_from
-from parrhesia.models import QueuedNotification, Recipient, Report
+from parrhesia.ops.demo import DEMO_PLUGIN_SETTINGS, DEMO_PLUGINS, DEMO_SETTINGS, reachable_bodies
+from parrhesia.recipient.client import DeskError, keyring_from
+from parrhesia.storage.models import QueuedNotification, Recipient, Report
 from parrhesia.testing import RegisteredRecipient, add_test_recipient, review_route, submit_report
 
 
@@ -31,7 +32,7 @@ def instance_settings() -> dict[str, Any]:
 @pytest.fixture
 def readers(app: Flask) -> dict[str, RegisteredRecipient]:
     """A recipient holding the body key at every body a report can reach (as the demo)."""
-    host = app.extensions["parrhesia.host"]
+    host = app.extensions["parrhesia.domain.host"]
     return {body_id: add_test_recipient(app, body_id, f"Officer of {body_id}") for body_id in reachable_bodies(host)}
 
 
@@ -66,7 +67,7 @@ def _route(app: Flask, report_id: str) -> list[str]:
 def test_whoever_is_implicated_the_route_is_independent_and_a_routed_body_decrypts(
     app: Flask, readers: dict[str, RegisteredRecipient]
 ) -> None:
-    directory = app.extensions["parrhesia.host"].directory
+    directory = app.extensions["parrhesia.domain.host"].directory
     for implicated in sorted(directory.bodies):
         report = _submit(app, implicated=implicated)
         route = _route(app, report.id)
@@ -88,7 +89,7 @@ def test_a_report_on_the_national_assembly_reaches_an_independent_body_and_the_s
     assert "National Assembly" not in readers_part.split('class="route"')[1]
     report = _submit(app, implicated="example-parliament")
     (body,) = _route(app, report.id)
-    assert body not in app.extensions["parrhesia.host"].directory.conflicts_of("example-parliament")
+    assert body not in app.extensions["parrhesia.domain.host"].directory.conflicts_of("example-parliament")
     assert _decrypts(app, readers[body], report.id)
 
 
@@ -168,9 +169,9 @@ def test_a_body_without_a_key_is_never_the_only_reader_and_the_source_and_operat
 def test_when_every_last_resort_is_in_conflict_the_first_independent_body_of_the_chain_takes_it(app: Flask) -> None:
     import dataclasses
 
-    from parrhesia.routing import RoutingRequest, decide
+    from parrhesia.domain.routing import RoutingRequest, decide
 
-    host = app.extensions["parrhesia.host"]
+    host = app.extensions["parrhesia.domain.host"]
     config = dataclasses.replace(host.config, last_resort=("example-ombudsman",))  # appointed by parliament
     decision = decide(host.manager, host.directory, config, RoutingRequest(implicated="example-parliament"))
     conflicts = host.directory.conflicts_of("example-parliament")
@@ -198,9 +199,9 @@ def test_recipients_add_takes_any_body_of_the_directory_and_suggests_close_match
 
 
 def test_a_rotation_based_on_a_stale_generation_is_refused_and_the_chain_stays_whole(app: Flask) -> None:
-    from parrhesia import custody
     from parrhesia.crypto import chain_previous_body_key, grant_body_key, new_body_key
-    from parrhesia.reports import today
+    from parrhesia.domain import custody
+    today = date.today
 
     first = add_test_recipient(app, "example-aca", "First")
     body_sk = app.extensions["parrhesia.testing.body_keys"]["example-aca"][0]

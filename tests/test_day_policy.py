@@ -18,11 +18,11 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia import casework, protection_requests
-from parrhesia.clocks import Clock
-from parrhesia.demo import DEMO_PLUGIN_SETTINGS, DEMO_PLUGINS, DEMO_SETTINGS
-from parrhesia.models import Recipient, Report
-from parrhesia.protection import ProtectionMeasure
+from parrhesia.contract.clocks import Clock
+from parrhesia.contract.protection import ProtectionMeasure
+from parrhesia.domain import casework, protection_requests
+from parrhesia.ops.demo import DEMO_PLUGIN_SETTINGS, DEMO_PLUGINS, DEMO_SETTINGS
+from parrhesia.storage.models import Recipient, Report
 from parrhesia.testing import add_test_recipient, review_route, submit_report
 
 
@@ -41,7 +41,7 @@ def instance_settings() -> dict[str, Any]:
 @pytest.fixture
 def app(instance_dir: Any, instance_settings: dict[str, Any]) -> Any:
     """The test app, with ``[timezones]`` written into the instance's configuration."""
-    from parrhesia.app import create_app
+    from parrhesia.web.app import create_app
 
     config = instance_dir / "parrhesia.toml"
     zones = "".join(f'{j} = "{z}"\n' for j, z in instance_settings["timezones"].items())
@@ -59,7 +59,7 @@ def _report(app: Flask) -> Report:
 
 
 def _jurisdiction_day(app: Flask) -> Any:
-    return app.extensions["parrhesia.host"].config.today("example")
+    return app.extensions["parrhesia.domain.host"].config.today("example")
 
 
 def test_the_jurisdictions_day_differs_from_utcs_here(app: Flask) -> None:
@@ -84,7 +84,7 @@ def test_recusal_and_desk_pauses_count_in_the_jurisdictions_day(app: Flask) -> N
     add_test_recipient(app, "example-ombudsman")
     submit_report(app.test_client(), "x", jurisdiction="example", subject="public-procurement")
     report_id = _report(app).id
-    host = app.extensions["parrhesia.host"]
+    host = app.extensions["parrhesia.domain.host"]
     with Session(app.extensions["parrhesia.instance"].engine) as db:
         recipient = db.get(Recipient, aca.id)
         assert recipient is not None
@@ -105,7 +105,7 @@ def test_a_pausable_protection_clock_can_be_paused_and_resumed(app: Flask) -> No
         clock=Clock(id="example-reflection", label="Reflection period ends", legal_source="CETS 197 Art 13",
                     days=30, pausable=True),
     )
-    host = dataclasses.replace(app.extensions["parrhesia.host"], measures=(measure,))
+    host = dataclasses.replace(app.extensions["parrhesia.domain.host"], measures=(measure,))
     instance = app.extensions["parrhesia.instance"]
     day = _jurisdiction_day(app)
     with Session(instance.engine) as db:
@@ -157,3 +157,30 @@ def test_the_desk_pauses_a_clock_on_the_jurisdictions_day(app: Flask) -> None:
         report = db.get(Report, report_id)
         assert report is not None
         assert next(c for c in report.clocks if c.clock_id == clock_id).paused_on == _jurisdiction_day(app)
+
+
+def test_casework_and_follow_ups_are_dated_on_the_jurisdictions_day(app: Flask) -> None:
+    """What a recipient does to a report and what its source adds later are dated as its
+    deadlines are: acknowledging, closing (which starts retention), a follow-up."""
+    from parrhesia.storage.models import Part
+    from parrhesia.testing import csrf_token, log_in
+
+    aca = add_test_recipient(app, "example-aca")
+    source = app.test_client()
+    _, codename = submit_report(source, "x", jurisdiction="example", subject="public-procurement")
+    assert codename is not None
+    report_id = _report(app).id
+    api = app.test_client()
+    assert api.post(f"/api/v1/reports/{report_id}/acknowledge", headers=aca.headers).status_code == 200
+    closed = api.post(f"/api/v1/reports/{report_id}/status", headers=aca.headers, json={"status": "closed"})
+    assert closed.status_code == 200, closed.get_data(as_text=True)
+    report = _report(app)
+    assert report.updated_on == report.closed_on == _jurisdiction_day(app)
+
+    log_in(source, codename)
+    token = csrf_token(source.get("/report").data)
+    sent = source.post("/report", data={"csrf_token": token, "message": "more"}, content_type="multipart/form-data")
+    assert sent.status_code == 303, sent.get_data(as_text=True)[:300]
+    with Session(app.extensions["parrhesia.instance"].engine) as db:
+        days = {p.created_on for p in db.scalars(select(Part).where(Part.report_id == report_id))}
+    assert days == {_jurisdiction_day(app)}

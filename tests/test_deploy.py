@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gunicorn.config import Config
 
-from parrhesia.server import gunicorn_options
+from parrhesia.web.server import gunicorn_options
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

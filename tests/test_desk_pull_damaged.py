@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 
 from parrhesia.cli import main
 from parrhesia.crypto import CryptoFormatError, derive_source_identity, encrypt_bytes, seal_report_key
-from parrhesia.desk_client import MANIFEST, DeskClient, Keyring, pull_protection
-from parrhesia.models import Part
-from parrhesia.reports import find_by_lookup
+from parrhesia.domain.reports import find_by_lookup
+from parrhesia.recipient.client import MANIFEST, DeskClient, Keyring, pull_protection
+from parrhesia.storage.models import Part
 from parrhesia.testing import RegisteredRecipient, submit_report
 
 

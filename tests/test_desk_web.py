@@ -10,7 +10,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any
 
 import pyotp
@@ -21,8 +21,6 @@ from nacl.public import PrivateKey
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from parrhesia import audit
-from parrhesia.accounts import FREE_FAILURES, hash_password, new_totp_secret, utcnow
 from parrhesia.crypto import (
     CryptoFormatError,
     decrypt_bytes,
@@ -32,8 +30,10 @@ from parrhesia.crypto import (
     wrap_private_key,
 )
 from parrhesia.crypto._encoding import b64url_decode
-from parrhesia.desk_client import Keyring, keyring_from
-from parrhesia.models import (
+from parrhesia.domain import audit
+from parrhesia.domain.accounts import FREE_FAILURES, hash_password, new_totp_secret, utcnow
+from parrhesia.recipient.client import Keyring, keyring_from
+from parrhesia.storage.models import (
     AuditEntry,
     DeskSession,
     Operator,
@@ -44,7 +44,6 @@ from parrhesia.models import (
     ReportClock,
     SealedKey,
 )
-from parrhesia.reports import today
 from parrhesia.testing import (
     TEST_BODIES,
     RegisteredRecipient,
@@ -114,7 +113,7 @@ def add_operator(app: Flask) -> DeskUser:
     secret = new_totp_secret()
     with Session(_engine(app)) as db:
         operator = Operator(login_name="operator-1", password_hash=hash_password(PASSWORD), totp_secret=secret,
-                            failed_logins=0, created_on=today())
+                            failed_logins=0, created_on=date.today())
         db.add(operator)
         db.commit()
         return DeskUser(operator.id, "operator", operator.login_name, secret)
@@ -288,7 +287,7 @@ def test_enrolment_needs_the_password_and_expires(app: Flask, client: FlaskClien
 def test_login_redirects_only_to_local_desk_paths(
     app: Flask, officer: DeskUser, report_for_officer: SubmittedReport
 ) -> None:
-    from parrhesia.desk.views import _safe_next
+    from parrhesia.web.desk.views import _safe_next
 
     evil = "https://evil.example/desk/"
     response = login(app.test_client(), officer, code=officer.code(0), next_path=evil)
@@ -372,7 +371,7 @@ def test_every_desk_form_refuses_a_request_without_csrf_token(
 def _set_clock(app: Flask, report_id: str, days_from_today: int) -> None:
     with Session(_engine(app)) as db:
         db.execute(update(ReportClock).where(ReportClock.report_id == report_id)
-                   .values(due_on=today() + timedelta(days=days_from_today), state="running"))
+                   .values(due_on=date.today() + timedelta(days=days_from_today), state="running"))
         db.commit()
 
 
@@ -571,7 +570,7 @@ def test_recusal_is_refused_when_nobody_could_take_over(
 
 def _submit(app: Flask, message: str) -> SubmittedReport:
     from parrhesia.crypto import derive_source_identity
-    from parrhesia.reports import find_by_lookup
+    from parrhesia.domain.reports import find_by_lookup
 
     _, codename = submit_report(app.test_client(), message)
     assert codename
@@ -654,7 +653,7 @@ def test_an_operator_sees_instance_health_and_no_report(
     page = client.get("/desk/operator")
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert "The audit log is intact" in html and "parrhesia.default_plugins.core_intake" in html
+    assert "The audit log is intact" in html and "parrhesia.contract.defaults.core_intake" in html
     assert report_for_officer.id not in html and report_for_officer.message not in html
     # The route and last-resort bodies have readers; the audit office nobody yet.
     unreadable = html.split('id="unreadable-bodies"')[1].split("</ul>")[0]
@@ -674,7 +673,7 @@ def test_operator_page_shows_a_broken_audit_chain_and_plugin_errors(
 ) -> None:
     operator = add_operator(app)
     with Session(_engine(app)) as db:
-        db.add(PluginError(occurred_on=today(), plugin="jurisdiction-x", hook="parrhesia_route", error="KeyError"))
+        db.add(PluginError(occurred_on=date.today(), plugin="jurisdiction-x", hook="parrhesia_route", error="KeyError"))
         db.commit()
     assert login(client, operator).status_code == 303
     assert "jurisdiction-x" in client.get("/desk/operator").get_data(as_text=True)

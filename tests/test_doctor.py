@@ -11,7 +11,8 @@ import tomli_w
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from parrhesia.doctor import (
+from parrhesia.instance import init_instance
+from parrhesia.ops.doctor import (
     GIB,
     Check,
     Status,
@@ -22,9 +23,8 @@ from parrhesia.doctor import (
     record_tick,
     swap_check,
 )
-from parrhesia.instance import init_instance
-from parrhesia.migrate import HEAD
-from parrhesia.models import PluginError, QueuedNotification, Recipient
+from parrhesia.storage.migrate import HEAD
+from parrhesia.storage.models import PluginError, QueuedNotification, Recipient
 from parrhesia.testing import InstanceRunner
 
 MACHINE_DEPENDENT = ("free disk where blobs are", "swap off or encrypted", "core dumps off", "Tor onion service")
@@ -89,10 +89,10 @@ def test_a_schema_behind_fails(app: Flask, instance_dir: Path, runner: InstanceR
     from alembic import command
     from alembic.config import Config
 
-    import parrhesia.migrate
+    import parrhesia.storage.migrate
 
     config = Config()
-    config.set_main_option("script_location", str(Path(parrhesia.migrate.__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(Path(parrhesia.storage.migrate.__file__).parent / "migrations"))
     with app.extensions["parrhesia.instance"].engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0010")

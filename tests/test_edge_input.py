@@ -53,7 +53,7 @@ def test_a_submission_page_can_be_posted_only_once_even_with_its_old_cookie(app:
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session
 
-    from parrhesia.models import Report
+    from parrhesia.storage.models import Report
     from parrhesia.testing import review_route
 
     source = app.test_client()

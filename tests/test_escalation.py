@@ -11,10 +11,10 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia import casework
 from parrhesia.cli import main
-from parrhesia.demo import DEMO_PLUGINS, DEMO_SETTINGS
-from parrhesia.models import AuditEntry, QueuedNotification, Recipient, Report, ReportClock
+from parrhesia.domain import casework
+from parrhesia.ops.demo import DEMO_PLUGINS, DEMO_SETTINGS
+from parrhesia.storage.models import AuditEntry, QueuedNotification, Recipient, Report, ReportClock
 from parrhesia.testing import RegisteredRecipient, add_test_recipient, csrf_token, log_in, submit_report
 
 
@@ -116,7 +116,7 @@ def test_an_acknowledged_report_does_not_escalate(app: Flask, aca: RegisteredRec
     with Session(_engine(app)) as db:
         recipient = db.get(Recipient, aca.id)
         assert recipient is not None
-        casework.acknowledge(db, recipient, casework.open_report(db, recipient, report_id))
+        casework.acknowledge(db, recipient, casework.open_report(db, recipient, report_id), on=date.today())
     assert "0 clock(s) missed" in _tick(app, _created(app, report_id) + timedelta(days=30))
 
 
@@ -133,9 +133,9 @@ def test_a_recipient_cannot_cancel_an_escalation(
         recipient = db.get(Recipient, aca.id)
         assert recipient is not None
         opened = casework.open_report(db, recipient, report_id)
-        casework.set_status(db, recipient, opened, "closed")
+        casework.set_status(db, recipient, opened, "closed", on=date.today())
         with pytest.raises(casework.CaseworkError, match="already has this report"):
-            casework.transfer(app.extensions["parrhesia.host"], db, recipient, opened, "example-ombudsman", "go away")
+            casework.transfer(app.extensions["parrhesia.domain.host"], db, recipient, opened, "example-ombudsman", "go away")
     assert _visible(app, ombudsman) == [report_id]
 
 
@@ -197,7 +197,7 @@ def test_recusal_escalates_and_the_body_loses_access_at_once(
     with Session(_engine(app)) as db:
         recipient = db.get(Recipient, aca.id)
         assert recipient is not None
-        gained, _events = casework.recuse(app.extensions["parrhesia.host"], db, recipient,
+        gained, _events = casework.recuse(app.extensions["parrhesia.domain.host"], db, recipient,
                                  casework.open_report(db, recipient, report_id), "my brother works there")
     assert gained == ["example-ombudsman"]
     assert _visible(app, aca) == [] and _visible(app, ombudsman) == [report_id]
@@ -254,7 +254,7 @@ def test_a_transfer_to_a_body_without_recipients_is_refused(app: Flask, aca: Reg
         assert recipient is not None
         opened = casework.open_report(db, recipient, report_id)
         with pytest.raises(casework.CaseworkError, match="no key on this instance"):
-            casework.transfer(app.extensions["parrhesia.host"], db, recipient, opened, "example-audit-office", "audit matter")
+            casework.transfer(app.extensions["parrhesia.domain.host"], db, recipient, opened, "example-audit-office", "audit matter")
     assert _visible(app, aca) == [report_id]
 
 
@@ -265,7 +265,7 @@ def test_closing_a_report_does_not_silence_its_deadlines_and_escalation_reopens_
     with Session(_engine(app)) as db:
         recipient = db.get(Recipient, aca.id)
         assert recipient is not None
-        casework.set_status(db, recipient, casework.open_report(db, recipient, report_id), "closed")
+        casework.set_status(db, recipient, casework.open_report(db, recipient, report_id), "closed", on=date.today())
     assert f"escalated\t{report_id}\texample-ombudsman" in _tick(app, _created(app, report_id) + timedelta(days=8))
     with Session(_engine(app)) as db:
         reopened = db.get(Report, report_id)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from plugin_fixtures import fixture_entry_points  # noqa: F401 - autouse fixture: the fixture plugins are installed
 
-from parrhesia.demo import DEMO_PLUGIN_SETTINGS, DEMO_PLUGINS, DEMO_SETTINGS
-from parrhesia.routing import RoutingRequest
+from parrhesia.domain.routing import RoutingRequest
+from parrhesia.ops.demo import DEMO_PLUGIN_SETTINGS, DEMO_PLUGINS, DEMO_SETTINGS
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia.cli import main
-from parrhesia.models import AuditEntry, Report
+from parrhesia.storage.models import AuditEntry, Report
 from parrhesia.testing import submit_report
 
 
@@ -74,8 +74,8 @@ class TestAFailingRoutePlugin:
                 "instance": {"route": ["integrity-office"], "last_resort": ["integrity-office"]}}
 
     def test_its_last_answer_for_the_same_fields_still_routes(self, app: Flask, instance_dir: Path) -> None:
-        from parrhesia.app import create_app
         from parrhesia.testing import add_test_recipient
+        from parrhesia.web.app import create_app
 
         add_test_recipient(app, "ombudsman")  # the ombudsman can read
         submit_report(app.test_client(), "first, while the plugin works", subject="other")

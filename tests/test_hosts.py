@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from parrhesia.app import create_app
 from parrhesia.config import ConfigError, load_config
+from parrhesia.web.app import create_app
 
 SOURCE_ONION = "a" * 56 + ".onion"
 DESK_ONION = "b" * 56 + ".onion"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from parrhesia.crypto import encode_public_key, fingerprint, looks_like_private_key_file
-from parrhesia.demo import demo_recipient_key
+from parrhesia.ops.demo import demo_recipient_key
 
 KEYS = Path(__file__).resolve().parents[1] / "keys"
 # Words that only a private key file (or a pasted excerpt of one) would contain.

@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 import pytest
 
-from parrhesia import accounts
-from parrhesia.accounts import (
+from parrhesia.domain import accounts
+from parrhesia.domain.accounts import (
     FREE_FAILURES,
     MAX_DELAY,
     LoginRefused,

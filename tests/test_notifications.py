@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import timedelta
+from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from parrhesia.cli import main
-from parrhesia.models import QueuedNotification, Recipient, ReportClock
+from parrhesia.storage.models import QueuedNotification, Recipient, ReportClock
 from parrhesia.testing import RegisteredRecipient, SubmittedReport, add_test_recipient, log_in, submit_report
 
 
@@ -92,7 +92,7 @@ def test_a_new_report_queues_one_item_per_recipient_of_the_route(app: Flask, rec
 def test_notify_sends_one_batched_email_per_recipient_with_counts_only(
     app: Flask, recipient: RegisteredRecipient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import parrhesia.default_plugins.notify_email as notify_email
+    import parrhesia.contract.defaults.notify_email as notify_email
 
     monkeypatch.setattr(notify_email.smtplib, "SMTP", _FakeSMTP)
     _FakeSMTP.sent = []
@@ -183,8 +183,8 @@ def test_a_failing_channel_keeps_items_and_is_recorded(app: Flask, recipient: Re
 
 
 def test_deadlines_about_to_expire_are_queued_once(app: Flask, recipient: RegisteredRecipient, submitted_report: SubmittedReport) -> None:
-    from parrhesia.notifications import queue_due_clocks
-    from parrhesia.reports import today
+    from parrhesia.domain.notifications import queue_due_clocks
+    today = date.today
 
     with Session(_engine(app)) as db:
         db.add(ReportClock(report_id=submitted_report.id, clock_id="ack", label="Acknowledge", legal_source="Test s.1",

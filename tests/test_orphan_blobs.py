@@ -22,10 +22,10 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia.blobs import TEMPORARY_MAX_AGE, BlobStore
 from parrhesia.cli import main
-from parrhesia.models import Part
-from parrhesia.orphans import ORPHAN_GRACE, collect_orphans
+from parrhesia.storage.blobs import TEMPORARY_MAX_AGE, BlobStore
+from parrhesia.storage.models import Part
+from parrhesia.storage.orphans import ORPHAN_GRACE, collect_orphans
 from parrhesia.testing import SubmittedReport
 
 NAME = "abcdefgh12345678"
@@ -35,7 +35,7 @@ HOUR = 3600.0
 _WRITER = """
 import sys, time
 from pathlib import Path
-from parrhesia.blobs import BlobStore
+from parrhesia.storage.blobs import BlobStore
 pending = BlobStore(Path(sys.argv[1])).create(sys.argv[2])
 pending.file.write(b"half an upload")
 pending.file.flush()
@@ -163,7 +163,7 @@ def test_tick_collects_what_a_kill_between_rename_and_commit_left(
     before = {blob.name for blob in store.stored()}
     killed = """
 import os, signal, sys
-from parrhesia.app import create_app
+from parrhesia.web.app import create_app
 from parrhesia.testing import submit_report
 from parrhesia.upload.receiver import Submission
 renamed = Submission.commit
@@ -194,13 +194,13 @@ submit_report(create_app(sys.argv[1], {"TESTING": True}).test_client(), "killed 
 def test_collector_looks_names_up_in_batches(
     app: Flask, submitted_report: SubmittedReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("parrhesia.orphans._BATCH", 2)
+    monkeypatch.setattr("parrhesia.storage.orphans._BATCH", 2)
     instance = app.extensions["parrhesia.instance"]
     with Session(instance.engine) as db:
         named = set(db.scalars(select(Part.blob)).all())
         for name in named:
             _age(instance.blobs.path_for(name), 2 * ORPHAN_GRACE)
         olds = [_blob(instance.blobs, f"orphan-old-000000{i}", 2 * ORPHAN_GRACE) for i in range(5)]
-        result = collect_orphans(instance, db)
+        result = collect_orphans(instance.blobs, db)
     assert sorted(result.collected) == sorted(p.name for p in olds)
     assert not any(p.exists() for p in olds) and all(instance.blobs.path_for(n).exists() for n in named)

@@ -1,6 +1,6 @@
 """The plugin contract stays light: plugin authors import it without the core.
 
-``parrhesia.plugin`` (the facade) and ``parrhesia.hookspecs`` load value types only:
+``parrhesia.plugin`` (the facade) and ``parrhesia.contract.hookspecs`` load value types only:
 no database, no web app, no plugin machinery. Each import is checked in a fresh
 interpreter, since this test process has loaded everything already.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import parrhesia.plugin
-from parrhesia import hookspecs
+from parrhesia.contract import hookspecs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,16 +24,16 @@ REPO = Path(__file__).resolve().parents[1]
 # lazy strings, and plugins mark their own text with them.
 FORBIDDEN = (
     "sqlalchemy",
-    "parrhesia.models",
+    "parrhesia.storage.models",
     "parrhesia.db",
-    "parrhesia.migrate",
-    "parrhesia.app",
-    "parrhesia.desk",
-    "parrhesia.api",
-    "parrhesia.source",
+    "parrhesia.storage.migrate",
+    "parrhesia.web.app",
+    "parrhesia.web.desk",
+    "parrhesia.web.api",
+    "parrhesia.web.source",
     "parrhesia.instance",
-    "parrhesia.host",
-    "parrhesia.plugin_manager",
+    "parrhesia.domain.host",
+    "parrhesia.contract.manager",
 )
 
 PLUGIN_CODE = sorted(
@@ -53,7 +53,7 @@ def _forbidden(loaded: list[str]) -> list[str]:
     return [m for m in loaded if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)]
 
 
-@pytest.mark.parametrize("module", ["parrhesia.plugin", "parrhesia.hookspecs"])
+@pytest.mark.parametrize("module", ["parrhesia.plugin", "parrhesia.contract.hookspecs"])
 def test_importing_the_contract_loads_no_database_or_web_code(module: str, tmp_path: Path) -> None:
     loaded = _modules_loaded_by(module, tmp_path)
     assert module in loaded
@@ -104,5 +104,5 @@ def test_reference_and_fixture_plugins_import_only_the_facade_from_parrhesia(pat
 
 
 def test_the_guard_sees_a_forbidden_module() -> None:
-    assert _forbidden(["parrhesia.plugin", "sqlalchemy.orm", "parrhesia.models"]) == ["sqlalchemy.orm", "parrhesia.models"]
-    assert _forbidden(["parrhesia.plugin", "parrhesia.hookspecs", "parrhesia.directory"]) == []
+    assert _forbidden(["parrhesia.plugin", "sqlalchemy.orm", "parrhesia.storage.models"]) == ["sqlalchemy.orm", "parrhesia.storage.models"]
+    assert _forbidden(["parrhesia.plugin", "parrhesia.contract.hookspecs", "parrhesia.contract.directory"]) == []

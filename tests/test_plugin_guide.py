@@ -25,12 +25,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import parrhesia.plugin
-from parrhesia import hookspecs
 from parrhesia.cli import main
 from parrhesia.config import ConfigError
-from parrhesia.directory import BodyKind, RelationKind
-from parrhesia.host import PluginHost
-from parrhesia.models import ReportClock
+from parrhesia.contract import hookspecs
+from parrhesia.contract.directory import BodyKind, RelationKind
+from parrhesia.domain.host import PluginHost
+from parrhesia.storage.models import ReportClock
 from parrhesia.testing import InstanceRunner, decide, make_host, submit_report, tick_at
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,13 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia.config import ConfigError
-from parrhesia.directory import Body, DirectoryContribution, DirectoryError, Relation, build_directory
-from parrhesia.events import EventName
-from parrhesia.host import current_host, load_host
-from parrhesia.intake import Choice, IntakeError, IntakeField, merge_fields
-from parrhesia.models import PluginError, Report, ReportClock, ReportField
-from parrhesia.plugin_manager import PluginLoadError, make_plugin_manager
-from parrhesia.routing import RoutingRequest
+from parrhesia.contract.directory import Body, DirectoryContribution, DirectoryError, Relation, build_directory
+from parrhesia.contract.events import EventName
+from parrhesia.contract.intake import Choice, IntakeError, IntakeField, merge_fields
+from parrhesia.contract.manager import PluginLoadError, make_plugin_manager
+from parrhesia.domain.host import current_host, load_host
+from parrhesia.domain.routing import RoutingRequest
+from parrhesia.storage.models import PluginError, Report, ReportClock, ReportField
 from parrhesia.testing import add_test_recipient, review_route, submit_report
 
 TESTLAND = {
@@ -72,7 +72,7 @@ def test_plugin_manager_is_built_per_app(app: Flask, tmp_path: Path) -> None:
 def test_configured_plugin_that_fails_stops_start_up_with_one_clear_error(
     tmp_path: Path, plugin: str, message: str
 ) -> None:
-    from parrhesia.app import create_app
+    from parrhesia.web.app import create_app
 
     folder = _write_config(tmp_path, ["testland", plugin])
     with pytest.raises(PluginLoadError, match=message):
@@ -91,7 +91,7 @@ def test_plugins_list_shows_name_version_hooks_and_enabled(tmp_path: Path) -> No
     assert "enabled" in line and "parrhesia_route" in line
     raising = next(line for line in result.output.splitlines() if line.startswith("raising"))
     assert "disabled" in raising
-    assert any(line.startswith("parrhesia.default_plugins.core_intake") for line in result.output.splitlines())
+    assert any(line.startswith("parrhesia.contract.defaults.core_intake") for line in result.output.splitlines())
 
 
 # --- the directory ----------------------------------------------------------------
@@ -208,8 +208,8 @@ def test_route_is_never_empty_the_last_resort_receives_it(app: Flask) -> None:
 
 @pytest.fixture
 def raising_app(tmp_path: Path, database_url: str) -> Flask:
-    from parrhesia.app import create_app
     from parrhesia.instance import init_instance
+    from parrhesia.web.app import create_app
 
     init_instance(
         tmp_path / "r", bodies=TESTLAND["bodies"], plugins=["testland", "raising"],
@@ -289,8 +289,8 @@ def test_route_exclusions_clocks_and_fields_are_stored_with_the_report(app: Flas
 
 
 def test_escalation_bodies_hold_a_sealed_key_but_their_recipients_no_access(app: Flask, client: FlaskClient) -> None:
-    from parrhesia import custody
-    from parrhesia.models import SealedKey
+    from parrhesia.domain import custody
+    from parrhesia.storage.models import SealedKey
 
     ombudsman = add_test_recipient(app, "t-ombuds")
     aca = add_test_recipient(app, "t-aca")
@@ -406,14 +406,14 @@ def test_parrhesia_statuses_adds_a_jurisdiction_status_recipients_can_set(app: F
 def test_a_pausable_clock_stops_and_restarts_with_the_pause_added(app: Flask, client: FlaskClient) -> None:
     from datetime import timedelta
 
-    from parrhesia import casework
-    from parrhesia.clock_engine import tick
-    from parrhesia.models import Recipient
+    from parrhesia.domain import casework
+    from parrhesia.domain.clock_engine import tick
+    from parrhesia.storage.models import Recipient
 
     officer = add_test_recipient(app, "t-aca")
     submit_report(client, "x", subject="police")
     engine = app.extensions["parrhesia.instance"].engine
-    host = app.extensions["parrhesia.host"]
+    host = app.extensions["parrhesia.domain.host"]
     with Session(engine) as db:
         recipient = db.get(Recipient, officer.id)
         report = db.scalars(select(Report)).one()

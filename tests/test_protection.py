@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -10,9 +10,9 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia import protection_requests
-from parrhesia.demo import DEMO_PLUGINS, DEMO_SETTINGS
-from parrhesia.models import ProtectionRequest, Report, ReportClock, SealedKey
+from parrhesia.domain import protection_requests
+from parrhesia.ops.demo import DEMO_PLUGINS, DEMO_SETTINGS
+from parrhesia.storage.models import ProtectionRequest, Report, ReportClock, SealedKey
 from parrhesia.testing import add_test_recipient, csrf_token, log_in, submit_report
 
 
@@ -165,15 +165,15 @@ def test_the_competent_body_reads_the_details_and_the_identity_only_once_readabl
 
 
 def test_internal_notes_never_appear_to_the_source(app: Flask) -> None:
-    from parrhesia import casework
-    from parrhesia.models import Recipient
+    from parrhesia.domain import casework
+    from parrhesia.storage.models import Recipient
 
     officer = add_test_recipient(app, "example-aca")
     source = _source(app, subject="public-procurement")
     with Session(_engine(app)) as db:
         recipient = db.get(Recipient, officer.id)
         report = db.scalars(select(Report)).one()
-        casework.add_note(app.extensions["parrhesia.instance"], db, recipient, report, "internal: looks credible")
+        casework.add_note(app.extensions["parrhesia.instance"], db, recipient, report, "internal: looks credible", on=date.today())
     page = source.get("/report").get_data(as_text=True)
     assert "Reply from a recipient" not in page and "could not be decrypted" not in page
 
@@ -191,8 +191,8 @@ def test_a_competent_body_with_nobody_to_read_is_passed_over_for_one_that_holds_
 
 
 def test_a_body_that_recused_loses_its_protection_requests(app: Flask) -> None:
-    from parrhesia import casework
-    from parrhesia.models import Recipient
+    from parrhesia.domain import casework
+    from parrhesia.storage.models import Recipient
 
     ombudsman = add_test_recipient(app, "example-ombudsman")
     aca = add_test_recipient(app, "example-aca")
@@ -205,11 +205,11 @@ def test_a_body_that_recused_loses_its_protection_requests(app: Flask) -> None:
     with Session(_engine(app)) as db:  # the ombudsman escalated to, then recused
         report = db.scalars(select(Report)).one()
         recipient = db.get(Recipient, ombudsman.id)
-        from parrhesia.escalation import escalate
+        from parrhesia.domain.escalation import escalate
 
-        escalate(app.extensions["parrhesia.host"], db, report, trigger="operator", actor="operator:x", on=report.created_on)
+        escalate(app.extensions["parrhesia.domain.host"], db, report, trigger="operator", actor="operator:x", on=report.created_on)
         db.commit()
-        casework.recuse(app.extensions["parrhesia.host"], db, recipient, casework.open_report(db, recipient, report.id), "conflict")
+        casework.recuse(app.extensions["parrhesia.domain.host"], db, recipient, casework.open_report(db, recipient, report.id), "conflict")
     client = app.test_client()
     assert client.get("/api/v1/protection-requests", headers=ombudsman.headers).json == {"protection_requests": []}
     assert client.post(f"/api/v1/protection-requests/{request_id}/status", json={"status": "granted"},

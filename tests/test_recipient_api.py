@@ -14,7 +14,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia import custody
 from parrhesia.cli import main
 from parrhesia.crypto import (
     decode_public_key,
@@ -26,8 +25,9 @@ from parrhesia.crypto import (
     open_report_key,
 )
 from parrhesia.crypto.errors import DecryptionError
-from parrhesia.desk_client import DeskClient, DeskError, KnownKeys, keyring_from, rotate_body_key
-from parrhesia.models import BodyKeyGrant, Recipient, SealedKey
+from parrhesia.domain import custody
+from parrhesia.recipient.client import DeskClient, DeskError, KnownKeys, keyring_from, rotate_body_key
+from parrhesia.storage.models import BodyKeyGrant, Recipient, SealedKey
 from parrhesia.testing import (
     TEST_BODIES,
     RegisteredRecipient,

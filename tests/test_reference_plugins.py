@@ -20,10 +20,10 @@ from flask.testing import FlaskClient
 
 from parrhesia.cli import main
 from parrhesia.config import load_config
-from parrhesia.host import PluginHost, load_host
+from parrhesia.contract.manager import installed_plugins
+from parrhesia.domain.host import PluginHost, load_host
+from parrhesia.domain.routing import RouteDecision
 from parrhesia.plugin import RoutingRequest
-from parrhesia.plugin_manager import installed_plugins
-from parrhesia.routing import RouteDecision
 from parrhesia.testing import csrf_token
 
 REPO = Path(__file__).resolve().parents[1]

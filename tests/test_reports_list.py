@@ -12,10 +12,10 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia import casework
 from parrhesia.cli import main
-from parrhesia.demo import DEMO_PLUGINS, DEMO_SETTINGS
-from parrhesia.models import Recipient, Report
+from parrhesia.domain import casework
+from parrhesia.ops.demo import DEMO_PLUGINS, DEMO_SETTINGS
+from parrhesia.storage.models import Recipient, Report
 from parrhesia.testing import add_test_recipient, csrf_token, log_in, submit_report
 
 CANARY_MESSAGE = "canary-message-7f3a the minister's brother took the bribe"
@@ -102,7 +102,7 @@ def test_reports_list_never_shows_content(app: Flask, report_id: str) -> None:
         officer = db.scalars(select(Recipient).where(Recipient.body_id == "example-aca")).one()
         report = db.get(Report, report_id)
         assert report is not None
-        casework.recuse(app.extensions["parrhesia.host"], db, officer, report, CANARY_RECUSAL)
+        casework.recuse(app.extensions["parrhesia.domain.host"], db, officer, report, CANARY_RECUSAL)
     as_json = _cli(app, "reports", "list", "--json")
     as_text = _cli(app, "reports", "list")
     assert report_id in as_json and report_id in as_text

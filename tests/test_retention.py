@@ -15,11 +15,11 @@ from plugin_fixtures import fixture_entry_points  # noqa: F401 - autouse fixture
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from parrhesia import casework
 from parrhesia.cli import main
-from parrhesia.demo import DEMO_PLUGINS, DEMO_SETTINGS
-from parrhesia.models import AuditEntry, Part, PluginError, Recipient, Report, SealedKey
-from parrhesia.retention import destroy
+from parrhesia.domain import casework
+from parrhesia.domain.retention import destroy
+from parrhesia.ops.demo import DEMO_PLUGINS, DEMO_SETTINGS
+from parrhesia.storage.models import AuditEntry, Part, PluginError, Recipient, Report, SealedKey
 from parrhesia.testing import RegisteredRecipient, add_test_recipient, log_in, submit_report
 
 
@@ -43,11 +43,11 @@ def _submit_and_close(app: Flask, officer: RegisteredRecipient, message: str) ->
                 # Handled in time (acknowledged, feedback given), so no missed clock later
                 # hands it to the escalation chain, whose bodies can read it and would
                 # reopen it: it stays closed and its retention period runs.
-                casework.acknowledge(db, recipient, opened)
+                casework.acknowledge(db, recipient, opened, on=date.today())
                 casework.seal_reply(app.extensions["parrhesia.instance"], db, recipient, opened, "Thank you; closed.",
-                                    feedback=True)
+                                    feedback=True, on=date.today())
                 db.commit()
-                casework.set_status(db, recipient, opened, "closed")
+                casework.set_status(db, recipient, opened, "closed", on=date.today())
                 return rid, codename
     raise AssertionError("no report to close")
 
@@ -99,22 +99,22 @@ def test_a_reopened_report_is_not_destroyed(app: Flask) -> None:
     with Session(engine) as db:
         recipient = db.get(Recipient, officer.id)
         assert recipient is not None
-        casework.set_status(db, recipient, casework.open_report(db, recipient, report_id), "investigating")
+        casework.set_status(db, recipient, casework.open_report(db, recipient, report_id), "investigating", on=date.today())
     folder = str(app.extensions["parrhesia.instance"].config.path)
     result = CliRunner().invoke(main, ["tick", "--instance", folder, "--now", "2099-01-01"])
     assert "destroyed" not in result.output
 
 
 def test_parrhesia_retention_longest_rule_wins_and_no_rule_keeps(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    from parrhesia.domain.retention import rule_for
     from parrhesia.plugin import RetentionRule, hookimpl
-    from parrhesia.retention import rule_for
 
     class Shorter:
         @hookimpl
         def parrhesia_retention(self) -> RetentionRule:
             return RetentionRule(days=30, legal_source="Short Act s.1")
 
-    host = app.extensions["parrhesia.host"]
+    host = app.extensions["parrhesia.domain.host"]
     host.manager.register(Shorter(), name="shorter")
     report = Report(id="r" * 32, fields=[])
     rule, failures = rule_for(host, report)
@@ -160,7 +160,7 @@ class TestRetentionPaths:
 
     def _close(self, app: Flask, officer: RegisteredRecipient, jurisdiction: str) -> Closed:
         from parrhesia.crypto import derive_source_identity
-        from parrhesia.reports import find_by_lookup
+        from parrhesia.domain.reports import find_by_lookup
 
         message = f"retention-canary-{jurisdiction}"
         response, codename = submit_report(app.test_client(), message, [("ledger.pdf", b"%PDF " + message.encode())],
@@ -174,7 +174,7 @@ class TestRetentionPaths:
             recipient = db.get(Recipient, officer.id)
             assert recipient is not None
             report = casework.open_report(db, recipient, found.id)
-            casework.set_status(db, recipient, report, "closed")
+            casework.set_status(db, recipient, report, "closed", on=date.today())
             blobs = {p.blob for p in report.parts}
             assert report.closed_on is not None and blobs and blobs <= _blobs(app)
             return Closed(report.id, codename, blobs, report.closed_on)
@@ -279,7 +279,7 @@ class TestRetentionPaths:
         with Session(engine) as db:
             recipient = db.get(Recipient, officer.id)
             assert recipient is not None
-            casework.set_status(db, recipient, casework.open_report(db, recipient, report.id), "investigating")
+            casework.set_status(db, recipient, casework.open_report(db, recipient, report.id), "investigating", on=date.today())
             assert db.get(Report, report.id).closed_on is None  # type: ignore[union-attr]
         assert "destroyed" not in self._tick(app, report.closed_on + timedelta(days=10 * 365))
         assert self._exists(app, report)
@@ -288,7 +288,7 @@ class TestRetentionPaths:
         with Session(engine) as db:
             recipient = db.get(Recipient, officer.id)
             assert recipient is not None
-            casework.set_status(db, recipient, casework.open_report(db, recipient, report.id), "closed")
+            casework.set_status(db, recipient, casework.open_report(db, recipient, report.id), "closed", on=date.today())
             again = db.get(Report, report.id)
             assert again is not None
             again.closed_on = report.closed_on + timedelta(days=365)
@@ -303,7 +303,7 @@ class TestRetentionPaths:
         with Session(engine) as db:
             recipient = db.get(Recipient, officer.id)
             assert recipient is not None
-            casework.set_status(db, recipient, casework.open_report(db, recipient, report.id), "referred")
+            casework.set_status(db, recipient, casework.open_report(db, recipient, report.id), "referred", on=date.today())
             # Even with a stale closure date left behind, only a closed report is judged.
             db.execute(update(Report).where(Report.id == report.id).values(closed_on=report.closed_on))
             db.commit()

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia.cli import main
-from parrhesia.demo import DEMO_PLUGINS, DEMO_SETTINGS
-from parrhesia.models import AuditEntry, Report
+from parrhesia.ops.demo import DEMO_PLUGINS, DEMO_SETTINGS
+from parrhesia.storage.models import AuditEntry, Report
 from parrhesia.testing import RegisteredRecipient, add_test_recipient, csrf_token, log_in, submit_report
 
 MESSAGE = "scenario-canary: the Ministry of the Interior rigs the radio tender"

@@ -11,9 +11,9 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia import scheduler
-from parrhesia.demo import DEMO_PLUGINS, DEMO_SETTINGS
-from parrhesia.models import ReportClock, ReportEscalation
+from parrhesia.ops import scheduler
+from parrhesia.ops.demo import DEMO_PLUGINS, DEMO_SETTINGS
+from parrhesia.storage.models import ReportClock, ReportEscalation
 from parrhesia.testing import add_test_recipient, submit_report
 
 

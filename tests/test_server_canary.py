@@ -26,7 +26,7 @@ from server_support import (
 )
 from sqlalchemy import text
 
-from parrhesia.db import make_engine
+from parrhesia.storage.db import make_engine
 
 pytestmark = pytest.mark.server
 

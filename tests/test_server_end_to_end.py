@@ -31,8 +31,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from parrhesia.config import load_config
-from parrhesia.db import make_engine
-from parrhesia.models import Part, Report
+from parrhesia.storage.db import make_engine
+from parrhesia.storage.models import Part, Report
 
 pytestmark = pytest.mark.server
 

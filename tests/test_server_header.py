@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from server_support import ServedInstance
 
-from parrhesia.server import SERVER_HEADER
+from parrhesia.web.server import SERVER_HEADER
 
 pytestmark = pytest.mark.server
 

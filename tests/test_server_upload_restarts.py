@@ -23,10 +23,10 @@ from server_support import Attachment, ServedInstance, WebClient, add_reader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia.blobs import BlobStore
 from parrhesia.config import load_config
-from parrhesia.db import make_engine
-from parrhesia.models import Part
+from parrhesia.storage.blobs import BlobStore
+from parrhesia.storage.db import make_engine
+from parrhesia.storage.models import Part
 
 pytestmark = pytest.mark.server
 
@@ -34,7 +34,7 @@ _OWNER = re.compile(r"^[A-Za-z0-9_-]+\.[0-9a-f]{8}-(\d+)\.[0-9a-f]{8}\.part$")
 _CRASHED = """
 import os, sys
 from pathlib import Path
-from parrhesia.blobs import BlobStore
+from parrhesia.storage.blobs import BlobStore
 pending = BlobStore(Path(sys.argv[1])).create("crashed-upload-0001")
 pending.file.write(b"half")
 pending.file.flush()

@@ -11,7 +11,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from parrhesia.app import create_app
 from parrhesia.config import load_config
 from parrhesia.crypto import (
     CODENAME_KDF_V1,
@@ -21,10 +20,11 @@ from parrhesia.crypto import (
     derive_source_identity,
     fingerprint,
 )
-from parrhesia.db import make_engine
-from parrhesia.models import InstanceFact, Part, Report, SourceSession
-from parrhesia.reports import find_by_lookup
+from parrhesia.domain.reports import find_by_lookup
+from parrhesia.storage.db import make_engine
+from parrhesia.storage.models import InstanceFact, Part, Report, SourceSession
 from parrhesia.testing import RegisteredRecipient, add_test_recipient, csrf_token, log_in, submit_report
+from parrhesia.web.app import create_app
 
 
 def _count(app: Flask, model: type) -> int:
@@ -33,7 +33,7 @@ def _count(app: Flask, model: type) -> int:
 
 
 def _body_key_fingerprint(app: Flask, body_id: str) -> str:
-    from parrhesia import custody
+    from parrhesia.domain import custody
 
     with Session(app.extensions["parrhesia.instance"].engine) as db:
         key = custody.current_key(db, body_id)

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
-from parrhesia.app import create_app
-from parrhesia.blobs import BlobNameError, BlobStore
 from parrhesia.config import ConfigError
 from parrhesia.crypto import CODENAME_KDF_LATEST, CODENAME_KDF_V1, CODENAME_KDF_V2
-from parrhesia.db import make_engine
 from parrhesia.instance import init_instance, open_instance
-from parrhesia.migrate import SchemaError, check_schema, current_revision, head_revision, upgrade
-from parrhesia.models import InstanceFact
+from parrhesia.storage.blobs import BlobNameError, BlobStore
+from parrhesia.storage.db import make_engine
+from parrhesia.storage.migrate import SchemaError, check_schema, current_revision, head_revision, upgrade
+from parrhesia.storage.models import InstanceFact
+from parrhesia.web.app import create_app
 
 
 def test_init_applies_migrations_to_the_head(instance_dir: Path, database_url: str) -> None:
@@ -31,7 +31,7 @@ def test_init_applies_migrations_to_the_head(instance_dir: Path, database_url: s
 
 
 def test_start_up_refuses_a_database_without_the_schema(tmp_path: Path, database_url: str) -> None:
-    from parrhesia.app import create_app
+    from parrhesia.web.app import create_app
 
     instance = init_instance(tmp_path / "inst", database_url=database_url)
     with instance.engine.begin() as connection:
@@ -79,7 +79,7 @@ def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
 
 def test_temporaries_left_by_a_crash_are_removed_at_start_up(tmp_path: Path) -> None:
     store = BlobStore(tmp_path / "blobs")
-    code = ("import os, sys; from pathlib import Path; from parrhesia.blobs import BlobStore; "
+    code = ("import os, sys; from pathlib import Path; from parrhesia.storage.blobs import BlobStore; "
             "p = BlobStore(Path(sys.argv[1])).create('abcdefgh12345678'); p.file.write(b'half'); p.file.flush(); "
             "os._exit(9)")  # the process dies mid-write
     subprocess.run([sys.executable, "-c", code, str(store.root)], check=False)  # noqa: S603
@@ -105,7 +105,7 @@ def test_committed_blob_survives_in_place_and_is_fsynced(tmp_path: Path, monkeyp
 
 
 def test_the_head_constant_is_the_newest_migration() -> None:
-    from parrhesia.migrate import HEAD
+    from parrhesia.storage.migrate import HEAD
 
     assert head_revision() == HEAD
 
@@ -116,8 +116,8 @@ def test_a_web_app_does_not_load_alembic(tmp_path: Path) -> None:
 
     init_instance(tmp_path / "lean").dispose()
     code = (
-        "import sys; from parrhesia.app import create_app; create_app(sys.argv[1]); "
-        "print(sorted(m for m in ('alembic', 'segno', 'rich', 'parrhesia.cli', 'parrhesia.statistics') if m in sys.modules))"
+        "import sys; from parrhesia.web.app import create_app; create_app(sys.argv[1]); "
+        "print(sorted(m for m in ('alembic', 'segno', 'rich', 'parrhesia.cli', 'parrhesia.domain.statistics') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "lean")], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-from parrhesia.app import bundled_themes, create_app
 from parrhesia.cli import main
 from parrhesia.config import ConfigError, load_config
+from parrhesia.web.app import bundled_themes, create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_THEME = ROOT / "themes" / "default"
@@ -86,12 +86,12 @@ def test_a_missing_theme_stops_start_up_with_a_clear_error(instance_dir: Path) -
 
 
 def test_serve_refuses_a_missing_theme_in_one_line(instance_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import parrhesia.server
+    import parrhesia.web.server
 
     def no_gunicorn(self: object) -> None:
         raise AssertionError("gunicorn started with a missing theme")
 
-    monkeypatch.setattr(parrhesia.server._Server, "run", no_gunicorn)
+    monkeypatch.setattr(parrhesia.web.server._Server, "run", no_gunicorn)
     config = instance_dir / "parrhesia.toml"
     config.write_text(config.read_text().replace('theme = "civic"', 'theme = "absent"'))
 

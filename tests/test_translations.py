@@ -192,13 +192,13 @@ def test_a_plugin_without_a_catalogue_for_an_instance_language_is_warned_about_a
 ) -> None:
     import logging
 
-    from parrhesia.app import create_app
     from parrhesia.instance import init_instance
+    from parrhesia.web.app import create_app
 
     instance = init_instance(tmp_path / "i", name="T", plugins=["demo", "testland"],
                              settings={"route": [], "last_resort": ["example-ombudsman"], "languages": ["en", "fr"]})
     instance.dispose()
-    with caplog.at_level(logging.WARNING, logger="parrhesia.app"):
+    with caplog.at_level(logging.WARNING, logger="parrhesia.web.app"):
         app = create_app(tmp_path / "i", {"TESTING": True})
     app.extensions["parrhesia.instance"].dispose()
     warned = [r.getMessage() for r in caplog.records if "has no" in r.getMessage()]

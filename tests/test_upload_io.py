@@ -22,7 +22,7 @@ from gunicorn.http import wsgi
 from gunicorn.http.parser import RequestParser
 from werkzeug.wrappers import Request
 
-from parrhesia.blobs import BlobStore
+from parrhesia.storage.blobs import BlobStore
 from parrhesia.upload import receive_submission
 from parrhesia.upload.body import _body_blocks, _gunicorn_body
 from parrhesia.upload.pipeline import _Writeback

@@ -16,7 +16,7 @@ from werkzeug.formparser import parse_form_data
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from parrhesia.models import Part, Report
+from parrhesia.storage.models import Part, Report
 from parrhesia.testing import add_test_recipient, csrf_token, submit_report
 
 
@@ -116,7 +116,7 @@ def test_several_attachments_in_one_submission(app: Flask, client: FlaskClient) 
 def small_limit_app(instance_dir: Path) -> Flask:
     config = instance_dir / "parrhesia.toml"
     config.write_text(config.read_text().replace("max_submission_bytes = 500000000", "max_submission_bytes = 100000"))
-    from parrhesia.app import create_app
+    from parrhesia.web.app import create_app
 
     app = create_app(instance_dir, {"TESTING": True})
     for body_id in ("integrity-office", "ombudsman"):  # readers holding the body keys, as the app fixture has

@@ -10,8 +10,8 @@ from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from parrhesia.demo import DEMO_PLUGINS, DEMO_SETTINGS
-from parrhesia.models import QueuedNotification, Recipient, Report, ReportClock
+from parrhesia.ops.demo import DEMO_PLUGINS, DEMO_SETTINGS
+from parrhesia.storage.models import QueuedNotification, Recipient, Report, ReportClock
 from parrhesia.testing import add_test_recipient, submit_report
 
 
@@ -51,8 +51,8 @@ def _with_email(app: Flask) -> None:
 
 
 def test_imminent_danger_reaches_the_duty_body_and_notifies_it_at_once(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
-    import parrhesia.default_plugins.notify_email as notify_email
-    from parrhesia.app import create_app
+    import parrhesia.contract.defaults.notify_email as notify_email
+    from parrhesia.web.app import create_app
 
     _with_email(app)
     police = add_test_recipient(app, "example-police", name="Duty officer")

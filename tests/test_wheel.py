@@ -35,7 +35,7 @@ _ROOT_BUILD_STATE = {"build", "dist", "instance", "demo-instance"}
 _FETCH_PAGES = """
 import json, sys
 import parrhesia
-from parrhesia.app import bundled_themes, create_app
+from parrhesia.web.app import bundled_themes, create_app
 
 app = create_app(sys.argv[1])
 client = app.test_client()

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from parrhesia.private_files import write_private_file
+
 __all__ = [
     "BodyConfig",
     "ConfigError",
@@ -123,7 +125,7 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
     if duplicates:
         raise ConfigError(f"{config_file}: body ids must be unique, repeated: {duplicates}")
     # Bodies named here may come from plugins: they are checked against the merged
-    # directory when the plugins are loaded (parrhesia.host).
+    # directory when the plugins are loaded (parrhesia.domain.host).
     route = tuple(_strings(instance.get("route", ids), "instance.route", config_file))
     last_resort = tuple(_strings(instance.get("last_resort", list(route)), "instance.last_resort", config_file))
 
@@ -193,9 +195,7 @@ def ensure_secret(secrets_dir: Path, name: str) -> None:
     secret_file = secrets_dir / name
     if secret_file.exists():
         return
-    fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secrets.token_bytes(32))
+    write_private_file(secret_file, secrets.token_bytes(32))
 
 
 def _table(data: dict[str, Any], key: str, source: Path) -> dict[str, Any]:
@@ -220,7 +220,7 @@ def _strings(value: Any, key: str, source: Path) -> list[str]:
 
 def _hosts(table: dict[str, Any], source: Path) -> dict[str, tuple[str, ...]]:
     """``[hosts]``: the Host names each interface answers on (``source``, ``desk``), in
-    lower case; the desk's also serve the API (parrhesia.security)."""
+    lower case; the desk's also serve the API (parrhesia.web.security)."""
     unknown = sorted(set(table) - set(HOST_INTERFACES))
     if unknown:
         raise ConfigError(f"{source}: [hosts] takes only {' and '.join(HOST_INTERFACES)}, not {unknown}")

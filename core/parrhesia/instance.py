@@ -18,12 +18,13 @@ from nacl.encoding import HexEncoder
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from parrhesia.blobs import BlobStore
 from parrhesia.config import CONFIG_FILE, ConfigError, InstanceConfig, ensure_secret, load_config, read_secret
 from parrhesia.crypto import CODENAME_KDF_LATEST, CODENAME_KDF_V1, CODENAME_KDFS, CodenameKdf
-from parrhesia.db import make_engine
-from parrhesia.migrate import check_schema, upgrade
-from parrhesia.models import InstanceFact
+from parrhesia.private_files import write_private_file
+from parrhesia.storage.blobs import BlobStore
+from parrhesia.storage.db import make_engine
+from parrhesia.storage.migrate import check_schema, upgrade
+from parrhesia.storage.models import InstanceFact
 
 __all__ = ["Instance", "init_instance", "open_instance", "assemble", "current_instance"]
 
@@ -168,11 +169,9 @@ def _write_codename_kdf(secrets_dir: Path, kdf: CodenameKdf) -> None:
     """Record the derivation of a new pepper; a file already there is never replaced."""
     path = secrets_dir / CODENAME_KDF_FILE
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_private_file(path, f"{kdf.version}\n".encode("ascii"))
     except FileExistsError:
         return
-    with open(fd, "w", encoding="ascii") as handle:
-        handle.write(f"{kdf.version}\n")
 
 
 def _read_codename_kdf(config: InstanceConfig) -> CodenameKdf:

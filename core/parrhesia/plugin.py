@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import pluggy
 
-from parrhesia.clocks import Clock, gettext_noop
 from parrhesia.config import ConfigError, InstanceConfig
-from parrhesia.directory import Body, BodyKind, Directory, DirectoryContribution, Relation, RelationKind
-from parrhesia.events import Event, EventName
-from parrhesia.hookspecs import PROJECT_NAME
-from parrhesia.intake import Choice, FieldKind, IntakeField, SourceNotice
-from parrhesia.notification_batch import Notification
-from parrhesia.protection import ProtectionMeasure
-from parrhesia.retention_rule import RetentionRule
-from parrhesia.routing_request import (
+from parrhesia.contract.clocks import Clock, gettext_noop
+from parrhesia.contract.directory import Body, BodyKind, Directory, DirectoryContribution, Relation, RelationKind
+from parrhesia.contract.events import Event, EventName
+from parrhesia.contract.hookspecs import PROJECT_NAME
+from parrhesia.contract.intake import Choice, FieldKind, IntakeField, SourceNotice
+from parrhesia.contract.notification_batch import Notification
+from parrhesia.contract.protection import ProtectionMeasure
+from parrhesia.contract.retention_rule import RetentionRule
+from parrhesia.contract.routing_request import (
     LAST_RESORT_RANK,
     URGENCY_IMMINENT,
     URGENCY_NORMAL,

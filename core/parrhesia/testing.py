@@ -44,10 +44,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:  # kept out of import time: pytest loads this module for every run
-    from parrhesia.clock_engine import TickResult
-    from parrhesia.directory import Directory
-    from parrhesia.host import PluginHost
-    from parrhesia.routing import RouteDecision
+    from parrhesia.contract.directory import Directory
+    from parrhesia.domain.clock_engine import TickResult
+    from parrhesia.domain.host import PluginHost
+    from parrhesia.domain.routing import RouteDecision
 
 __all__ = [
     "TEST_DATABASE_ENV",
@@ -95,7 +95,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def postgresql_schema(base: str, prefix: str = "t") -> Iterator[str]:
     """A new, empty schema of the PostgreSQL database at ``base`` for as long as the
     block lasts (dropped after): the URL that makes it the search path."""
-    from parrhesia.db import make_engine
+    from parrhesia.storage.db import make_engine
 
     schema = f"{prefix}_{secrets.token_hex(6)}"
     admin = make_engine(base)
@@ -152,7 +152,7 @@ def app(instance_dir: Path, instance_settings: dict[str, Any]) -> Iterator[Flask
     route and of last resort has a reader ("Standing reader") who created its body key,
     so a report always reaches someone who can read it. ``instance_settings["readers"]
     = False`` starts with no reader anywhere (an instance nobody can read yet)."""
-    from parrhesia.app import create_app
+    from parrhesia.web.app import create_app
 
     application = create_app(instance_dir, {"TESTING": True})
     if instance_settings.get("readers", True):
@@ -171,15 +171,15 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def directory(app: Flask) -> Directory:
-    """The app's merged directory of bodies (a :class:`parrhesia.directory.Directory`)."""
-    found: Directory = app.extensions["parrhesia.host"].directory
+    """The app's merged directory of bodies (a :class:`parrhesia.contract.directory.Directory`)."""
+    found: Directory = app.extensions["parrhesia.domain.host"].directory
     return found
 
 
 @pytest.fixture
 def host(app: Flask) -> PluginHost:
     """The app's plugin host: ``decide(host, implicated=...)`` dry-runs routing on it."""
-    found: PluginHost = app.extensions["parrhesia.host"]
+    found: PluginHost = app.extensions["parrhesia.domain.host"]
     return found
 
 
@@ -219,7 +219,7 @@ class InstanceRunner:
 @pytest.fixture
 def server(app: Flask) -> Iterator[str]:
     """The app served over HTTP on a loopback port (a thread of this process), for the
-    recipient's command-line desk (``parrhesia.desk_client.DeskClient(server, token)``)."""
+    recipient's command-line desk (``parrhesia.recipient.client.DeskClient(server, token)``)."""
     import threading
 
     from werkzeug.serving import make_server
@@ -264,7 +264,7 @@ def make_host(
     import tomli_w
 
     from parrhesia.config import CONFIG_FILE, load_config
-    from parrhesia.host import load_host
+    from parrhesia.domain.host import load_host
 
     document = {
         "instance": {"name": "Test host", "route": [], **(settings or {})},
@@ -293,12 +293,12 @@ def decide(host_or_app: PluginHost | Flask, **fields: str | Sequence[str]) -> Ro
     reports there are routed to, as for a real submission; on a host (:func:`make_host`,
     the ``host`` fixture) every body counts as able to read.
     """
-    from parrhesia.intake import InvalidAnswer, clean_routing_answers
-    from parrhesia.routing_request import RoutingRequest
+    from parrhesia.contract.intake import InvalidAnswer, clean_routing_answers
+    from parrhesia.contract.routing_request import RoutingRequest
 
     answers = {name: [value] if isinstance(value, str) else list(value) for name, value in fields.items()}
     if isinstance(host_or_app, Flask):
-        plugin_host: PluginHost = host_or_app.extensions["parrhesia.host"]
+        plugin_host: PluginHost = host_or_app.extensions["parrhesia.domain.host"]
     else:
         plugin_host = host_or_app
     known = {f.name for f in plugin_host.routing_fields}
@@ -311,7 +311,7 @@ def decide(host_or_app: PluginHost | Flask, **fields: str | Sequence[str]) -> Ro
         raise AssertionError(f"invalid routing answer: {exc}") from None
     if not isinstance(host_or_app, Flask):
         return plugin_host.decide(request)
-    from parrhesia import custody
+    from parrhesia.domain import custody
 
     with Session(host_or_app.extensions["parrhesia.instance"].engine) as session:
         return plugin_host.decide(request, custody.readable_bodies(session))
@@ -321,14 +321,14 @@ def tick_at(app: Flask, day: date | str) -> TickResult:
     """Travel to ``day`` (a date or ``"YYYY-MM-DD"``) and run the clock engine, as
     ``parrhesia tick --now DAY`` does: every running clock due before that day is marked
     missed and its report escalates. Returns the
-    :class:`parrhesia.clock_engine.TickResult`: ``missed`` (report id, clock id) pairs,
+    :class:`parrhesia.domain.clock_engine.TickResult`: ``missed`` (report id, clock id) pairs,
     ``escalated`` (report id, body id or None) pairs, and ``retention``."""
-    from parrhesia.clock_engine import tick
+    from parrhesia.domain.clock_engine import tick
 
     on = date.fromisoformat(day) if isinstance(day, str) else day
     instance = app.extensions["parrhesia.instance"]
     with Session(instance.engine) as session:
-        result = tick(app.extensions["parrhesia.host"], session, on=on, instance=instance)
+        result = tick(app.extensions["parrhesia.domain.host"], session, on=on, instance=instance)
         session.commit()
     return result
 
@@ -361,9 +361,9 @@ class RegisteredRecipient:
         return ["--key", str(path), "--passphrase-file", str(secret)]
 
     def keyring(self, client: FlaskClient) -> Any:
-        """This recipient's opened body keyring (:class:`parrhesia.desk_client.Keyring`),
+        """This recipient's opened body keyring (:class:`parrhesia.recipient.client.Keyring`),
         as their own machine opens it from ``GET /api/v1/keyring``."""
-        from parrhesia.desk_client import keyring_from
+        from parrhesia.recipient.client import keyring_from
 
         response = client.get("/api/v1/keyring", headers=self.headers)
         assert response.status_code == 200, response.get_data(as_text=True)  # nosec B101
@@ -395,19 +395,19 @@ def add_test_recipient(
     body's first recipient creates its body key, and each later one is vouched for by
     that first member. ``vouched=False`` leaves a recipient the operator registered and
     no member vouched for: they can read nothing. ``account`` is passed on to
-    :func:`parrhesia.accounts.add_recipient` (``login_name``, ``password``, ``role``).
+    :func:`parrhesia.domain.accounts.add_recipient` (``login_name``, ``password``, ``role``).
     """
-    from parrhesia import custody
-    from parrhesia.accounts import add_recipient
     from parrhesia.crypto import generate_recipient_key, grant_body_key, new_body_key
-    from parrhesia.models import Recipient
-    from parrhesia.reports import today
+    from parrhesia.domain import custody
+    from parrhesia.domain.accounts import add_recipient
+    from parrhesia.storage.models import Recipient
 
     key = generate_recipient_key()
     engine = app.extensions["parrhesia.instance"].engine
     machines: dict[str, tuple[PrivateKey, int, PrivateKey]] = app.extensions.setdefault("parrhesia.testing.body_keys", {})
+    today = app.extensions["parrhesia.instance"].config.today
     with Session(engine) as db:
-        token = add_recipient(db, body_id=body_id, name=name, public_key=bytes(key.public_key), **account)
+        token = add_recipient(db, body_id=body_id, name=name, public_key=bytes(key.public_key), on=today(), **account)
         member = db.query(Recipient).filter(Recipient.public_key == bytes(key.public_key)).one()
         recipient_id = member.id
         if vouched:
@@ -498,7 +498,7 @@ class SubmittedReport:
 def submitted_report(app: Flask, recipient: RegisteredRecipient) -> SubmittedReport:
     """A report submitted through the source form, readable by ``recipient``."""
     from parrhesia.crypto import derive_source_identity
-    from parrhesia.reports import find_by_lookup
+    from parrhesia.domain.reports import find_by_lookup
 
     message = f"Test report {secrets.token_hex(4)}"
     response, codename = submit_report(app.test_client(), message)

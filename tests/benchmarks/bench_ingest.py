@@ -275,8 +275,8 @@ def profile_parser(root: Path, data: Path, size: int) -> None:
     """cProfile of receive_submission in process, fed from the same file."""
     from flask import Flask
 
-    from parrhesia.blobs import BlobStore
     from parrhesia.crypto import new_report_keypair
+    from parrhesia.storage.blobs import BlobStore
     from parrhesia.upload import receive_submission
 
     boundary = "benchboundary0123456789"

@@ -38,9 +38,10 @@ from unittest import mock
 
 import pluggy
 
-import parrhesia.host
+import parrhesia.domain.host
 from parrhesia.config import InstanceConfig
-from parrhesia.host import PluginHost, load_host
+from parrhesia.contract.manager import make_plugin_manager
+from parrhesia.domain.host import PluginHost, load_host
 from parrhesia.plugin import (
     Body,
     BodyKind,
@@ -55,7 +56,6 @@ from parrhesia.plugin import (
     SourceNotice,
     hookimpl,
 )
-from parrhesia.plugin_manager import make_plugin_manager
 
 PLUGINS = 20
 BODIES_PER_PLUGIN = 500
@@ -288,7 +288,7 @@ def main() -> int:
             manager = build_manager(plugins, args.reference)
         # load_host builds its own manager from entry points; hand it this one instead,
         # so that the real start-up path (merge, validation, intake, measures) is timed.
-        with mock.patch.object(parrhesia.host, "make_plugin_manager", lambda enabled: manager), timed() as loading:
+        with mock.patch.object(parrhesia.domain.host, "make_plugin_manager", lambda enabled: manager), timed() as loading:
             host = load_host(config)
         startup = building() + loading()
         ok_startup = startup < TARGET_STARTUP_S

@@ -1,5 +1,5 @@
 """``parrhesia backup`` and ``parrhesia restore``: an encrypted, consistent copy of an
-instance, and a new instance made from one (:mod:`parrhesia.backup`)."""
+instance, and a new instance made from one (:mod:`parrhesia.ops.backup`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from parrhesia.backup import BackupError, atomic_output, create_backup, restore_backup
 from parrhesia.cli.common import instance_option, read_passphrase
 from parrhesia.config import ConfigError
 from parrhesia.crypto import (
@@ -18,7 +17,8 @@ from parrhesia.crypto import (
     looks_like_private_key_file,
     unwrap_private_key,
 )
-from parrhesia.migrate import SchemaError
+from parrhesia.ops.backup import BackupError, atomic_output, create_backup, restore_backup
+from parrhesia.storage.migrate import SchemaError
 
 __all__ = ["backup", "restore"]
 

@@ -9,15 +9,15 @@ import click
 from sqlalchemy.orm import Session
 
 from parrhesia.cli.common import instance_option, load_instance
-from parrhesia.clock_engine import tick as run_tick
-from parrhesia.deadlines import report_day
-from parrhesia.doctor import record_tick
-from parrhesia.escalation import escalate as escalate_report
-from parrhesia.events import dispatch
-from parrhesia.host import load_host
-from parrhesia.models import ProtectionRequest, Report
-from parrhesia.protection_requests import DISCLOSURE_NOTICE_DAYS, ProtectionError, decide_disclosure
-from parrhesia.reports import record_plugin_failures
+from parrhesia.domain.clock_engine import tick as run_tick
+from parrhesia.domain.deadlines import report_day
+from parrhesia.domain.escalation import escalate as escalate_report
+from parrhesia.domain.events import dispatch
+from parrhesia.domain.host import load_host
+from parrhesia.domain.protection_requests import DISCLOSURE_NOTICE_DAYS, ProtectionError, decide_disclosure
+from parrhesia.domain.reports import record_plugin_failures
+from parrhesia.ops.doctor import record_tick
+from parrhesia.storage.models import ProtectionRequest, Report
 
 __all__ = ["tick", "escalate", "hold", "disclose"]
 
@@ -41,7 +41,7 @@ def tick(instance_dir: Path, now: datetime | None) -> None:
     day = now.date() if now else None
     with Session(instance.engine) as db:
         result = run_tick(host, db, on=day, instance=instance)
-        record_plugin_failures(db, result.retention.failures, None)
+        record_plugin_failures(db, result.retention.failures, None, on=day or instance.config.today())
         db.commit()
     instance.dispose()
     record_tick(instance.config.path)  # for `parrhesia doctor`: when a tick last worked
@@ -96,7 +96,7 @@ def escalate(instance_dir: Path, report_id: str, reason: str, operator_name: str
 @click.option("--operator", "operator_name", required=True, help="Who decided (recorded in the audit log).")
 def hold(instance_dir: Path, report_id: str, reason: str | None, release: bool, operator_name: str) -> None:
     """Place (or release) a legal hold: a held report is never destroyed."""
-    from parrhesia import audit
+    from parrhesia.domain import audit
 
     if not release and not (reason or "").strip():
         raise click.ClickException("Give the reason for the legal hold.")

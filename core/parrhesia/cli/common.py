@@ -8,7 +8,7 @@ import click
 
 from parrhesia.config import ConfigError
 from parrhesia.instance import Instance, open_instance
-from parrhesia.migrate import SchemaError
+from parrhesia.storage.migrate import SchemaError
 
 __all__ = ["instance_option", "load_instance", "read_passphrase"]
 

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from parrhesia.cli.common import read_passphrase
 from parrhesia.crypto import CryptoFormatError, KeyFileError, unwrap_private_key
-from parrhesia.desk_client import (
+from parrhesia.recipient.client import (
     DeskClient,
     DeskError,
     KnownKeys,
@@ -31,19 +31,19 @@ from parrhesia.desk_client import (
     open_keyring,
     rotate_body_key,
 )
-from parrhesia.desk_client import (
+from parrhesia.recipient.client import (
     note as send_note,
 )
-from parrhesia.desk_client import (
+from parrhesia.recipient.client import (
     pull as pull_reports,
 )
-from parrhesia.desk_client import (
+from parrhesia.recipient.client import (
     reply as send_reply,
 )
-from parrhesia.desk_client import (
+from parrhesia.recipient.client import (
     transfer as send_transfer,
 )
-from parrhesia.desk_client import (
+from parrhesia.recipient.client import (
     vouch as send_vouch,
 )
 

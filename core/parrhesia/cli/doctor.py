@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from parrhesia.cli.common import instance_option
-from parrhesia.doctor import Status, run_checks
+from parrhesia.ops.doctor import Status, run_checks
 
 __all__ = ["doctor"]
 

@@ -11,7 +11,7 @@ import click
 from parrhesia.cli.common import instance_option
 from parrhesia.config import ConfigError
 from parrhesia.instance import init_instance
-from parrhesia.migrate import SchemaError
+from parrhesia.storage.migrate import SchemaError
 
 __all__ = ["init", "serve", "demo"]
 
@@ -42,11 +42,11 @@ def init(instance_dir: Path, name: str) -> None:
                    "(instead of the systemd timers in deploy/).")
 def serve(instance_dir: Path, bind: str, workers: int, threads: int, access_log: bool, tick_minutes: int | None) -> None:
     """Serve an instance in production with gunicorn."""
-    from parrhesia.server import serve as run
+    from parrhesia.web.server import serve as run
 
     _check_app(instance_dir.resolve())
     if tick_minutes:
-        from parrhesia import scheduler
+        from parrhesia.ops import scheduler
 
         scheduler.start(instance_dir.resolve(), tick_minutes)
     run(str(instance_dir.resolve()), bind, workers=workers, threads=threads, access_log=access_log)
@@ -57,8 +57,8 @@ def serve(instance_dir: Path, bind: str, workers: int, threads: int, access_log:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 def demo(instance_dir: Path, port: int) -> None:
     """Create (if missing) and serve a demo instance on 127.0.0.1."""
-    from parrhesia.demo import DEMO_RECIPIENT_BODY, ensure_demo_instance
-    from parrhesia.server import serve as run
+    from parrhesia.ops.demo import DEMO_RECIPIENT_BODY, ensure_demo_instance
+    from parrhesia.web.server import serve as run
 
     instance, demo_files = ensure_demo_instance(instance_dir)
     root = instance.config.path
@@ -102,7 +102,7 @@ Demo only: the demo keys are publicly known. Press Ctrl+C to stop.
 
 def _check_app(instance_dir: Path) -> None:
     """Build the app once before serving: a theme, plugin or schema problem is one clear line."""
-    from parrhesia.server import check_app
+    from parrhesia.web.server import check_app
 
     try:
         check_app(str(instance_dir))

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from parrhesia.cli.common import instance_option, load_instance
 from parrhesia.config import ConfigError, load_config
-from parrhesia.host import PluginHost, load_host
-from parrhesia.intake import InvalidAnswer, clean_routing_answers
-from parrhesia.models import PluginError
-from parrhesia.plugin_manager import describe_plugins
-from parrhesia.routing import RoutingError, RoutingRequest
+from parrhesia.contract.intake import InvalidAnswer, clean_routing_answers
+from parrhesia.contract.manager import describe_plugins
+from parrhesia.domain.host import PluginHost, load_host
+from parrhesia.domain.routing import RoutingError, RoutingRequest
+from parrhesia.storage.models import PluginError
 
 __all__ = ["plugins", "directory", "route"]
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from parrhesia.cli.common import read_passphrase
 from parrhesia.crypto import encode_public_key, fingerprint, generate_recipient_key, wrap_private_key
+from parrhesia.private_files import write_private_file
 
-__all__ = ["keys", "write_private_file"]
+__all__ = ["keys"]
 
 
 @click.group()
@@ -38,9 +38,3 @@ def generate(out: Path, passphrase_file: Path | None) -> None:
     click.echo("with them over another channel (in person or by phone) before reports are sent.")
 
 
-def write_private_file(path: Path, data: bytes) -> None:
-    """Write a file readable only by its owner; refuse to overwrite."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)

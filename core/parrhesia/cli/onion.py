@@ -19,6 +19,8 @@ from pathlib import Path
 import click
 from nacl.public import PrivateKey
 
+from parrhesia.private_files import open_private
+
 __all__ = ["onion", "tor_base32"]
 
 AUTHORIZED_CLIENTS = "authorized_clients"
@@ -68,11 +70,11 @@ def add(service_dir: Path, name: str) -> None:
         _give_to_tor(folder, service_dir)
     key = PrivateKey.generate()
     try:
-        fd = os.open(auth_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        handle = open_private(auth_file)
     except FileExistsError:
         raise click.ClickException(f"{auth_file} already exists: choose another name, or remove it first.") from None
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(f"descriptor:x25519:{tor_base32(bytes(key.public_key))}\n")
+    with handle:
+        handle.write(f"descriptor:x25519:{tor_base32(bytes(key.public_key))}\n".encode("ascii"))
     _give_to_tor(auth_file, service_dir)
     click.echo(f"Authorised {name!r}: {auth_file}", err=True)
     click.echo(

@@ -9,11 +9,10 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia import audit as audit_log
-from parrhesia.accounts import hash_password, login_name_taken, new_totp_secret, provisioning_uri
 from parrhesia.cli.common import instance_option, load_instance
-from parrhesia.models import AuditEntry, Operator
-from parrhesia.reports import today
+from parrhesia.domain import audit as audit_log
+from parrhesia.domain.accounts import hash_password, login_name_taken, new_totp_secret, provisioning_uri
+from parrhesia.storage.models import AuditEntry, Operator
 
 __all__ = ["operators", "audit", "notify", "read_password"]
 
@@ -51,7 +50,7 @@ def add(instance_dir: Path, login_name: str, password_file: Path | None) -> None
         if login_name_taken(db, login_name):
             raise click.ClickException(f"The log-in name {login_name!r} is taken.")
         operator = Operator(login_name=login_name, password_hash=hash_password(password), totp_secret=secret,
-                            failed_logins=0, created_on=today())
+                            failed_logins=0, created_on=instance.config.today())
         db.add(operator)
         db.flush()
         audit_log.record(db, "operator.add", actor="cli", detail={"operator": operator.id})
@@ -91,17 +90,17 @@ def verify(instance_dir: Path) -> None:
               help="Pretend today is this day (drills and tests).")
 def notify(instance_dir: Path, on: datetime | None) -> None:
     """Send the batched notifications (run it on a schedule, e.g. hourly)."""
-    from parrhesia.host import load_host
-    from parrhesia.notifications import flush, queue_due_clocks
-    from parrhesia.reports import record_plugin_failures
+    from parrhesia.domain.host import load_host
+    from parrhesia.domain.notifications import flush, queue_due_clocks
+    from parrhesia.domain.reports import record_plugin_failures
 
     instance = load_instance(instance_dir)
     host = load_host(instance.config)
-    day = on.date() if on else today()
+    day = on.date() if on else instance.config.today()
     with Session(instance.engine) as db:
         due = queue_due_clocks(db, on=day)
         result = flush(host, db)
-        record_plugin_failures(db, result.failures, None)
+        record_plugin_failures(db, result.failures, None, on=day)
         db.commit()
     instance.dispose()
     for failure in result.failures:

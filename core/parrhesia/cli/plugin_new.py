@@ -1,6 +1,6 @@
 """``parrhesia plugin new NAME``: the skeleton of a jurisdiction plugin, ready to test.
 
-The files are templates in ``parrhesia/skeleton/`` (package data): ``{{plugin}}``,
+The files are templates in ``parrhesia/contract/skeleton/`` (package data): ``{{plugin}}``,
 ``{{package}}``, ``{{distribution}}``, ``{{jurisdiction}}`` and ``{{title}}`` are filled
 in, ``PACKAGE`` in a path becomes the package's name and ``.tmpl`` is dropped.
 """
@@ -40,7 +40,7 @@ def write_skeleton(name: str, out: Path) -> Path:
         "jurisdiction": name,
         "title": name.replace("-", " ").title(),
     }
-    for relative, template in _templates(files("parrhesia") / "skeleton", ""):
+    for relative, template in _templates(files("parrhesia.contract") / "skeleton", ""):
         path = target / relative.replace("PACKAGE", values["package"]).removesuffix(_SUFFIX)
         text = template.read_text(encoding="utf-8")
         for key, value in values.items():

@@ -9,12 +9,12 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from parrhesia.accounts import add_recipient, deactivate_recipient, login_name_taken
 from parrhesia.cli.common import instance_option, load_instance
 from parrhesia.crypto import decode_public_key, fingerprint, read_public_key_from_keyfile
 from parrhesia.crypto.errors import KeyFileError
-from parrhesia.host import load_host
-from parrhesia.models import Recipient
+from parrhesia.domain.accounts import add_recipient, deactivate_recipient, login_name_taken
+from parrhesia.domain.host import load_host
+from parrhesia.storage.models import Recipient
 
 __all__ = ["recipients"]
 
@@ -70,7 +70,7 @@ def add(
         if login_name is not None and login_name_taken(db, login_name):
             raise click.ClickException(f"The log-in name {login_name!r} is taken.")
         token = add_recipient(db, body_id=body_id, name=name, public_key=key, login_name=login_name,
-                              password=password, role=role)
+                              password=password, role=role, on=instance.config.today())
     click.echo(f"Recipient {name!r} added to {body_id}; key fingerprint {fingerprint(key)}")
     click.echo("They can read the body's reports once they hold its body key: the body's first member creates it "
                "(`parrhesia desk body-key create`), later ones are vouched for by a member (`parrhesia desk vouch`).")

@@ -20,10 +20,10 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from parrhesia.casework import is_protection_clock
 from parrhesia.cli.common import instance_option, load_instance
-from parrhesia.models import PluginError, ProtectionRequest, Report, ReportEscalation
-from parrhesia.statistics import SMALL, WITHHELD, Statistics, compile_statistics, csv_rows
+from parrhesia.domain.casework import is_protection_clock
+from parrhesia.domain.statistics import SMALL, WITHHELD, Statistics, compile_statistics, csv_rows
+from parrhesia.storage.models import PluginError, ProtectionRequest, Report, ReportEscalation
 
 __all__ = ["reports", "statistics", "report_metadata"]
 
@@ -121,7 +121,7 @@ def report_metadata(db: Session, report: Report) -> dict[str, Any]:
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV, as /statistics.csv does.")
 def statistics(instance_dir: Path, year: int | None, as_csv: bool) -> None:
     """Print the statistics of a year, with the same suppression as the public page."""
-    from parrhesia.host import load_host
+    from parrhesia.domain.host import load_host
 
     instance = load_instance(instance_dir)
     host = load_host(instance.config)

@@ -23,6 +23,8 @@ import nacl.bindings as sodium
 import nacl.exceptions
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
+from parrhesia.private_files import open_private
+
 from .errors import CryptoFormatError, DecryptionError
 from .filenames import sanitise_filename
 
@@ -456,7 +458,7 @@ def _move_to_free_name(temp_path: Path, dest_dir: Path, name: str) -> Path:
             continue
         except OSError:  # no hard links (e.g. FAT on a USB stick): reserve, then replace
             try:
-                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                open_private(target).close()
             except FileExistsError:
                 continue
             os.replace(temp_path, target)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
-from parrhesia.blobs import PendingBlob
+from parrhesia.storage.blobs import PendingBlob
 
 QUEUE_DEPTH = 2  # blocks (or batches) waiting for the encrypting (or writing) thread
 WRITE_BATCH = 1024 * 1024  # ciphertext bytes handed to the writing thread at a time

@@ -18,8 +18,8 @@ from flask_wtf.csrf import ValidationError, validate_csrf
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 
-from parrhesia.blobs import BlobStore, PendingBlob
 from parrhesia.crypto import PartWriter
+from parrhesia.storage.blobs import BlobStore, PendingBlob
 from parrhesia.upload.body import _body_blocks, _body_consumed
 from parrhesia.upload.multipart import MAX_PARTS, MultipartParser, PartData, PartStart, TooManyParts
 from parrhesia.upload.pipeline import _Pipeline, _Writeback, _WriteBehind

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import parrhesia_anticorruption
-from parrhesia.host import PluginHost
+from parrhesia.contract.manager import installed_plugins
+from parrhesia.domain.host import PluginHost
+from parrhesia.domain.routing import LAST_RESORT_RANK, RouteDecision
 from parrhesia.plugin import RoutingRequest
-from parrhesia.plugin_manager import installed_plugins
-from parrhesia.routing import LAST_RESORT_RANK, RouteDecision
 
 
 def request(**fields: str | tuple[str, ...]) -> RoutingRequest:
@@ -107,7 +107,7 @@ def test_without_a_jurisdiction_the_route_decides(host: PluginHost) -> None:
 def test_the_escalation_reasons_are_stored_in_english_and_shown_in_the_readers_language(app) -> None:  # type: ignore[no-untyped-def]
     from flask_babel import force_locale
 
-    from parrhesia.clocks import translated
+    from parrhesia.contract.clocks import translated
 
     with app.test_request_context(), force_locale("fr"):
         assert translated("a prosecutor, outside the implicated body's control") == (

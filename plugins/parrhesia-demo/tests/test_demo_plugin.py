@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 
 import parrhesia_demo
-from parrhesia.host import PluginHost
+from parrhesia.contract.manager import installed_plugins
+from parrhesia.domain.host import PluginHost
+from parrhesia.domain.routing import RouteDecision
 from parrhesia.plugin import BodyKind, RoutingRequest
-from parrhesia.plugin_manager import installed_plugins
-from parrhesia.routing import RouteDecision
 
 
 def decide(host: PluginHost, **fields: str) -> RouteDecision:

@@ -16,7 +16,7 @@ import pytest
 import tomli_w
 
 from parrhesia.config import load_config
-from parrhesia.host import PluginHost, load_host
+from parrhesia.domain.host import PluginHost, load_host
 from parrhesia.testing import TEST_BODIES
 
 LoadHost = Callable[..., PluginHost]

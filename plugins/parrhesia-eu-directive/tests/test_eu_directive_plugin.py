@@ -8,11 +8,11 @@ import pytest
 from flask import Flask
 
 import parrhesia_eu_directive
-from parrhesia.clocks import due_date
-from parrhesia.host import PluginHost
+from parrhesia.contract.clocks import due_date
+from parrhesia.contract.manager import PluginLoadError, installed_plugins
+from parrhesia.domain.host import PluginHost
+from parrhesia.domain.routing import RouteDecision
 from parrhesia.plugin import RoutingRequest
-from parrhesia.plugin_manager import PluginLoadError, installed_plugins
-from parrhesia.routing import RouteDecision
 
 
 def decide(host: PluginHost, **fields: str) -> RouteDecision:
@@ -103,7 +103,7 @@ def test_a_mistyped_setting_stops_start_up(load, settings: dict[str, object], pr
 
 
 def test_the_app_starts_with_the_directive(app: Flask) -> None:
-    host = app.extensions["parrhesia.host"]
+    host = app.extensions["parrhesia.domain.host"]
     assert "eu-directive" in [name for name, _ in host.manager.list_name_plugin()]
 
 
@@ -122,7 +122,7 @@ def test_clock_labels_are_shown_translated_and_stored_in_english(app, client) ->
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from parrhesia.models import ReportClock
+    from parrhesia.storage.models import ReportClock
     from parrhesia.testing import review_route, submit_report
 
     client.get("/?lang=fr")

@@ -1,7 +1,0 @@
-"""The recipients' JSON API: ciphertext and public keys only, behind a bearer token."""
-
-from parrhesia.api import custody as _custody  # noqa: F401  (registers its routes)
-from parrhesia.api import protection as _protection  # noqa: F401  (registers its routes)
-from parrhesia.api.views import bp
-
-__all__ = ["bp"]

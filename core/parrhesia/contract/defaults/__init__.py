@@ -1,0 +1,1 @@
+"""Built-in behaviour, registered as ordinary plugins (see parrhesia.contract.manager.DEFAULT_PLUGINS)."""

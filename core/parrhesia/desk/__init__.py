@@ -1,8 +1,0 @@
-"""The recipients' desk (web): log-in with password and TOTP, inbox, casework."""
-
-from parrhesia.desk import admin as _admin  # noqa: F401  (registers its pages)
-from parrhesia.desk import keyfile as _keyfile  # noqa: F401  (registers its pages)
-from parrhesia.desk import protection as _protection  # noqa: F401  (registers its pages)
-from parrhesia.desk.views import bp
-
-__all__ = ["bp"]

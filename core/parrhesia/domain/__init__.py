@@ -1,0 +1,1 @@
+"""The domain: what happens to a report, each rule written once."""

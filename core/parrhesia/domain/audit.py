@@ -1,0 +1,130 @@
+"""The audit log: every access and action, content-free and hash-chained.
+
+Each entry records who (an account id and role, never an IP address), did what, to
+which report or body, when, and a small JSON detail that never holds content. Its hash
+covers its own fields and the previous entry's hash, so deleting, reordering or
+editing an entry breaks the chain at that point; :func:`verify` says where. Removing
+the newest entries leaves a shorter intact chain: ``parrhesia audit verify`` prints the
+head (sequence number and hash) so that operators can keep it elsewhere and compare.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from parrhesia.storage.models import AuditEntry, Operator, Recipient
+
+__all__ = ["GENESIS", "SOURCE", "actor_of", "record", "review", "entry_hash", "verify", "ChainBreak"]
+
+GENESIS = "0" * 64
+SOURCE = "source"
+_ATTEMPTS = 20
+
+
+def actor_of(account: Recipient | Operator) -> str:
+    """How an account is named in the audit log: its kind and id, never a name."""
+    kind = "recipient" if isinstance(account, Recipient) else "operator"
+    return f"{kind}:{account.id}"
+
+
+def entry_hash(
+    previous: str, seq: int, at: str, actor: str, action: str, report_id: str | None, body_id: str | None, detail: str
+) -> str:
+    """SHA-256 over the previous hash and this entry's fields, unambiguously encoded."""
+    payload = json.dumps(
+        [previous, seq, at, actor, action, report_id, body_id, detail], separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def record(
+    db: Session,
+    action: str,
+    *,
+    actor: str,
+    report_id: str | None = None,
+    body_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append an entry (added to the session; committed with the caller's transaction).
+
+    ``actor`` is e.g. "recipient:12", "operator:1", "source" or "system"; ``detail``
+    must hold identifiers and states only, never content. What a source did is dated
+    to the day only: no exact time of source activity is ever stored.
+    """
+    now = datetime.now(UTC)
+    at = now.date().isoformat() if actor == SOURCE else now.replace(microsecond=0).isoformat()
+    detail_text = json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    attempt = 0
+    while True:
+        # Two writers may read the same last entry; the loser retries on top of the
+        # winner's entry (the sequence number is the primary key).
+        try:
+            with db.begin_nested():
+                last = db.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
+                seq = (last.seq + 1) if last else 1
+                previous = last.hash if last else GENESIS
+                entry = AuditEntry(
+                    seq=seq,
+                    at=at,
+                    actor=actor,
+                    action=action,
+                    report_id=report_id,
+                    body_id=body_id,
+                    detail=detail_text,
+                    prev_hash=previous,
+                    hash=entry_hash(previous, seq, at, actor, action, report_id, body_id, detail_text),
+                )
+                db.add(entry)
+                db.flush()
+            return entry
+        except IntegrityError:
+            attempt += 1
+            if attempt >= _ATTEMPTS:
+                raise
+            time.sleep(0.01 * attempt)
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    seq: int
+    problem: str
+
+
+def verify(entries: Iterable[AuditEntry]) -> ChainBreak | None:
+    """Check the chain in ``seq`` order; return the first break, or None if intact."""
+    previous = GENESIS
+    expected_seq = 1
+    for entry in entries:
+        if entry.seq != expected_seq:
+            return ChainBreak(entry.seq, f"entry {expected_seq} is missing (found {entry.seq} next)")
+        if entry.prev_hash != previous:
+            return ChainBreak(entry.seq, "it does not follow the previous entry (deleted or reordered)")
+        recomputed = entry_hash(
+            previous, entry.seq, entry.at, entry.actor, entry.action, entry.report_id, entry.body_id, entry.detail
+        )
+        if recomputed != entry.hash:
+            return ChainBreak(entry.seq, "its content was changed after it was written")
+        previous = entry.hash
+        expected_seq += 1
+    return None
+
+
+def review(db: Session, operator: Operator | Recipient) -> tuple[int, ChainBreak | None]:
+    """An operator's check of the whole chain: how many entries, and its first break;
+    the review itself is recorded (committed)."""
+    entries = list(db.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
+    problem = verify(entries)
+    record(db, "operator.view", actor=actor_of(operator))
+    db.commit()
+    return len(entries), problem

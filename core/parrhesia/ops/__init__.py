@@ -1,0 +1,1 @@
+"""Operating an instance: the demo, health checks, backups and the schedule."""

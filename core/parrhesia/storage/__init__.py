@@ -1,0 +1,1 @@
+"""Storage: the database tables, migrations, sessions and the blob store."""

@@ -1,0 +1,74 @@
+"""The database: one engine per application, one session per request.
+
+SQLite (the default, for a laptop) runs in WAL mode with foreign keys on; PostgreSQL is
+reached through psycopg 3 (``postgresql+psycopg://``). The schema is owned by Alembic
+(:mod:`parrhesia.storage.migrate`); start-up refuses a database that is not at the head revision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = ["make_engine", "init_app", "get_session"]
+
+_EXTENSION = "parrhesia.db"
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine, normalising PostgreSQL URLs to the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url[len("postgres://") :]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling is replaced by _sqlite_begin.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    # Deleted rows are overwritten rather than left in free pages.
+    cursor.execute("PRAGMA secure_delete=ON")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """Every transaction takes SQLite's write lock up front (BEGIN IMMEDIATE).
+
+    A transaction that read first and wrote later would fail at once, without waiting,
+    when another writer committed in between (the audit log's read-then-append is one);
+    taking the lock at the start makes concurrent writers wait their turn instead.
+    Readers are not blocked: the database runs in WAL mode.
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def init_app(app: Flask, engine: Engine) -> None:
+    """Attach an engine to the app and close the request's session at teardown."""
+    app.extensions[_EXTENSION] = sessionmaker(bind=engine, expire_on_commit=False)
+    app.teardown_appcontext(_close_session)
+
+
+def get_session() -> Session:
+    """The session of the current application context."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions[_EXTENSION]()
+    session: Session = g.db_session
+    return session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()

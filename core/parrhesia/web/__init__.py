@@ -1,0 +1,1 @@
+"""The web: the application factory, the source, desk, API and statistics blueprints, serving."""

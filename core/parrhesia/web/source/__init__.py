@@ -1,0 +1,15 @@
+"""The source interface: plain HTML forms that work in Tor Browser at "Safest".
+
+:mod:`~parrhesia.web.source.submission` makes a report, :mod:`~parrhesia.web.source.casefile`
+is the source's own report page, :mod:`~parrhesia.web.source.readers` shows its routing,
+:mod:`~parrhesia.web.source.session` keeps a logged-in source without their codename.
+"""
+
+from flask import Blueprint
+
+bp = Blueprint("source", __name__)
+
+# Imported for their routes, which they register on bp.
+from parrhesia.web.source import casefile, submission  # noqa: E402,F401
+
+__all__ = ["bp"]

@@ -1,0 +1,196 @@
+"""Making a report: routing questions, the confirmation step, the encrypted content.
+
+Step 1 asks the routing questions (visible to the server, and the page says so); step
+2 shows who will and will not read the report, then takes the message, the content
+answers and the files, which the upload parser encrypts as they stream in; the server
+routes the report and shows the codename once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from flask import render_template, request
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from parrhesia.contract.intake import InvalidAnswer, clean_routing_answers
+from parrhesia.contract.manager import PluginFailure
+from parrhesia.crypto import derive_source_identity, generate_codename, new_report_keypair
+from parrhesia.domain import custody, form_tokens, reports
+from parrhesia.domain.deadlines import report_day
+from parrhesia.domain.events import dispatch
+from parrhesia.domain.host import current_host
+from parrhesia.domain.notifications import flush
+from parrhesia.domain.route_memory import DatabaseRouteMemory
+from parrhesia.domain.routing import RouteDecision, RoutingError, RoutingRequest
+from parrhesia.instance import current_instance
+from parrhesia.storage.db import get_session
+from parrhesia.upload import Submission, SubmissionRejected, receive_submission
+from parrhesia.web.security import csrf_exempt
+from parrhesia.web.source import bp
+from parrhesia.web.source import session as source_session
+from parrhesia.web.source.forms import LogoutForm
+from parrhesia.web.source.readers import readers, routing_view
+
+__all__ = ["receive", "log_failures", "limit_mb"]
+
+log = logging.getLogger(__name__)
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("index.html", readers=readers())
+
+
+@bp.get("/submit")
+def submit_form() -> str:
+    """Step 1: the routing questions (visible to the server, and the page says so)."""
+    return render_template("submit_route.html", fields=current_host().routing_fields, answers={})
+
+
+@bp.post("/submit/review")
+def review() -> tuple[str, int] | str:
+    """Step 2: who will and will not read the report; then the encrypted content form."""
+    host = current_host()
+    try:
+        answers = clean_routing_answers(host.routing_fields, request.form.to_dict(flat=False))
+    except InvalidAnswer as problem:
+        return _routing_error(problem, request.form.to_dict(flat=False))
+    return _content_form(answers)
+
+
+@bp.post("/submit")
+@csrf_exempt  # checked by the streaming parser before any content is read
+def submit() -> Response | tuple[str, int] | str:
+    """Step 3: receive the encrypted content, route on the server, show the codename."""
+    instance = current_instance()
+    host = current_host()
+    report_id = reports.new_report_id()
+    report_key = new_report_keypair()
+    # The codename's key is derived before the upload is read: Argon2id's memory is
+    # given back before the upload's buffers are taken, so the two never add up.
+    codename = generate_codename()
+    source = derive_source_identity(codename, instance.pepper, instance.codename_kdf)
+    submission = receive(report_id, bytes(report_key.public_key))
+    try:
+        answers = clean_routing_answers(host.routing_fields, submission.fields)
+    except InvalidAnswer as problem:
+        submission.discard()
+        return _routing_error(problem, submission.fields)
+    if not any(part.kind in ("message", "attachment") for part in submission.parts):
+        submission.discard()
+        return _content_form(answers, error=_("Write a message or attach at least one file."), status=400)
+    decision = _decide(answers)
+    if decision is None:
+        submission.discard()
+        return _content_form(answers, status=500)
+    # store_submission stores everything or, on any failure, discards the blobs and re-raises.
+    report, events = reports.store_submission(
+        get_session(),
+        report_id=report_id,
+        report_key=report_key,
+        source=source,
+        decision=decision,
+        fields=answers,
+        submission=submission,
+        on=report_day(instance.config, jurisdiction=_jurisdiction(answers)),
+    )
+    log_failures(decision.failures)
+    dispatch(host, get_session(), events, on=report.created_on)
+    if decision.duty:
+        _notify_duty_at_once(decision.duty, report.id)
+    source_session.start(report, report_key)
+    # Shown once, never stored: the page is not cached (Cache-Control: no-store).
+    return render_template("codename.html", codename=codename, logout_form=LogoutForm(formdata=None))
+
+
+def receive(report_id: str, report_public_key: bytes) -> Submission:
+    """Receive a submission or follow-up form, encrypted as it streams; its form token is
+    spent, so the same page cannot be posted twice (form_tokens)."""
+    instance = current_instance()
+    submission = receive_submission(
+        request,
+        blobs=instance.blobs,
+        report_id=report_id,
+        report_public_key=report_public_key,
+        limit=instance.config.max_submission_bytes,
+        content_fields=frozenset(f.name for f in current_host().content_fields),
+    )
+    if submission.form_token is None:
+        submission.discard()
+        raise SubmissionRejected(
+            _("The form expired or was not sent from this site. Nothing was stored; please reload the page.")
+        )
+    try:
+        spent = form_tokens.spend(get_session(), submission.form_token, on=current_instance().config.today())
+    except BaseException:
+        submission.discard()  # a database failure stores nothing either
+        raise
+    if not spent:
+        submission.discard()
+        raise SubmissionRejected(_("This page was sent already. Nothing more was stored; open the form again to write."))
+    return submission
+
+
+def _jurisdiction(answers: Mapping[str, Sequence[str]]) -> str | None:
+    return next(iter(answers.get("jurisdiction", ())), None)
+
+
+def _decide(answers: dict[str, tuple[str, ...]]) -> RouteDecision | None:
+    """Route on the server, knowing which bodies can read reports here (the review
+    page and the submission decide alike)."""
+    try:
+        db = get_session()
+        return current_host().decide(RoutingRequest.from_fields(answers), custody.readable_bodies(db),
+                                     DatabaseRouteMemory(db))
+    except RoutingError:
+        log.error("no body outside the conflict can receive a report: check instance.last_resort")
+        return None
+
+
+def _routing_error(problem: InvalidAnswer, answers: Mapping[str, list[str]]) -> tuple[str, int]:
+    message = _("Please check your answer to: %(question)s", question=problem.field.label)
+    return render_template(
+        "submit_route.html", fields=current_host().routing_fields, answers=answers, error=message
+    ), 400
+
+
+def _content_form(
+    answers: dict[str, tuple[str, ...]], *, error: str | None = None, status: int = 200
+) -> tuple[str, int]:
+    decision = _decide(answers)
+    if decision is None:
+        error = _("This report cannot be routed safely on this instance. Nothing was stored. Please contact its operators.")
+        return render_template("submit_route.html", fields=current_host().routing_fields, answers=answers, error=error), 500
+    return render_template(
+        "submit.html",
+        answers=answers,
+        routing=routing_view(decision, report_day(current_instance().config, jurisdiction=_jurisdiction(answers))),
+        content_fields=current_host().content_fields,
+        limit_mb=limit_mb(),
+        error=error,
+    ), status
+
+
+def _notify_duty_at_once(body_ids: Sequence[str], report_id: str) -> None:
+    """Imminent danger: the duty body's recipients are told now, not in the next batch."""
+    db = get_session()
+    recipients = [r.id for r in reports.recipients_of(db, body_ids)]
+    result = flush(current_host(), db, only=recipients)
+    if result.failures:
+        reports.record_plugin_failures(db, result.failures, report_id, on=current_instance().config.today())
+        db.commit()
+        log_failures(result.failures)
+
+
+def log_failures(failures: Sequence[PluginFailure]) -> None:
+    for failure in failures:
+        # Plugin, hook and error type only: a message could carry content.
+        log.error("plugin %s failed in %s (%s); recorded for operators, the report kept the other plugins' answers "
+                  "and the instance's fallbacks", failure.plugin, failure.hook, failure.error)
+
+
+def limit_mb() -> int:
+    return current_instance().config.max_submission_bytes // (1000 * 1000)
