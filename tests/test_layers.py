@@ -15,12 +15,13 @@ import parrhesia
 
 PACKAGE = Path(parrhesia.__file__).resolve().parent
 
-_BASE = {"private_files"}
+_BASE = {"private_files", "offload"}
 _SERVER_BASE = _BASE | {"crypto", "config", "storage", "instance"}
 ALLOWED: dict[str, set[str]] = {
     "__init__": {"web"},  # `parrhesia.create_app`, imported lazily
     "__version__": set(),
     "private_files": set(),
+    "offload": set(),
     "crypto": {"private_files"},
     "config": _BASE | {"crypto"},
     "storage": _BASE | {"crypto", "config"},

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from parrhesia.domain import audit
 from parrhesia.domain.reports import token_hash
+from parrhesia.offload import blocking
 from parrhesia.storage.models import Operator, Recipient
 
 __all__ = [
@@ -234,7 +235,8 @@ def _succeed(account: Account, step: int | None) -> None:
 
 def _password_matches(stored: str, password: str) -> bool:
     try:
-        return bool(argon2id.verify(stored.encode("ascii"), password.encode("utf-8")))
+        # Argon2id: on a real thread under gevent, so other requests go on meanwhile
+        return bool(blocking(argon2id.verify, stored.encode("ascii"), password.encode("utf-8")))
     except InvalidkeyError:
         return False
 

@@ -20,6 +20,7 @@ from parrhesia.domain.events import dispatch
 from parrhesia.domain.host import current_host
 from parrhesia.domain.parts import Sealing
 from parrhesia.instance import current_instance
+from parrhesia.offload import blocking
 from parrhesia.storage.blobs import BlobStore
 from parrhesia.storage.db import get_session
 from parrhesia.storage.models import Part, Report
@@ -244,7 +245,7 @@ def _open_with_codename(codename: str) -> tuple[Report, PrivateKey] | None:
     except ValueError:
         return None
     instance = current_instance()
-    identity = derive_source_identity(normalised, instance.pepper, instance.codename_kdf)
+    identity = blocking(derive_source_identity, normalised, instance.pepper, instance.codename_kdf)
     db = get_session()
     report = reports.find_by_lookup(db, identity.lookup_id)
     if report is None:

@@ -26,6 +26,7 @@ from parrhesia.domain.notifications import flush
 from parrhesia.domain.route_memory import DatabaseRouteMemory
 from parrhesia.domain.routing import RouteDecision, RoutingError, RoutingRequest
 from parrhesia.instance import current_instance
+from parrhesia.offload import blocking
 from parrhesia.storage.db import get_session
 from parrhesia.upload import Submission, SubmissionRejected, receive_submission
 from parrhesia.web.security import csrf_exempt
@@ -72,7 +73,7 @@ def submit() -> Response | tuple[str, int] | str:
     # The codename's key is derived before the upload is read: Argon2id's memory is
     # given back before the upload's buffers are taken, so the two never add up.
     codename = generate_codename()
-    source = derive_source_identity(codename, instance.pepper, instance.codename_kdf)
+    source = blocking(derive_source_identity, codename, instance.pepper, instance.codename_kdf)  # Argon2id
     submission = receive(report_id, bytes(report_key.public_key))
     try:
         answers = clean_routing_answers(host.routing_fields, submission.fields)
