@@ -157,8 +157,9 @@ class ServedInstance:
     instance_dir: Path
     work_dir: Path
     workers: int = 1
-    threads: int = 4
+    threads: int = 4  # per gthread worker
     access_log: bool = True
+    worker_class: str = "gevent"
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
 
@@ -183,7 +184,7 @@ class ServedInstance:
             self.port = _free_port()
             args = [
                 "serve", "--instance", str(self.instance_dir), "--bind", f"127.0.0.1:{self.port}",
-                "--workers", str(self.workers), "--threads", str(self.threads),
+                "--workers", str(self.workers), "--threads", str(self.threads), "--worker-class", self.worker_class,
                 "--access-log" if self.access_log else "--no-access-log",
             ]
             env = {**os.environ, "TMPDIR": str(self.tmpdir), "PYTHONUNBUFFERED": "1"}

@@ -40,6 +40,7 @@ __all__ = [
 CONFIG_FILE = "parrhesia.toml"
 DEFAULT_THEME = "default"
 DEFAULT_MAX_SUBMISSION_BYTES = 500 * 1000 * 1000
+DEFAULT_MAX_CONCURRENT_UPLOADS = 256  # per serving process (deploy/README.md: sizing)
 DATABASE_URL_ENV = "PARRHESIA_DATABASE_URL"
 _BODY_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 HOST_INTERFACES = ("source", "desk")
@@ -69,6 +70,12 @@ class InstanceConfig:
     name: str
     database_url: str
     max_submission_bytes: int = DEFAULT_MAX_SUBMISSION_BYTES
+    # uploads one serving process receives at once; more are refused with a page saying so
+    max_concurrent_uploads: int = DEFAULT_MAX_CONCURRENT_UPLOADS
+    # a body still arriving is stopped after this long without a byte, or below this
+    # average rate once that long has passed (parrhesia.upload.bounds)
+    upload_idle_seconds: int = 60
+    upload_min_rate: int = 2048  # bytes per second
     session_lifetime: timedelta = timedelta(minutes=60)
     cookie_secure: bool = False
     theme: str = DEFAULT_THEME
@@ -132,6 +139,15 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
     max_bytes = instance.get("max_submission_bytes", DEFAULT_MAX_SUBMISSION_BYTES)
     if not isinstance(max_bytes, int) or max_bytes <= 0:
         raise ConfigError(f"{config_file}: instance.max_submission_bytes must be a positive integer")
+    uploads = instance.get("max_concurrent_uploads", DEFAULT_MAX_CONCURRENT_UPLOADS)
+    if not isinstance(uploads, int) or isinstance(uploads, bool) or uploads <= 0:
+        raise ConfigError(f"{config_file}: instance.max_concurrent_uploads must be a positive integer")
+    idle = instance.get("upload_idle_seconds", 60)
+    if not isinstance(idle, int) or isinstance(idle, bool) or not 1 <= idle <= 3600:
+        raise ConfigError(f"{config_file}: instance.upload_idle_seconds must be a whole number of seconds, 1 to 3600")
+    min_rate = instance.get("upload_min_rate", 2048)
+    if not isinstance(min_rate, int) or isinstance(min_rate, bool) or min_rate < 0:
+        raise ConfigError(f"{config_file}: instance.upload_min_rate must be a number of bytes per second (0: none)")
     minutes = instance.get("session_minutes", 60)
     if not isinstance(minutes, int) or not 1 <= minutes <= 24 * 60:
         raise ConfigError(f"{config_file}: instance.session_minutes must be between 1 and 1440")
@@ -158,6 +174,9 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
         database_url=os.environ.get(DATABASE_URL_ENV)
         or str(instance.get("database_url") or default_database_url(path)),
         max_submission_bytes=max_bytes,
+        max_concurrent_uploads=uploads,
+        upload_idle_seconds=idle,
+        upload_min_rate=min_rate,
         session_lifetime=timedelta(minutes=minutes),
         cookie_secure=bool(instance.get("cookie_secure", False)),
         theme=theme,

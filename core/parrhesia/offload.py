@@ -14,14 +14,14 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["blocking"]
+__all__ = ["blocking", "under_gevent"]
 
 T = TypeVar("T")
 
 
 def blocking(function: Callable[..., T], *args: object) -> T:
     """``function(*args)``, on a real thread when this process runs gevent's hub."""
-    if _gevent_patched():
+    if under_gevent():
         import gevent
 
         result: T = gevent.get_hub().threadpool.apply(function, args)
@@ -29,6 +29,7 @@ def blocking(function: Callable[..., T], *args: object) -> T:
     return function(*args)
 
 
-def _gevent_patched() -> bool:
+def under_gevent() -> bool:
+    """Whether this process runs gevent's hub: its threads are greenlets on one thread."""
     monkey = sys.modules.get("gevent.monkey")
     return monkey is not None and bool(monkey.is_module_patched("threading"))

@@ -12,6 +12,7 @@ from parrhesia.cli.common import instance_option
 from parrhesia.config import ConfigError
 from parrhesia.instance import init_instance
 from parrhesia.storage.migrate import SchemaError
+from parrhesia.web import WORKER_CLASSES
 
 __all__ = ["init", "serve", "demo"]
 
@@ -33,14 +34,21 @@ def init(instance_dir: Path, name: str) -> None:
 @click.command()
 @instance_option
 @click.option("--bind", default="127.0.0.1:8080", show_default=True, help="Address for gunicorn to listen on.")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Serving processes.")
+@click.option("--worker-class", type=click.Choice(WORKER_CLASSES), default="gevent", show_default=True,
+              help="gevent: a slow upload costs a connection, not a thread; gthread: a pool of threads.")
+@click.option("--connections", default=1000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Connections per gevent worker.")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64), help="Threads per gthread worker.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log request lines (never addresses or user agents).")
 @click.option("--tick-minutes", type=click.IntRange(1, 24 * 60), default=None,
               help="Also run the clock engine and the notification batch every N minutes "
                    "(instead of the systemd timers in deploy/).")
-def serve(instance_dir: Path, bind: str, workers: int, threads: int, access_log: bool, tick_minutes: int | None) -> None:
+def serve(
+    instance_dir: Path, bind: str, workers: int, worker_class: str, connections: int, threads: int, access_log: bool,
+    tick_minutes: int | None,
+) -> None:
     """Serve an instance in production with gunicorn."""
     from parrhesia.web.server import serve as run
 
@@ -49,7 +57,8 @@ def serve(instance_dir: Path, bind: str, workers: int, threads: int, access_log:
         from parrhesia.ops import scheduler
 
         scheduler.start(instance_dir.resolve(), tick_minutes)
-    run(str(instance_dir.resolve()), bind, workers=workers, threads=threads, access_log=access_log)
+    run(str(instance_dir.resolve()), bind, workers=workers, worker_class=worker_class, connections=connections,
+        threads=threads, access_log=access_log)
 
 
 @click.command()

@@ -25,12 +25,14 @@ encrypting and writing threads, and :mod:`~parrhesia.upload.receiver` seals the 
 
 from __future__ import annotations
 
+from parrhesia.upload.bounds import UploadBounds, UploadsBusy
 from parrhesia.upload.multipart import MultipartError, MultipartParser, PartData, PartStart, TooManyParts
 from parrhesia.upload.receiver import (
     EncryptedPart,
     Submission,
     SubmissionRejected,
     SubmissionTooLarge,
+    SubmissionTooSlow,
     receive_submission,
 )
 
@@ -43,6 +45,9 @@ __all__ = [
     "Submission",
     "SubmissionRejected",
     "SubmissionTooLarge",
+    "SubmissionTooSlow",
+    "UploadBounds",
+    "UploadsBusy",
     "TooManyParts",
     "receive_submission",
 ]

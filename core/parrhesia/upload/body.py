@@ -10,16 +10,31 @@ from __future__ import annotations
 
 import io
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any, BinaryIO, cast
 
 from flask import Request
 from werkzeug.datastructures import FileStorage, ImmutableMultiDict
 
-READ_SIZE = 1024 * 1024  # bytes asked of the request body at a time
+READ_SIZE = 1024 * 1024  # the most bytes asked of the request body at a time
+FIRST_READ = 16 * 1024  # the first block of a body; doubled while blocks fill quickly
+FAST_BLOCK = 0.05  # seconds: a block filled sooner than this came from a fast client
+
+# A body that is still arriving costs a connection, not a worker thread (the gevent
+# workers of parrhesia.web.server), but it must still end. Tor circuits run at tens of
+# KB/s or more; these bounds are far below that.
+IDLE_TIMEOUT = 60.0  # seconds without a single byte of the body (instance.upload_idle_seconds)
+MIN_RATE = 2 * 1024  # bytes per second on average, checked once IDLE_TIMEOUT has passed (instance.upload_min_rate)
 
 
-def _body_blocks(request: Request, size: int = READ_SIZE) -> Iterator[bytes | bytearray]:
+class BodyTooSlow(OSError):
+    """The client sent nothing for the idle time, or on average less than the minimum rate after it."""
+
+
+def _body_blocks(
+    request: Request, size: int = READ_SIZE, *, idle: float = IDLE_TIMEOUT, min_rate: int = MIN_RATE
+) -> Iterator[bytes | bytearray]:
     """The request body in blocks of up to ``size`` bytes, read from the WSGI input itself.
 
     Werkzeug's ``request.stream`` wraps the input in a LimitedStream that copies every
@@ -32,7 +47,7 @@ def _body_blocks(request: Request, size: int = READ_SIZE) -> Iterator[bytes | by
     environ = request.environ
     direct = _gunicorn_body(environ)
     if direct is not None:
-        yield from _gunicorn_blocks(*direct, size)
+        yield from _gunicorn_blocks(*direct, size, idle, min_rate)
         return
     remaining = request.content_length
     if remaining is None and not environ.get("wsgi.input_terminated"):
@@ -80,7 +95,9 @@ def _gunicorn_body(environ: dict[str, Any]) -> tuple[Any, Any] | None:
     return stream, sock
 
 
-def _gunicorn_blocks(stream: Any, sock: socket.socket, size: int) -> Iterator[bytes | bytearray]:
+def _gunicorn_blocks(
+    stream: Any, sock: socket.socket, size: int, idle: float, min_rate: int
+) -> Iterator[bytes | bytearray]:
     """The rest of a Content-Length body: read ahead by gunicorn, then from the socket.
 
     Gunicorn's count of unread body bytes (``LengthReader.length``) is kept true as
@@ -96,26 +113,76 @@ def _gunicorn_blocks(stream: Any, sock: socket.socket, size: int) -> Iterator[by
     reader.length -= len(ahead)
     if ahead:
         yield ahead
-    while reader.length > 0:
-        block = bytearray(min(size, reader.length))
-        view, filled = memoryview(block), 0
-        try:
-            while filled < len(block):
-                received = sock.recv_into(view[filled:])
-                if not received:
-                    break
-                filled += received
-        except BaseException:
-            stream.failed = True
-            raise
-        finally:
-            reader.length -= filled
-        if filled < len(block):  # the client went away before the end of the body
-            stream.failed = True
-            if filled:
-                yield bytes(block[:filled])
-            return
-        yield block
+    pace = _Pace(len(ahead), grace=idle, min_rate=min_rate)
+    previous_timeout = sock.gettimeout()
+    block_size = min(FIRST_READ, size)
+    try:
+        while reader.length > 0:
+            block = bytearray(min(block_size, reader.length))
+            view, filled, began = memoryview(block), 0, time.monotonic()
+            try:
+                while filled < len(block):
+                    sock.settimeout(idle)
+                    try:
+                        received = sock.recv_into(view[filled:])
+                    except TimeoutError:
+                        raise BodyTooSlow(f"no byte of the body for {idle:.0f} s") from None
+                    if not received:
+                        break
+                    filled += received
+                    pace.received(received)
+            except BaseException:
+                stream.failed = True
+                raise
+            finally:
+                reader.length -= filled
+            if filled < len(block):  # the client went away before the end of the body
+                stream.failed = True
+                if filled:
+                    yield bytes(block[:filled])
+                return
+            if time.monotonic() - began < FAST_BLOCK:
+                block_size = min(block_size * 2, size)  # a fast client: fewer, larger blocks
+            yield block
+    finally:
+        sock.settimeout(previous_timeout)
+
+
+class _Pace:
+    """The average rate of a body so far; :class:`BodyTooSlow` below ``min_rate`` after ``grace`` seconds."""
+
+    def __init__(self, already: int, *, grace: float, min_rate: int) -> None:
+        self._start = time.monotonic()
+        self._bytes = already
+        self._grace = grace
+        self._min_rate = min_rate
+
+    def received(self, count: int) -> None:
+        self._bytes += count
+        elapsed = time.monotonic() - self._start
+        if elapsed > self._grace and self._bytes < self._min_rate * elapsed:
+            raise BodyTooSlow(f"the body arrived at less than {self._min_rate} bytes per second")
+
+
+def discard_briefly(request: Request, *, seconds: float = 3.0, limit: int = 2 * 1024 * 1024) -> None:
+    """Read and drop a refused body for a moment, so that the refusal page arrives.
+
+    A server that answers early and closes a connection with unread bytes makes the
+    client's network stack reset it, and a browser then shows a network error instead
+    of the page. So a little is read (at most ``limit`` bytes, for about ``seconds``),
+    then the connection is closed after the answer (Werkzeug is left an empty body).
+    """
+    deadline = time.monotonic() + seconds
+    read = 0
+    try:
+        for block in _body_blocks(request, FIRST_READ, idle=seconds):
+            read += len(block)
+            if read >= limit or time.monotonic() > deadline:
+                break
+    except OSError:
+        pass  # the client went away or stalled: nothing more to do for it
+    finally:
+        _body_consumed(request)
 
 
 def _body_consumed(request: Request) -> None:

@@ -2,20 +2,30 @@
 
 libsodium and file writes release the GIL, so reading the body, encrypting it and writing
 the ciphertext overlap on separate cores.
+
+Under the gevent workers (:mod:`parrhesia.web.server`) "threads" are greenlets sharing
+one thread, so they would overlap nothing and only hold each upload's blocks in their
+queues: there every stage runs inline, in the request's own greenlet, and a body still
+arriving holds one block and one chunk, not a queue of them.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
+from parrhesia.offload import under_gevent
 from parrhesia.storage.blobs import PendingBlob
 
 QUEUE_DEPTH = 2  # blocks (or batches) waiting for the encrypting (or writing) thread
 WRITE_BATCH = 1024 * 1024  # ciphertext bytes handed to the writing thread at a time
+# A slow upload's ciphertext is handed over when it is this old, whatever its size: a
+# body arriving at Tor speed then holds one chunk of ciphertext, not a whole batch.
+WRITE_BATCH_AGE = 0.1  # seconds
 
 
 class _Pipeline:
@@ -29,6 +39,7 @@ class _Pipeline:
 
     def __init__(self, name: str, depth: int = QUEUE_DEPTH) -> None:
         self._name = name
+        self._inline = under_gevent()
         self._queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.Queue(depth)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -37,6 +48,10 @@ class _Pipeline:
     def call(self, function: Callable[..., Any], *args: Any) -> None:
         if self._error is not None:
             self._raise()
+        if self._inline:
+            if not self._stopped:
+                function(*args)
+            return
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
             self._thread.start()
@@ -87,11 +102,15 @@ class _WriteBehind:
         self._writeback = writeback
         self._batch: list[bytes] = []
         self._size = 0
+        self._began = 0.0
 
     def write(self, data: bytes) -> int:
+        now = time.monotonic()
+        if not self._batch:
+            self._began = now
         self._batch.append(data)
         self._size += len(data)
-        if self._size >= WRITE_BATCH:
+        if self._size >= WRITE_BATCH or now - self._began >= WRITE_BATCH_AGE:
             self.flush()
         return len(data)
 
@@ -119,8 +138,13 @@ class _Writeback:
         self._latest: tuple[PendingBlob, int] | None = None
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._inline = under_gevent()
 
     def request(self, blob: PendingBlob, end: int) -> None:
+        if self._inline:
+            with suppress(OSError):  # a hint only, as on the thread
+                blob.start_writeback(end)
+            return
         with self._lock:
             if self._stopping:
                 return

@@ -12,21 +12,23 @@ import json
 import secrets
 from dataclasses import dataclass, field
 
-from flask import Request
+from flask import Request, current_app
 from flask_babel import gettext as _
 from flask_wtf.csrf import ValidationError, validate_csrf
-from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, RequestTimeout
 from werkzeug.http import parse_options_header
 
 from parrhesia.crypto import PartWriter
 from parrhesia.storage.blobs import BlobStore, PendingBlob
-from parrhesia.upload.body import _body_blocks, _body_consumed
+from parrhesia.upload.body import BodyTooSlow, _body_blocks, _body_consumed, discard_briefly
+from parrhesia.upload.bounds import UploadBounds, UploadsBusy
 from parrhesia.upload.multipart import MAX_PARTS, MultipartParser, PartData, PartStart, TooManyParts
 from parrhesia.upload.pipeline import _Pipeline, _Writeback, _WriteBehind
 
 FIELD_LIMIT = 4096  # bytes for a plain form field (CSRF token, routing choices)
 ANSWER_LIMIT = 64 * 1024  # bytes for one answer to a content question
 ENCRYPTED_FIELDS = frozenset({"message"})
+UPLOAD_BOUNDS = "parrhesia.upload_bounds"  # the app's UploadBounds, in app.extensions
 
 
 class SubmissionRejected(BadRequest):
@@ -35,6 +37,10 @@ class SubmissionRejected(BadRequest):
 
 class SubmissionTooLarge(RequestEntityTooLarge):
     """A submission over the instance's limit; nothing of it was stored."""
+
+
+class SubmissionTooSlow(RequestTimeout):
+    """A body that stalled or crawled (:class:`~parrhesia.upload.body.BodyTooSlow`); nothing was stored."""
 
 
 @dataclass
@@ -88,16 +94,24 @@ def receive_submission(
     if request.content_length is not None and request.content_length > limit:
         raise SubmissionTooLarge(_too_large(limit))
 
-    receiver = _Receiver(blobs, report_id, report_public_key, content_fields)
+    slots: UploadBounds | None = current_app.extensions.get(UPLOAD_BOUNDS)  # absent: no bounds (tools, tests)
+    if slots is not None and not slots.take():
+        discard_briefly(request)
+        raise UploadsBusy()
     try:
-        _run(receiver, request, boundary.encode("latin-1"), limit)
-        receiver.seal_answers()
-        receiver.finish()
-    except BaseException:
-        receiver.abort()
-        raise
+        receiver = _Receiver(blobs, report_id, report_public_key, content_fields)
+        try:
+            _run(receiver, request, boundary.encode("latin-1"), limit, slots)
+            receiver.seal_answers()
+            receiver.finish()
+        except BaseException:
+            receiver.abort()
+            raise
+        finally:
+            _body_consumed(request)
     finally:
-        _body_consumed(request)
+        if slots is not None:
+            slots.give_back()
     return receiver.submission
 
 
@@ -113,11 +127,13 @@ def _malformed() -> SubmissionRejected:
     return SubmissionRejected(_("The upload was interrupted or malformed. Nothing was stored; please try again."))
 
 
-def _run(receiver: _Receiver, request: Request, boundary: bytes, limit: int) -> None:
+def _run(receiver: _Receiver, request: Request, boundary: bytes, limit: int, bounds: UploadBounds | None) -> None:
     parser = MultipartParser(boundary, max_parts=MAX_PARTS)
     received = 0
     try:
-        for block in _body_blocks(request):
+        blocks = _body_blocks(request) if bounds is None else _body_blocks(
+            request, idle=bounds.idle_seconds, min_rate=bounds.min_rate)
+        for block in blocks:
             received += len(block)
             if received > limit:
                 raise SubmissionTooLarge(_too_large(limit))
@@ -126,6 +142,9 @@ def _run(receiver: _Receiver, request: Request, boundary: bytes, limit: int) -> 
             if parser.complete:
                 return  # the epilogue, if any, is left unread
         parser.finish()
+    except BodyTooSlow:
+        raise SubmissionTooSlow(_("The upload stalled or arrived too slowly, so it was stopped. Nothing was "
+                                  "stored; please try again, with fewer or smaller files if it happens again.")) from None
     except TooManyParts:
         raise SubmissionRejected(_("The form has too many parts.")) from None
     except ValueError:  # MultipartError, or a field or part the receiver cannot take

@@ -21,6 +21,8 @@ from parrhesia.contract.clocks import translated
 from parrhesia.domain.host import load_host
 from parrhesia.instance import open_instance
 from parrhesia.storage import db
+from parrhesia.upload.bounds import UploadBounds
+from parrhesia.upload.receiver import UPLOAD_BOUNDS
 from parrhesia.web import security
 from parrhesia.web.logs import configure_logging
 
@@ -136,6 +138,8 @@ def create_app(
         # language would meet this plugin's questions and notices untranslated.
         log.warning("plugin %s has no %r translations: its text shows in English on %r pages", plugin, language, language)
     app.extensions["parrhesia.instance"] = instance
+    app.extensions[UPLOAD_BOUNDS] = UploadBounds(instance.config.max_concurrent_uploads,
+                                                 instance.config.upload_idle_seconds, instance.config.upload_min_rate)
     app.extensions["parrhesia.domain.host"] = host
 
     security.init_app(

@@ -1,9 +1,18 @@
-"""Production serving with gunicorn, configured for large streamed uploads.
+"""Production serving with gunicorn, built for many slow sources at once.
 
-``gthread`` workers keep a heartbeat while a slow upload over Tor is still arriving (a
-sync worker would be killed by its timeout), and the access log format leaves out the
-remote address, user agent, referrer and time (see :mod:`parrhesia.web.logs`). Responses
-carry a neutral ``Server`` header (:data:`SERVER_HEADER`), naming no software.
+Sources upload over Tor at tens of KB/s, many at a time. A ``gthread`` worker holds a
+thread for every body still arriving, so eight slow uploads stopped the site for
+everyone (issue 10). The default ``gevent`` workers hold a greenlet instead: a body
+still arriving costs a connection and a block of at most
+:data:`parrhesia.upload.body.READ_SIZE` (:data:`~parrhesia.upload.body.FIRST_READ` for a
+slow one), while pages keep answering. The bounds on such bodies (idle time, minimum
+rate, uploads in flight per process) are in :mod:`parrhesia.upload.body` and
+:mod:`parrhesia.upload.bounds`; CPU-bound work a request must wait for (Argon2id) runs
+on a real thread (:func:`parrhesia.offload.blocking`).
+
+The access log format leaves out the remote address, user agent, referrer and time
+(see :mod:`parrhesia.web.logs`). Responses carry a neutral ``Server`` header
+(:data:`SERVER_HEADER`), naming no software.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 from gunicorn.http import wsgi as gunicorn_wsgi
 
+from parrhesia.web import WORKER_CLASSES
 from parrhesia.web.app import INSTANCE_ENV, create_app
 from parrhesia.web.logs import ACCESS_LOG_FORMAT, RedactingFilter
 
@@ -25,11 +35,18 @@ __all__ = ["SERVER_HEADER", "gunicorn_options", "serve"]
 SERVER_HEADER = "web"
 
 
-def gunicorn_options(bind: str, *, workers: int = 2, threads: int = 4, access_log: bool = False) -> dict[str, Any]:
+def gunicorn_options(
+    bind: str, *, workers: int = 2, worker_class: str = "gevent", connections: int = 1000, threads: int = 4,
+    access_log: bool = False,
+) -> dict[str, Any]:
+    """Gunicorn's settings: ``connections`` per gevent worker, ``threads`` per gthread worker."""
+    if worker_class not in WORKER_CLASSES:
+        raise ValueError(f"worker_class must be one of {WORKER_CLASSES}")
     return {
         "bind": bind,
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": worker_class,
+        "worker_connections": connections,
         "threads": threads,
         "timeout": 120,
         "graceful_timeout": 30,
