@@ -8,6 +8,7 @@ existing one for the web app or the command line. The app keeps the opened insta
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,18 +16,29 @@ import nacl.hash
 import tomli_w
 from flask import current_app
 from nacl.encoding import HexEncoder
+from nacl.signing import SigningKey
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from parrhesia.config import CONFIG_FILE, ConfigError, InstanceConfig, ensure_secret, load_config, read_secret
 from parrhesia.crypto import CODENAME_KDF_LATEST, CODENAME_KDF_V1, CODENAME_KDFS, CodenameKdf
+from parrhesia.crypto.receipt import signing_key_from_seed
 from parrhesia.private_files import write_private_file
 from parrhesia.storage.blobs import BlobStore
 from parrhesia.storage.db import make_engine
 from parrhesia.storage.migrate import check_schema, upgrade
 from parrhesia.storage.models import InstanceFact
 
-__all__ = ["Instance", "init_instance", "open_instance", "assemble", "current_instance"]
+__all__ = [
+    "Instance",
+    "RECEIPT_KEY_FILE",
+    "init_instance",
+    "open_instance",
+    "assemble",
+    "current_instance",
+    "read_receipt_signing_key",
+    "receipt_signing_key",
+]
 
 SIGNING_KEY_FILE = "secret_key"
 PEPPER_FILE = "pepper"
@@ -35,6 +47,10 @@ PEPPER_FILE = "pepper"
 # uses version 1. The database records it too (InstanceFact), with a check value of
 # the pepper, and start-up refuses secrets that disagree with it.
 CODENAME_KDF_FILE = "codename_kdf"
+# The seed of the Ed25519 key that signs sources' receipts (docs/format.md §9); its
+# public half is published in keys/ and on the landing page. Made by `parrhesia init`,
+# or on first need for an instance created before receipts existed.
+RECEIPT_KEY_FILE = "receipt_signing_key"
 _PERSON_PEPPER_CHECK = b"prh-pepper-check"  # 16 bytes, libsodium's BLAKE2b personalisation size
 
 DEFAULT_BODIES = [
@@ -94,7 +110,7 @@ def init_instance(
         }
         config_file.write_text(tomli_w.dumps(document), encoding="utf-8")
     new_pepper = not (root / "secrets" / PEPPER_FILE).exists()
-    for secret in (SIGNING_KEY_FILE, PEPPER_FILE):
+    for secret in (SIGNING_KEY_FILE, PEPPER_FILE, RECEIPT_KEY_FILE):
         ensure_secret(root / "secrets", secret)
     if new_pepper:
         _write_codename_kdf(root / "secrets", CODENAME_KDF_LATEST)
@@ -189,6 +205,47 @@ def _read_codename_kdf(config: InstanceConfig) -> CodenameKdf:
             "written when the instance was created, or no source can log in"
         )
     return kdf
+
+
+def read_receipt_signing_key(config: InstanceConfig) -> SigningKey | None:
+    """The instance's receipt signing key, or None if it has none yet; ConfigError if
+    its file is damaged."""
+    path = config.secrets_dir / RECEIPT_KEY_FILE
+    try:
+        seed = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read: {exc.strerror}") from None
+    try:
+        return signing_key_from_seed(seed)
+    except ValueError:
+        raise ConfigError(f"{path} is damaged (it must hold exactly 32 bytes): restore it from the "
+                          "instance's backup; receipts it signed no longer verify with another key") from None
+
+
+def receipt_signing_key(config: InstanceConfig) -> SigningKey:
+    """The instance's receipt signing key, made now if it has none (an instance
+    created before receipts existed). Several processes may ask at once: the file is
+    written aside and linked into place, so exactly one seed wins and none is read
+    half-written."""
+    key = read_receipt_signing_key(config)
+    if key is not None:
+        return key
+    config.secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = config.secrets_dir / RECEIPT_KEY_FILE
+    aside = path.with_name(f".{RECEIPT_KEY_FILE}.{secrets.token_hex(8)}")
+    write_private_file(aside, secrets.token_bytes(32))
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        pass  # another process made it first: theirs is the key
+    finally:
+        aside.unlink()
+    key = read_receipt_signing_key(config)
+    if key is None:
+        raise ConfigError(f"{path} vanished as it was made: is something else managing {config.secrets_dir}?")
+    return key
 
 
 def current_instance() -> Instance:

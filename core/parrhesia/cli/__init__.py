@@ -15,6 +15,7 @@ from parrhesia.cli.keys import keys
 from parrhesia.cli.onion import onion
 from parrhesia.cli.operators import audit, notify, operators
 from parrhesia.cli.plugin_new import plugin
+from parrhesia.cli.receipt import receipt
 from parrhesia.cli.recipients import recipients
 from parrhesia.cli.reports import reports, statistics
 
@@ -33,3 +34,4 @@ main.add_command(doctor)
 main.add_command(onion)
 main.add_command(backup)
 main.add_command(restore)
+main.add_command(receipt)

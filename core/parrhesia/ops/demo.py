@@ -4,7 +4,8 @@ every body a report can reach.
 The jurisdiction comes from the reference plugins (``demo``, ``eu-directive``,
 ``anticorruption``). Each demo recipient's private key, and each body's key, is
 derived from a published seed, so that the Anti-Corruption Agency's public key can be
-shipped in ``keys/demo/`` and checked by a test. Everyone can derive them: the demo
+shipped in ``keys/demo/`` and checked by a test; so is the key that signs the demo's
+receipts (``keys/demo/instance-signing.pub``). Everyone can derive them: the demo
 exists to try Parrhesia on a laptop and must never receive a real report.
 
 ``parrhesia demo`` plays each body's first member: it creates the body key on "their
@@ -21,16 +22,18 @@ from pathlib import Path
 from nacl.encoding import RawEncoder
 from nacl.hash import blake2b
 from nacl.public import PrivateKey
+from nacl.signing import SigningKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia.crypto import grant_body_key, wrap_private_key
+from parrhesia.crypto.receipt import signing_key_from_seed
 from parrhesia.domain import custody
 from parrhesia.domain.accounts import add_recipient
 from parrhesia.domain.host import PluginHost, load_host
 from parrhesia.domain.reports import token_hash
 from parrhesia.domain.routing import URGENCY_IMMINENT, URGENCY_NORMAL, RoutingRequest
-from parrhesia.instance import Instance, init_instance
+from parrhesia.instance import RECEIPT_KEY_FILE, Instance, init_instance
 from parrhesia.private_files import write_private_file
 from parrhesia.storage.models import Recipient
 
@@ -42,6 +45,7 @@ __all__ = [
     "DEMO_LOGIN",
     "DemoFiles",
     "demo_recipient_key",
+    "demo_receipt_signing_key",
     "demo_login",
     "reachable_bodies",
     "ensure_demo_instance",
@@ -58,12 +62,23 @@ DEMO_RECIPIENT_BODY = "example-aca"
 DEMO_LOGIN = "demo"
 _DEMO_SEED = b"parrhesia demo recipient key - publicly known - never use for real reports"
 _BODY_SEED = b"parrhesia demo body key - publicly known - never use for real reports"
+_RECEIPT_SEED = b"parrhesia demo receipt signing key - publicly known - never trust a demo receipt"
 
 
 def demo_recipient_key(body_id: str = DEMO_RECIPIENT_BODY) -> PrivateKey:
     """A demo recipient's (publicly derivable) private key."""
     seed = _DEMO_SEED if body_id == DEMO_RECIPIENT_BODY else _DEMO_SEED + b":" + body_id.encode()
     return PrivateKey(blake2b(seed, digest_size=32, encoder=RawEncoder))
+
+
+def _demo_receipt_seed() -> bytes:
+    return blake2b(_RECEIPT_SEED, digest_size=32, encoder=RawEncoder)
+
+
+def demo_receipt_signing_key() -> SigningKey:
+    """The demo's (publicly derivable) receipt signing key: its public half is in
+    keys/demo/, and anyone can forge a demo receipt."""
+    return signing_key_from_seed(_demo_receipt_seed())
 
 
 def _demo_body_key(body_id: str) -> PrivateKey:
@@ -105,6 +120,12 @@ def ensure_demo_instance(path: Path) -> tuple[Instance, dict[str, DemoFiles]]:
     """Create (if missing) a demo instance with a recipient, key file, token and desk
     log-in at every reachable body, each holding its body's key. Returns the instance
     and the files by body id."""
+    root = Path(path).resolve()
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secrets_dir = root / "secrets"
+    secrets_dir.mkdir(mode=0o700, exist_ok=True)
+    if not (secrets_dir / RECEIPT_KEY_FILE).exists():  # before init_instance makes a random one
+        write_private_file(secrets_dir / RECEIPT_KEY_FILE, _demo_receipt_seed())
     instance = init_instance(
         path, name="Parrhesia demo (Republic of Example)", bodies=[], plugins=DEMO_PLUGINS, settings=DEMO_SETTINGS,
         plugin_settings=DEMO_PLUGIN_SETTINGS,

@@ -42,6 +42,7 @@ __all__ = [
     "check_plugin_errors",
     "check_schema",
     "check_secrets",
+    "check_receipt_key",
     "check_blob_store",
     "check_free_disk",
     "disk_check",
@@ -163,6 +164,26 @@ def check_secrets(config: InstanceConfig, engine: Engine) -> Check:
     except OSError:
         return Check(Status.WARN, title, "not checked: the blob store cannot be opened (see its line)")
     return Check(Status.OK, title)
+
+
+def check_receipt_key(config: InstanceConfig) -> Check:
+    """The key that signs sources' receipts: readable, sound, and readable by its owner only."""
+    from parrhesia.crypto import fingerprint
+    from parrhesia.instance import RECEIPT_KEY_FILE, read_receipt_signing_key
+
+    title = "receipt signing key"
+    path = config.secrets_dir / RECEIPT_KEY_FILE
+    try:
+        key = read_receipt_signing_key(config)
+    except ConfigError as problem:
+        return Check(Status.FAIL, title, f"{problem} Sources cannot get a receipt until then.")
+    if key is None:
+        return Check(Status.WARN, title, f"{path} does not exist yet: run `parrhesia keys instance-signing show "
+                     f"--instance {config.path}` to make it, and publish what it prints (keys/README.md)")
+    if path.stat().st_mode & 0o077:
+        return Check(Status.WARN, title, f"{path} can be read by other users: `chmod 600 {path}`")
+    return Check(Status.OK, title, f"fingerprint {fingerprint(bytes(key.verify_key))}: the one published in keys/ "
+                 "and shown on the landing page must be this one")
 
 
 def check_notification_queue(engine: Engine, today: date) -> Check:
@@ -364,6 +385,7 @@ def run_checks(instance_path: Path, *, now: datetime | None = None) -> Iterator[
                 yield Check(Status.FAIL, title, f"the database query failed ({type(problem).__name__})")
     finally:
         engine.dispose()
+    yield check_receipt_key(config)
     yield check_blob_store(config.blob_dir)
     yield check_free_disk(config.blob_dir)
     yield check_swap()

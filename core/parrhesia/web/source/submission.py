@@ -17,7 +17,8 @@ from werkzeug.wrappers import Response
 
 from parrhesia.contract.intake import InvalidAnswer, clean_routing_answers
 from parrhesia.contract.manager import PluginFailure
-from parrhesia.crypto import derive_source_identity, generate_codename, new_report_keypair
+from parrhesia.crypto import derive_source_identity, fingerprint, generate_codename, new_report_keypair
+from parrhesia.crypto.receipt import encode_verify_key
 from parrhesia.domain import custody, form_tokens, reports
 from parrhesia.domain.deadlines import report_day
 from parrhesia.domain.events import dispatch
@@ -25,7 +26,7 @@ from parrhesia.domain.host import current_host
 from parrhesia.domain.notifications import flush
 from parrhesia.domain.route_memory import DatabaseRouteMemory
 from parrhesia.domain.routing import RouteDecision, RoutingError, RoutingRequest
-from parrhesia.instance import current_instance
+from parrhesia.instance import current_instance, receipt_signing_key
 from parrhesia.offload import blocking
 from parrhesia.storage.db import get_session
 from parrhesia.upload import Submission, SubmissionRejected, receive_submission
@@ -42,7 +43,9 @@ log = logging.getLogger(__name__)
 
 @bp.get("/")
 def index() -> str:
-    return render_template("index.html", readers=readers())
+    signing_key = receipt_signing_key(current_instance().config).verify_key
+    return render_template("index.html", readers=readers(), receipt_key=encode_verify_key(bytes(signing_key)),
+                           receipt_fingerprint=fingerprint(bytes(signing_key)))
 
 
 @bp.get("/submit")
