@@ -34,6 +34,7 @@ from parrhesia.crypto.receipt import (
     clean_text,
     encode_verify_key,
     sign_receipt,
+    signing_key_from_seed,
     verify_receipt,
 )
 from parrhesia.domain.reports import find_by_lookup
@@ -43,6 +44,7 @@ from parrhesia.storage.models import Report
 from parrhesia.testing import InstanceRunner, csrf_token, log_in, submit_report
 
 KEYS = Path(__file__).resolve().parents[1] / "keys"
+FORMAT_DOC = Path(__file__).resolve().parents[1] / "docs" / "format.md"
 CANARY = "CANARY-receipt-7f3a9c the minister took the bribe"
 CANARY_FILE = "canary-ledger-2b81.pdf"
 
@@ -305,3 +307,20 @@ def test_an_unknown_version_is_refused_by_name() -> None:
         verify_receipt(data.replace(b"parrhesia-receipt 1", b"parrhesia-receipt 2", 1))
     with pytest.raises(ReceiptError, match="not a Parrhesia receipt"):
         verify_receipt(b"hello\n")
+
+
+def test_the_example_in_the_format_document_is_exact() -> None:
+    block = re.search(r"```text\n(parrhesia-receipt 1\n.*?)```", FORMAT_DOC.read_text(encoding="utf-8"), re.DOTALL)
+    assert block is not None, "docs/format.md §9 shows an example receipt"
+    example = block.group(1).encode("utf-8")
+    facts = ReceiptFacts(
+        instance="Parrhesia demo (Republic of Example)",
+        reference="3f2a9c1b7d4e5a60",
+        submitted_on=date(2026, 12, 2),
+        issued_on=date(2026, 12, 3),
+        bodies=(ReceiptBody("example-aca", "Anti-Corruption Agency of the Republic of Example"),),
+        deadlines=(ReceiptDeadline(date(2026, 12, 9), "met", "example-aca", "Acknowledge receipt"),
+                   ReceiptDeadline(date(2027, 3, 2), "running", "example-aca", "Give feedback")),
+    )
+    assert sign_receipt(facts, signing_key_from_seed(bytes(range(32)))) == example
+    assert verify_receipt(example).facts == facts
