@@ -5,8 +5,8 @@
 
 ``parrhesia serve`` does the same without this file. Both take their settings from
 :func:`parrhesia.web.server.gunicorn_options`, so the serving policy lives in one place:
-gthread workers (a slow upload over Tor keeps its worker alive), and logs that never
-hold a client address, user agent, referrer or time of activity.
+gevent workers (a slow upload over Tor costs a connection, not a thread), and logs
+that never hold a client address, user agent, referrer or time of activity.
 
 Options given on gunicorn's command line override these (e.g. ``--workers 4``); an
 access log is off unless ``--access-logfile -`` is given, and then uses Parrhesia's

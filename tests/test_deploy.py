@@ -45,7 +45,8 @@ def test_gunicorn_conf_loads_into_gunicorns_config() -> None:
     for name, value in gunicorn_conf().items():
         if name in config.settings:
             config.set(name, value)
-    assert config.worker_class_str == "gthread"
+    assert config.worker_class_str == "gevent"
+    assert config.worker_connections == gunicorn_options("x")["worker_connections"]
     assert config.settings["access_log_format"].get() == gunicorn_options("x")["access_log_format"]
 
 

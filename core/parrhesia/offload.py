@@ -4,15 +4,19 @@ Under the gevent workers (:mod:`parrhesia.web.server`) every request of a proces
 shares one thread: an Argon2id derivation (a source's codename, a desk password) run
 on it would stall every page and upload of that process for its duration. libsodium
 releases the GIL, so the work goes to gevent's pool of real threads and only the
-waiting request waits. Without gevent (the test client, gthread workers, the CLI) the
-work runs where it is called.
+waiting request waits. The pool has one thread per core: Argon2id takes a core and
+19–32 MiB for its duration, so more at once would only share the cores and hold more
+memory (a flood of log-ins then waits in line instead of exhausting the process).
+Without gevent (the test client, gthread workers, the CLI) the work runs where it is
+called.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 __all__ = ["blocking", "under_gevent"]
 
@@ -22,11 +26,22 @@ T = TypeVar("T")
 def blocking(function: Callable[..., T], *args: object) -> T:
     """``function(*args)``, on a real thread when this process runs gevent's hub."""
     if under_gevent():
-        import gevent
-
-        result: T = gevent.get_hub().threadpool.apply(function, args)
+        result: T = _pool().apply(function, args)
         return result
     return function(*args)
+
+
+_POOL: Any = None
+
+
+def _pool() -> Any:
+    """This process's pool of real threads (made on first use, after the worker forked)."""
+    global _POOL
+    if _POOL is None:
+        from gevent.threadpool import ThreadPool
+
+        _POOL = ThreadPool(maxsize=os.cpu_count() or 1)
+    return _POOL
 
 
 def under_gevent() -> bool:

@@ -3,7 +3,7 @@
 Not a test (pytest does not collect it); ``make bench`` runs it and it prints figures:
 
 - wall-clock throughput of one streamed multipart POST of a generated 256 MiB attachment
-  to ``parrhesia serve`` (gunicorn, one gthread worker) over loopback, and the worker's
+  to ``parrhesia serve`` (gunicorn, one gevent worker, or gthread with ``--worker-class``) over loopback, and the worker's
   peak resident memory (VmHWM) during it;
 - ``age -r`` encrypting the same file in the same run, for scale: one age run after
   each upload, so that both see the machine in the same state;
@@ -94,7 +94,7 @@ def _make_instance(root: Path, size: int) -> Path:
 
 
 def bench_upload(
-    root: Path, data: Path, size: int, threads: int, repeat: int, between: Callable[[], None]
+    root: Path, data: Path, size: int, threads: int, repeat: int, between: Callable[[], None], worker_class: str = "gevent"
 ) -> tuple[list[float], int, int, int]:
     """Seconds per upload; the worker's peak RSS at start, after a tiny submission, and at the end.
 
@@ -102,7 +102,8 @@ def bench_upload(
     """
     instance = _make_instance(root, size)
     times: list[float] = []
-    with ServedInstance(instance, root / "server", workers=1, threads=threads, access_log=False) as served:
+    with ServedInstance(instance, root / "server", workers=1, threads=threads, access_log=False,
+                        worker_class=worker_class) as served:
         # A reader holding the body key (made on their machine), so reports can be read.
         add_reader(served, "integrity-office", "Bench")
         (worker,) = served.worker_pids()
@@ -325,7 +326,9 @@ def profile_parser(root: Path, data: Path, size: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mib", type=int, default=256, help="upload size in MiB (default 256)")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads for the one worker")
+    parser.add_argument("--threads", type=int, default=4, help="threads of the one worker, with --worker-class gthread")
+    parser.add_argument("--worker-class", choices=("gevent", "gthread"), default="gevent",
+                        help="parrhesia serve --worker-class (default gevent, as serve)")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each, the median is compared (default 5)")
     parser.add_argument("--profile", action="store_true", help="also profile the parser in process")
     args = parser.parse_args()
@@ -347,12 +350,12 @@ def main() -> None:
                 age_times.append(plain)
                 durable_age_times.append(durable)
 
-        upload_times, idle, warm, peak = bench_upload(root, data, size, args.threads, args.repeat, between)
+        upload_times, idle, warm, peak = bench_upload(root, data, size, args.threads, args.repeat, between, args.worker_class)
 
         upload_s = statistics.median(upload_times)
         ingest = size / MIB / upload_s
         print(f"\nParrhesia ingest benchmark: {args.mib} MiB attachment over loopback, median of {args.repeat}")
-        print(f"  parrhesia serve (gunicorn gthread, 1 worker): {upload_s:6.2f} s  {ingest:7.1f} MiB/s"
+        print(f"  parrhesia serve (gunicorn {args.worker_class}, 1 worker): {upload_s:6.2f} s  {ingest:7.1f} MiB/s"
               f"   (runs: {', '.join(f'{t:.2f}' for t in upload_times)} s)")
         if age_times:
             age_s = statistics.median(age_times)

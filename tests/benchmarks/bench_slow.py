@@ -488,8 +488,9 @@ def bench(args: argparse.Namespace, root: Path) -> None:
     size = int(args.mib * MIB)
     attachment = os.urandom(size)
     instance = _make_instance(root, size)
-    served = ServedInstance(instance, root / "server", workers=args.workers, threads=args.threads, access_log=False)
-    server = f"parrhesia serve --workers {args.workers} --threads {args.threads}"
+    served = ServedInstance(instance, root / "server", workers=args.workers, threads=args.threads, access_log=False,
+                            worker_class=args.worker_class)
+    server = f"parrhesia serve --worker-class {args.worker_class} --workers {args.workers} --threads {args.threads}"
     with served:
         assert served.process is not None
         master_pid = served.process.pid
@@ -528,7 +529,9 @@ def main() -> None:
     parser.add_argument("--page-clients", type=int, default=4, help="clients loading pages meanwhile (default 4)")
     parser.add_argument("--page-pause", type=float, default=0.1,
                         help="seconds a page client waits between requests (default 0.1)")
-    parser.add_argument("--workers", type=int, default=2, help="parrhesia serve --workers (default 2, as serve)")
+    parser.add_argument("--workers", type=int, default=1, help="parrhesia serve --workers (default 1, as serve)")
+    parser.add_argument("--worker-class", choices=("gevent", "gthread"), default="gevent",
+                        help="parrhesia serve --worker-class (default gevent, as serve)")
     parser.add_argument("--threads", type=int, default=4, help="parrhesia serve --threads (default 4, as serve)")
     parser.add_argument("--keep", action="store_true", help="keep the instance folder and print where it is")
     args = parser.parse_args()

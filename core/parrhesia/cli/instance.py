@@ -34,7 +34,8 @@ def init(instance_dir: Path, name: str) -> None:
 @click.command()
 @instance_option
 @click.option("--bind", default="127.0.0.1:8080", show_default=True, help="Address for gunicorn to listen on.")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Serving processes.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Serving processes (one gevent worker takes hundreds of slow uploads; deploy/README.md).")
 @click.option("--worker-class", type=click.Choice(WORKER_CLASSES), default="gevent", show_default=True,
               help="gevent: a slow upload costs a connection, not a thread; gthread: a pool of threads.")
 @click.option("--connections", default=1000, show_default=True, type=click.IntRange(1, 100_000),

@@ -36,7 +36,7 @@ SERVER_HEADER = "web"
 
 
 def gunicorn_options(
-    bind: str, *, workers: int = 2, worker_class: str = "gevent", connections: int = 1000, threads: int = 4,
+    bind: str, *, workers: int = 1, worker_class: str = "gevent", connections: int = 1000, threads: int = 4,
     access_log: bool = False,
 ) -> dict[str, Any]:
     """Gunicorn's settings: ``connections`` per gevent worker, ``threads`` per gthread worker."""
