@@ -252,7 +252,8 @@ def test_the_matrix_covers_every_report_route_of_the_api(matrix_app: Flask, repo
     for expected in ("GET /api/v1/reports/<report_id>", "GET /api/v1/reports/<report_id>/parts/<part_id>",
                      "PUT /api/v1/reports/<report_id>/replies/<part_id>", "POST /api/v1/reports/<report_id>/acknowledge",
                      "POST /api/v1/reports/<report_id>/status", "POST /api/v1/reports/<report_id>/notes",
-                     "POST /api/v1/reports/<report_id>/recusal", "POST /api/v1/reports/<report_id>/transfer"):
+                     "POST /api/v1/reports/<report_id>/recusal", "POST /api/v1/reports/<report_id>/transfer",
+                     "GET /api/v1/reports/<report_id>/audit"):
         assert expected in api
 
 

@@ -10,7 +10,6 @@ head (sequence number and hash) so that operators can keep it elsewhere and comp
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Iterable
@@ -22,11 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from parrhesia.crypto.audit_chain import GENESIS, entry_hash
 from parrhesia.storage.models import AuditEntry, Operator, Recipient
 
-__all__ = ["GENESIS", "SOURCE", "actor_of", "record", "review", "entry_hash", "verify", "ChainBreak"]
+__all__ = ["GENESIS", "SOURCE", "actor_of", "record", "review", "entry_hash", "verify", "ChainBreak", "of_report"]
 
-GENESIS = "0" * 64
 SOURCE = "source"
 _ATTEMPTS = 20
 
@@ -35,16 +34,6 @@ def actor_of(account: Recipient | Operator) -> str:
     """How an account is named in the audit log: its kind and id, never a name."""
     kind = "recipient" if isinstance(account, Recipient) else "operator"
     return f"{kind}:{account.id}"
-
-
-def entry_hash(
-    previous: str, seq: int, at: str, actor: str, action: str, report_id: str | None, body_id: str | None, detail: str
-) -> str:
-    """SHA-256 over the previous hash and this entry's fields, unambiguously encoded."""
-    payload = json.dumps(
-        [previous, seq, at, actor, action, report_id, body_id, detail], separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def record(
@@ -128,3 +117,11 @@ def review(db: Session, operator: Operator | Recipient) -> tuple[int, ChainBreak
     record(db, "operator.view", actor=actor_of(operator))
     db.commit()
     return len(entries), problem
+
+
+def of_report(db: Session, report_id: str) -> tuple[list[AuditEntry], AuditEntry | None]:
+    """A report's entries in chain order, and the head of the whole chain (its newest
+    entry, None while the log is empty): what an evidence package records."""
+    entries = list(db.scalars(select(AuditEntry).where(AuditEntry.report_id == report_id).order_by(AuditEntry.seq)))
+    head = db.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
+    return entries, head

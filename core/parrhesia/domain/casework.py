@@ -28,11 +28,21 @@ from parrhesia.domain.host import STATUSES as CORE_STATUSES
 from parrhesia.domain.host import PluginHost
 from parrhesia.domain.parts import Sealing
 from parrhesia.instance import Instance
-from parrhesia.storage.models import Part, Recipient, Report, ReportBody, ReportClock, ReportRead, SealedKey
+from parrhesia.storage.models import (
+    AuditEntry,
+    Part,
+    Recipient,
+    Report,
+    ReportBody,
+    ReportClock,
+    ReportRead,
+    SealedKey,
+)
 from parrhesia.upload.sealed_part import receive_part
 
 __all__ = [
     "STATUSES",
+    "audit_trail",
     "CaseworkError",
     "ReportNotFound",
     "inbox",
@@ -220,6 +230,15 @@ def visible_parts(report: Report, recipient: Recipient) -> list[Part]:
         p for p in report.parts
         if p.kind not in PRIVATE_KINDS or (p.kind == "note" and p.body_id == recipient.body_id)
     ]
+
+
+def audit_trail(db: Session, report: Report, recipient: Recipient) -> tuple[list[AuditEntry], AuditEntry | None]:
+    """The report's audit entries a recipient of a body holding it sees, in chain order,
+    and the head of the whole chain: every entry about the report except those of a
+    protection request another body handles (hidden like its clock, :func:`visible_clocks`)."""
+    entries, head = audit.of_report(db, report.id)
+    visible = [e for e in entries if not e.action.startswith("protection.") or e.body_id == recipient.body_id]
+    return visible, head
 
 
 def download_part(db: Session, recipient: Recipient, report: Report, part_id: str) -> Part:

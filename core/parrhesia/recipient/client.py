@@ -149,6 +149,11 @@ class DeskClient:
         data: dict[str, Any] = self._json(_report_path(report_id))
         return data
 
+    def report_audit(self, report_id: str) -> dict[str, Any]:
+        """A report's audit entries, the chain's head, its bodies' roles, escalations and clocks."""
+        data: dict[str, Any] = self._json(f"{_report_path(report_id)}/audit")
+        return data
+
     def open_part(self, report_id: str, part_id: str) -> BinaryIO:
         stream: BinaryIO = self._open(f"{_report_path(report_id)}/parts/{urllib.parse.quote(part_id, safe='')}")
         return stream

@@ -166,6 +166,36 @@ def _schemas() -> dict[str, Any]:
                 "parts": {"type": "array", "items": _ref("Part")},
             },
         },
+        "ReportAudit": {
+            "type": "object",
+            "description": "What an evidence package records of a report besides its content.",
+            "properties": {
+                "report": {"type": "string"},
+                "entries": {"type": "array", "items": _ref("AuditEntry"),
+                            "description": "The report's audit entries in chain order (a protection request's only "
+                                           "for the body handling it)."},
+                "head": {"type": ["object", "null"], "description": "The newest entry of the whole chain.",
+                         "properties": {"seq": {"type": "integer"}, "hash": {"type": "string"}}},
+                "bodies": {"type": "array", "items": {"type": "object", "properties": {
+                    "body": {"type": "string"}, "role": {"type": "string"}, "reason": {"type": ["string", "null"]},
+                    "rank": {"type": ["integer", "null"]}}}},
+                "escalations": {"type": "array", "items": {"type": "object", "properties": {
+                    "body": {"type": ["string", "null"]}, "trigger": {"type": "string"},
+                    "reason": {"type": ["string", "null"]}, "on": {"type": "string", "format": "date"}}}},
+                "clocks": {"type": "array", "items": _ref("Clock")},
+            },
+        },
+        "AuditEntry": {
+            "type": "object",
+            "description": "hash = SHA-256 (hex) of the compact JSON array [prev_hash, seq, at, actor, action, "
+                           "report_id, body_id, detail] (docs/format.md, Evidence packages).",
+            "properties": {
+                "seq": {"type": "integer"}, "at": {"type": "string"}, "actor": {"type": "string"},
+                "action": {"type": "string"}, "report_id": {"type": ["string", "null"]},
+                "body_id": {"type": ["string", "null"]}, "detail": {"type": "string", "description": "JSON text."},
+                "prev_hash": {"type": "string"}, "hash": {"type": "string"},
+            },
+        },
         "PartCreated": {
             "type": "object",
             "properties": {
@@ -423,6 +453,16 @@ def _paths() -> dict[str, Any]:
                     "401": _UNAUTHORISED,
                     "404": _error("No such report for your body, or no such part in it."),
                 },
+            }
+        },
+        "/api/v1/reports/{report_id}/audit": {
+            "get": {
+                "summary": "The report's audit entries, the chain's head, its bodies' roles, escalations and clocks",
+                "description": "Read-only and not itself recorded; what `parrhesia desk export` puts in an "
+                               "evidence package.",
+                "parameters": [_REPORT_ID],
+                "responses": {"200": _json(_ref("ReportAudit"), "The report's record."), "401": _UNAUTHORISED,
+                              "404": _NOT_FOUND},
             }
         },
         "/api/v1/reports/{report_id}/replies/{part_id}": {

@@ -303,6 +303,36 @@ def part_ciphertext(report_id: str, part_id: str) -> Response:
     return ciphertext_response(part.blob)
 
 
+@bp.get("/reports/<report_id>/audit")
+def report_audit(report_id: str) -> dict[str, Any]:
+    """The report's record for an evidence package (read-only, not itself recorded): its
+    audit entries with their hashes and the chain's head, every body's role with its
+    reason (route, exclusions, recusals, transfers), its escalations and its clocks."""
+    report = _report_or_404(report_id)
+    recipient = _recipient()
+    entries, head = casework.audit_trail(get_session(), report, recipient)
+    return {
+        "report": report.id,
+        "entries": [
+            {"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "report_id": e.report_id,
+             "body_id": e.body_id, "detail": e.detail, "prev_hash": e.prev_hash, "hash": e.hash}
+            for e in entries
+        ],
+        "head": {"seq": head.seq, "hash": head.hash} if head else None,
+        "bodies": [{"body": b.body_id, "role": b.role, "reason": b.reason, "rank": b.rank}
+                   for b in sorted(report.bodies, key=lambda b: (b.role, b.rank or 0, b.body_id))],
+        "escalations": [{"body": e.body_id, "trigger": e.trigger, "reason": e.reason, "on": e.on.isoformat()}
+                        for e in sorted(report.escalations, key=lambda e: (e.on, e.id))],
+        "clocks": [
+            {"id": c.clock_id, "label": c.label, "legal_source": c.legal_source, "body": c.body_id,
+             "due_on": c.due_on.isoformat(), "state": c.state, "met_by": c.met_by, "pausable": c.pausable,
+             "paused_on": c.paused_on.isoformat() if c.paused_on else None, "pause_reason": c.pause_reason,
+             "extendable_to_months": c.extendable_to_months, "extension_reason": c.extension_reason}
+            for c in casework.visible_clocks(report, recipient)
+        ],
+    }
+
+
 # ---------------------------------------------------------------------------
 # Casework
 # ---------------------------------------------------------------------------
