@@ -9,6 +9,7 @@ from parrhesia.cli.backup import backup, restore
 from parrhesia.cli.clocks import disclose, escalate, hold, tick
 from parrhesia.cli.desk import desk
 from parrhesia.cli.doctor import doctor
+from parrhesia.cli.evidence import evidence, export
 from parrhesia.cli.instance import demo, init, serve
 from parrhesia.cli.jurisdiction import directory, plugins, route
 from parrhesia.cli.keys import keys
@@ -31,6 +32,8 @@ def main() -> None:
 for command in (init, serve, demo, keys, recipients, desk, plugins, plugin, directory, route, operators, audit, notify, tick, escalate, hold, disclose, reports, statistics):
     main.add_command(command)
 main.add_command(doctor)
+desk.add_command(export)
+main.add_command(evidence)
 main.add_command(onion)
 main.add_command(backup)
 main.add_command(restore)
