@@ -4,8 +4,8 @@ A recipient holds one X25519 key (docs/format.md §1), which can seal and open b
 sign. Rather than a second key file to keep, the signing key is derived from it:
 its 32-byte seed is BLAKE2b-256 of nothing, keyed with the X25519 private key and
 personalised ``prh-evidence-sig``. The same recipient key therefore always gives the
-same verify key, which can be published once (in its text form ``prh1vk_…`` or its
-fingerprint) and compared out of band; nobody learns the X25519 key from it, and it
+same verify key, which can be published once (in the text form of every Parrhesia
+verify key, ``prh1vk_…``, :mod:`.receipt`, or its fingerprint) and compared out of band; nobody learns the X25519 key from it, and it
 signs nothing but evidence packages. docs/format.md, "Evidence packages".
 """
 
@@ -19,7 +19,7 @@ from nacl.encoding import RawEncoder
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey, VerifyKey
 
-from ._encoding import b64url_decode, b64url_encode
+from .receipt import VERIFY_KEY_PREFIX, decode_verify_key, encode_verify_key
 
 __all__ = [
     "VERIFY_KEY_PREFIX",
@@ -31,7 +31,6 @@ __all__ = [
     "verify_key_pem",
 ]
 
-VERIFY_KEY_PREFIX = "prh1vk_"
 _SIGNING_PERSON = b"prh-evidence-sig"  # exactly 16 bytes, as BLAKE2b requires
 _KEY_BYTES = 32
 # The DER SubjectPublicKeyInfo of an Ed25519 public key (RFC 8410) is this prefix and the
@@ -47,25 +46,6 @@ def evidence_signing_key(private_key: PrivateKey) -> SigningKey:
         b"", digest_size=_KEY_BYTES, key=bytes(private_key), person=_SIGNING_PERSON, encoder=RawEncoder
     )
     return SigningKey(seed)
-
-
-def encode_verify_key(verify_key: bytes) -> str:
-    """The text form of a verify key: ``prh1vk_`` + unpadded base64url of its 32 bytes."""
-    _check_length(verify_key)
-    return VERIFY_KEY_PREFIX + b64url_encode(bytes(verify_key))
-
-
-def decode_verify_key(text: str) -> bytes:
-    """Parse the text form of a verify key; raise ValueError saying what is wrong."""
-    text = text.strip()
-    if not text.startswith(VERIFY_KEY_PREFIX):
-        raise ValueError(f"an evidence verify key starts with {VERIFY_KEY_PREFIX!r}")
-    try:
-        raw = b64url_decode(text[len(VERIFY_KEY_PREFIX):])
-    except ValueError as exc:
-        raise ValueError("the verify key text is damaged (invalid base64url)") from exc
-    _check_length(raw)
-    return raw
 
 
 def verify_key_pem(verify_key: bytes) -> bytes:
