@@ -20,14 +20,16 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
+from nacl.public import PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrhesia.cli import main
-from parrhesia.crypto import derive_source_identity
+from parrhesia.crypto import derive_source_identity, fingerprint
 from parrhesia.crypto.audit_chain import entry_hash
-from parrhesia.crypto.evidence import encode_verify_key, evidence_signing_key
+from parrhesia.crypto.evidence import decode_verify_key, encode_verify_key, evidence_signing_key
 from parrhesia.domain.reports import find_by_lookup
+from parrhesia.instance import read_receipt_signing_key
 from parrhesia.recipient.evidence import SIGNATURE_FILE, TAG_MANIFEST
 from parrhesia.storage.models import Part
 from parrhesia.testing import TEST_BODIES, RegisteredRecipient, add_test_recipient, submit_report
@@ -121,10 +123,25 @@ def test_an_exported_package_holds_the_decrypted_report_and_verifies(
     assert evidence["exported_at"].endswith("Z")
     assert evidence["signature"]["verify_key"] == encode_verify_key(bytes(evidence_signing_key(recipient.key).verify_key))
 
-    result = _verify(package, "--key", evidence["signature"]["verify_key"])
+    result = _verify(package, "--key", evidence["signature"]["verify_key"], "--instance-key", _instance_key(app))
     assert result.exit_code == 0, result.output
     assert "The package verifies" in result.output
-    assert "vouches for it" in result.output  # the unchecked instance head is said, not hidden
+    assert f"vouched for by the instance key {_instance_key(app)}" in result.output
+    assert "parrhesia audit verify" in result.output  # what the instance's signature does not prove is said
+
+
+def _instance_key(app: Flask) -> str:
+    key = read_receipt_signing_key(app.extensions["parrhesia.instance"].config)
+    assert key is not None
+    return encode_verify_key(bytes(key.verify_key))
+
+
+def test_the_instance_key_given_must_be_the_one_that_vouched(app: Flask, package: Path) -> None:
+    fingerprint_ = fingerprint(decode_verify_key(_instance_key(app)))
+    assert _verify(package, "--instance-key", fingerprint_).exit_code == 0
+    other = encode_verify_key(bytes(evidence_signing_key(PrivateKey.generate()).verify_key))
+    result = _verify(package, "--instance-key", other)
+    assert result.exit_code == 1 and "is not the one you gave" in result.output
 
 
 def test_what_export_writes_is_private_to_the_user(package: Path) -> None:
@@ -210,6 +227,7 @@ def test_an_audit_entry_changed_and_signed_again_fails_the_chain_check(
     result = _verify(package)
     assert result.exit_code == 1, result.output
     assert f"audit entry {entry['seq']}: its hash does not match its content" in result.output
+    assert "the instance vouched for other audit entries" not in result.output  # the same seqs and hashes
     assert "signature" not in "".join(line for line in result.output.splitlines() if line.startswith("FAILED"))
 
     # Recomputing that entry's hash is caught by the entry after it (when it is the report's too).
@@ -226,6 +244,18 @@ def test_an_audit_entry_changed_and_signed_again_fails_the_chain_check(
     assert following is not None and following["seq"] == forged["seq"] + 1  # downloads follow one another
     assert result.exit_code == 1, result.output
     assert f"audit entry {following['seq']} does not follow entry {forged['seq']}" in result.output
+    assert "the instance vouched for other audit entries" in result.output
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_an_audit_entry_removed_and_signed_again_fails(package: Path, recipient: RegisteredRecipient, where: str) -> None:
+    evidence = _evidence(package)
+    evidence["audit"]["entries"].pop(0 if where == "first" else -1)
+    (package / "evidence.json").write_text(json.dumps(evidence, indent=1, sort_keys=True))
+    _resign(package, recipient)
+    result = _verify(package)
+    assert result.exit_code == 1, result.output
+    assert "the instance vouched for other audit entries" in result.output
 
 
 def test_a_package_signed_by_another_key_than_the_one_given_fails(

@@ -100,12 +100,15 @@ def evidence() -> None:
 @click.option("--key", "verify_key", metavar="VERIFYKEY",
               help="The exporter's evidence key (prh1vk_…), as they gave it to you; without it, only the key "
                    "the package names is checked.")
-def verify(folder: Path, verify_key: str | None) -> None:
-    """Check an evidence package: every file's hash, the signature, and the audit entries' chain.
+@click.option("--instance-key", metavar="KEY", help="The instance's published signing key (prh1vk_…) or its "
+              "fingerprint; without it, the key the package names is shown for you to compare.")
+def verify(folder: Path, verify_key: str | None, instance_key: str | None) -> None:
+    """Check an evidence package: every file's hash, the signature, the audit entries' chain and
+    the instance's signature over them.
 
     Exits with 1 and says what changed if any file was changed, added or removed.
     """
-    found = verify_package(folder, verify_key=verify_key)
+    found = verify_package(folder, verify_key=verify_key, instance_key=instance_key)
     if found.verify_key is not None:
         key_text = encode_verify_key(found.verify_key)
         checked = "the key you gave" if verify_key else "the key the package names (give --key to pin it)"
@@ -116,6 +119,9 @@ def verify(folder: Path, verify_key: str | None) -> None:
         click.echo(f"Report {found.report_id}, exported by {who} of {body} at {found.exported_at}.")
         click.echo(f"{found.files} file(s), {found.audit_entries} audit entr(y/ies); chain head "
                    f"{(found.head or {}).get('seq', '?')} {(found.head or {}).get('hash', '?')}.")
+    if found.instance_key is not None:
+        click.echo(f"Audit entries and chain head vouched for by the instance key {encode_verify_key(found.instance_key)} "
+                   f"at {found.vouched_at}.")
     for part in found.excluded:
         click.echo(excluded_line(part))
     for note in found.notes:

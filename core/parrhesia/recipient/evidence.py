@@ -18,6 +18,7 @@ hashed on the way.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -41,7 +42,7 @@ from parrhesia.crypto import (
     fingerprint,
     sanitise_filename,
 )
-from parrhesia.crypto.audit_chain import entry_hash
+from parrhesia.crypto.audit_chain import entry_hash, head_statement
 from parrhesia.crypto.evidence import (
     decode_verify_key,
     encode_verify_key,
@@ -83,12 +84,12 @@ _CHUNK = 64 * 1024
 INCLUDED, OMITTED, REDACTED, LEFT_OUT, UNREADABLE = "included", "omitted", "redacted", "left-out", "unreadable"
 _TREATMENTS = frozenset({INCLUDED, OMITTED, REDACTED, LEFT_OUT, UNREADABLE})
 _NOTE_REASON = "an internal note of a body, never part of an evidence package"
-# What this package cannot prove yet; said by every verification, never hidden.
-HEAD_NOT_VOUCHED = (
-    "The audit chain head is the one the instance reported at export time; that the instance vouches for it "
-    "(a signature by the instance's own key) is not checked yet. Ask the instance's operator to confirm the "
-    "head and these entries with `parrhesia audit verify`."
+# What the instance's signature proves, and what it does not; said by every verification.
+VOUCHED_MEANS = (
+    "The instance signed that its audit log held these entries, and this head, at that time; that its log's "
+    "chain is intact up to the head is checked on the instance with `parrhesia audit verify`."
 )
+
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
@@ -168,7 +169,7 @@ def export(
             "routing": {"bodies": record["bodies"], "escalations": record["escalations"]},
             "clocks": record["clocks"],
             "clock_history": [e for e in record["entries"] if _about_clocks(e)],
-            "audit": {"entries": record["entries"], "head": record["head"]},
+            "audit": {"entries": record["entries"], "head": record["head"], "vouched": record.get("vouched")},
             "parts": parts,
             "exporter": {
                 "recipient": f"recipient:{me['id']}",
@@ -342,6 +343,8 @@ class Verification:
     files: int = 0
     audit_entries: int = 0
     head: dict[str, Any] | None = None
+    instance_key: bytes | None = None  # the key that vouched for the entries and the head
+    vouched_at: str | None = None
     excluded: list[dict[str, Any]] = field(default_factory=list)  # omitted, redacted, left out or unreadable
     notes: list[str] = field(default_factory=list)  # what was not checked, and why
 
@@ -350,11 +353,13 @@ class Verification:
         return not self.problems
 
 
-def verify(path: Path, *, verify_key: str | None = None) -> Verification:
+def verify(path: Path, *, verify_key: str | None = None, instance_key: str | None = None) -> Verification:
     """Check an evidence package: the bag (every file against its manifest, nothing
     added or missing), the signature of its tag manifest (by ``verify_key`` if given,
     else by the key the package names), that ``evidence.json`` accounts for every
-    payload file, and that the audit entries chain."""
+    payload file, that the audit entries chain, and that the instance vouched for them
+    and for the chain's head (with ``instance_key``, a ``prh1vk_`` key or its
+    fingerprint, if given)."""
     found = Verification()
     if not path.is_dir():
         found.problems.append(f"{path} is not a folder.")
@@ -375,7 +380,7 @@ def verify(path: Path, *, verify_key: str | None = None) -> Verification:
         found.problems.append(f"{EVIDENCE_FILE} names another signing key than {SIGNER_FILE}.")
     _check_parts(evidence, payload, found)
     _check_audit(evidence, found)
-    found.notes.append(HEAD_NOT_VOUCHED)
+    _check_vouched(evidence, found, instance_key)
     return found
 
 
@@ -533,6 +538,49 @@ def _check_audit(evidence: dict[str, Any], found: Verification) -> None:
             found.problems.append(f"audit entry {previous['seq']} is newer than the chain head ({head['seq']})")
         elif head["seq"] == previous["seq"] and head["hash"] != previous["hash"]:
             found.problems.append("the chain head is the last entry, but with another hash")
+
+
+def _check_vouched(evidence: dict[str, Any], found: Verification, pinned: str | None) -> None:
+    """The instance's signature over the report's entries and the head, by its receipt key."""
+    audit = evidence.get("audit") or {}
+    vouched, entries = audit.get("vouched"), audit.get("entries") or []
+    head: dict[str, Any] = audit.get("head") or {}
+    if not isinstance(vouched, dict):
+        if head or pinned:
+            found.problems.append("the instance did not vouch for the audit entries and the chain head")
+        return
+    try:
+        key = decode_verify_key(str(vouched["instance_key"]))
+        signature = base64.b64decode(str(vouched["signature"]), validate=True)
+        statement = str(vouched["statement"]).encode("ascii")
+        at = statement.decode("ascii").splitlines()[-1].removeprefix("at: ")
+        expected = head_statement(str(vouched["instance_key"]), str(found.report_id),
+                                  [(int(e["seq"]), str(e["hash"])) for e in entries],
+                                  int(head["seq"]), str(head["hash"]), at)
+    except (KeyError, TypeError, ValueError, IndexError, UnicodeError):
+        found.problems.append("the instance's statement about the audit entries is malformed")
+        return
+    found.instance_key, found.vouched_at = key, at
+    if statement != expected:
+        found.problems.append("the instance vouched for other audit entries or another chain head than these")
+    if not signature_is_valid(key, statement, signature):
+        found.problems.append("the instance's signature over the audit entries and the chain head is not valid")
+    if pinned is not None and not _names_key(pinned, key):
+        found.problems.append(f"the instance key {encode_verify_key(key)} is not the one you gave ({pinned.strip()})")
+    found.notes.append(VOUCHED_MEANS)
+    if pinned is None:
+        found.notes.append(f"Compare the instance key {encode_verify_key(key)} (fingerprint {fingerprint(key)}) with "
+                           "the one the instance publishes, or give it with --instance-key.")
+
+
+def _names_key(given: str, key: bytes) -> bool:
+    given = given.strip()
+    if given.startswith("prh1vk_"):
+        try:
+            return decode_verify_key(given) == key
+        except ValueError:
+            return False
+    return "".join(given.split()).upper() == "".join(fingerprint(key).split())
 
 
 def excluded_line(part: Mapping[str, Any]) -> str:

@@ -176,6 +176,12 @@ def _schemas() -> dict[str, Any]:
                                            "for the body handling it)."},
                 "head": {"type": ["object", "null"], "description": "The newest entry of the whole chain.",
                          "properties": {"seq": {"type": "integer"}, "hash": {"type": "string"}}},
+                "vouched": {"type": ["object", "null"],
+                            "description": "The instance's Ed25519 signature (base64) with its receipt key over "
+                                           "`statement`, which names the instance key, the report, the digest of "
+                                           "these entries and the head (docs/format.md, Evidence packages).",
+                            "properties": {"statement": {"type": "string"}, "signature": {"type": "string"},
+                                           "instance_key": {"type": "string"}}},
                 "bodies": {"type": "array", "items": {"type": "object", "properties": {
                     "body": {"type": "string"}, "role": {"type": "string"}, "reason": {"type": ["string", "null"]},
                     "rank": {"type": ["integer", "null"]}}}},

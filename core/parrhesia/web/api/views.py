@@ -22,22 +22,24 @@ import binascii
 import json
 import re
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, NoReturn
 
 from flask import Blueprint, Response, abort, g, request
 from sqlalchemy import select
 
 from parrhesia.crypto import SEALED_REPORT_KEY_SIZE, encode_public_key, fingerprint
+from parrhesia.crypto.audit_chain import head_statement
+from parrhesia.crypto.receipt import encode_verify_key
 from parrhesia.crypto.stream import MAGIC
 from parrhesia.domain import casework, custody, reports
 from parrhesia.domain.casework import CaseworkError, ReportNotFound
 from parrhesia.domain.deadlines import report_day
 from parrhesia.domain.events import dispatch
 from parrhesia.domain.host import current_host
-from parrhesia.instance import current_instance
+from parrhesia.instance import current_instance, receipt_signing_key
 from parrhesia.storage.db import get_session
-from parrhesia.storage.models import Part, Recipient, Report
+from parrhesia.storage.models import AuditEntry, Part, Recipient, Report
 from parrhesia.upload.sealed_part import NotAPart, is_whole_part
 from parrhesia.web.api.openapi import document as openapi_document
 from parrhesia.web.ciphertext import ciphertext_response
@@ -319,6 +321,7 @@ def report_audit(report_id: str) -> dict[str, Any]:
             for e in entries
         ],
         "head": {"seq": head.seq, "hash": head.hash} if head else None,
+        "vouched": _vouch(report.id, entries, head),
         "bodies": [{"body": b.body_id, "role": b.role, "reason": b.reason, "rank": b.rank}
                    for b in sorted(report.bodies, key=lambda b: (b.role, b.rank or 0, b.body_id))],
         "escalations": [{"body": e.body_id, "trigger": e.trigger, "reason": e.reason, "on": e.on.isoformat()}
@@ -331,6 +334,18 @@ def report_audit(report_id: str) -> dict[str, Any]:
             for c in casework.visible_clocks(report, recipient)
         ],
     }
+
+
+def _vouch(report_id: str, entries: list[AuditEntry], head: AuditEntry | None) -> dict[str, str] | None:
+    """The instance's signature (its receipt key) over these entries and the chain's head."""
+    if head is None:
+        return None
+    key = receipt_signing_key(current_instance().config)
+    instance_key = encode_verify_key(bytes(key.verify_key))
+    at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    statement = head_statement(instance_key, report_id, [(e.seq, e.hash) for e in entries], head.seq, head.hash, at)
+    return {"statement": statement.decode("ascii"), "signature": _b64(key.sign(statement).signature),
+            "instance_key": instance_key}
 
 
 # ---------------------------------------------------------------------------
