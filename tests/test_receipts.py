@@ -324,3 +324,12 @@ def test_the_example_in_the_format_document_is_exact() -> None:
     )
     assert sign_receipt(facts, signing_key_from_seed(bytes(range(32)))) == example
     assert verify_receipt(example).facts == facts
+
+
+def test_a_damaged_key_never_takes_the_landing_page_down(app: Flask, instance_dir: Path, reported: Reported) -> None:
+    (instance_dir / "secrets" / RECEIPT_KEY_FILE).write_bytes(b"damaged")
+    landing = app.test_client().get("/")
+    assert landing.status_code == 200
+    assert "receipt-fingerprint" not in landing.get_data(as_text=True)
+    assert reported.client.get("/report/receipt").status_code == 503
+    assert reported.client.get("/report").status_code == 200

@@ -17,8 +17,7 @@ from werkzeug.wrappers import Response
 
 from parrhesia.contract.intake import InvalidAnswer, clean_routing_answers
 from parrhesia.contract.manager import PluginFailure
-from parrhesia.crypto import derive_source_identity, fingerprint, generate_codename, new_report_keypair
-from parrhesia.crypto.receipt import encode_verify_key
+from parrhesia.crypto import derive_source_identity, generate_codename, new_report_keypair
 from parrhesia.domain import custody, form_tokens, reports
 from parrhesia.domain.deadlines import report_day
 from parrhesia.domain.events import dispatch
@@ -26,7 +25,7 @@ from parrhesia.domain.host import current_host
 from parrhesia.domain.notifications import flush
 from parrhesia.domain.route_memory import DatabaseRouteMemory
 from parrhesia.domain.routing import RouteDecision, RoutingError, RoutingRequest
-from parrhesia.instance import current_instance, receipt_signing_key
+from parrhesia.instance import current_instance
 from parrhesia.offload import blocking
 from parrhesia.storage.db import get_session
 from parrhesia.upload import Submission, SubmissionRejected, receive_submission
@@ -35,6 +34,7 @@ from parrhesia.web.source import bp
 from parrhesia.web.source import session as source_session
 from parrhesia.web.source.forms import LogoutForm
 from parrhesia.web.source.readers import readers, routing_view
+from parrhesia.web.source.receipt import published_key
 
 __all__ = ["receive", "log_failures", "limit_mb"]
 
@@ -43,9 +43,7 @@ log = logging.getLogger(__name__)
 
 @bp.get("/")
 def index() -> str:
-    signing_key = receipt_signing_key(current_instance().config).verify_key
-    return render_template("index.html", readers=readers(), receipt_key=encode_verify_key(bytes(signing_key)),
-                           receipt_fingerprint=fingerprint(bytes(signing_key)))
+    return render_template("index.html", readers=readers(), receipt_key=published_key())
 
 
 @bp.get("/submit")
