@@ -358,3 +358,28 @@ def test_the_audit_route_gives_the_report_entries_with_hashes_that_recompute(
     other = add_test_recipient(app, TEST_BODIES[1]["id"], "Other body")
     if report_id not in {r["id"] for r in client.get("/api/v1/reports", headers=other.headers).get_json()["reports"]}:
         assert client.get(f"/api/v1/reports/{report_id}/audit", headers=other.headers).status_code == 404
+
+
+def test_a_damaged_part_is_recorded_as_unreadable_and_the_rest_is_exported(
+    app: Flask, server: str, recipient: RegisteredRecipient, tmp_path: Path, report_id: str,
+) -> None:
+    instance = app.extensions["parrhesia.instance"]
+    with Session(instance.engine) as db:
+        ledger = list(db.scalars(select(Part).where(Part.report_id == report_id, Part.kind == "attachment")
+                                 .order_by(Part.seq)))[-1]  # contract.pdf, then ledger.txt
+        blob = instance.blobs.path_for(ledger.blob)
+    _flip(blob, 200)  # one bit inside the first ciphertext chunk
+    damaged = blob.read_bytes()
+    out = tmp_path / "evidence"
+    result = _export(server, recipient, tmp_path, report_id, out)
+    assert result.exit_code == 1, result.output
+    assert f"part {ledger.id}: unreadable" in result.output
+    [entry] = [p for p in _evidence(out)["parts"] if p["part"] == ledger.id]
+    assert entry["treatment"] == "unreadable" and "damaged" in entry["reason"] and entry["file"] is None
+    assert entry["ciphertext"] == {"sha256": hashlib.sha256(damaged).hexdigest(), "size": len(damaged)}
+    assert (out / "data" / "attachments" / "contract.pdf").read_bytes() == CONTRACT
+    assert not (out / "data" / "attachments" / "ledger.txt").exists()
+    assert not [p for p in out.rglob("*") if p.name.endswith(".incomplete")]
+    verified = _verify(out)
+    assert verified.exit_code == 0, verified.output
+    assert f"unreadable: attachment {ledger.id}" in verified.output
