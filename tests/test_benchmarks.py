@@ -96,7 +96,7 @@ def test_the_ingest_benchmark_prints_every_figure() -> None:
 
     assert done.returncode == 0, done.stdout + done.stderr
     for figure in (
-        "parrhesia serve (gunicorn gthread, 1 worker)",
+        "parrhesia serve (gunicorn gevent, 1 worker)",
         "worker peak RSS (VmHWM)",
         "encryption alone (PartWriter, one core, no I/O)",
         "receiving only",
@@ -106,3 +106,24 @@ def test_the_ingest_benchmark_prints_every_figure() -> None:
     if "age is not installed" not in done.stdout:
         assert "ratio ingest / age" in done.stdout
         assert "age -r, then fsync of its output" in done.stdout
+
+
+@pytest.mark.server
+def test_the_slow_sources_benchmark_prints_every_figure() -> None:
+    done = subprocess.run(  # noqa: S603 - our own script
+        [sys.executable, str(BENCHMARKS / "bench_slow.py"), "--uploads", "4", "--mib", "0.1", "--rate-kib", "256"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    for figure in (
+        "page latency while the uploads are in flight: p50",
+        "target: page p99 < 1 s",
+        "uploads stored: 4 of 4 answered with a codename; the instance holds 4 new reports",
+        "serving processes' peak memory",
+        "target: serving processes < 300 MiB",
+    ):
+        assert figure in done.stdout, done.stdout

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["blocking", "under_gevent"]
+__all__ = ["blocking", "waiting", "under_gevent"]
 
 T = TypeVar("T")
 
@@ -27,6 +27,17 @@ def blocking(function: Callable[..., T], *args: object) -> T:
     """``function(*args)``, on a real thread when this process runs gevent's hub."""
     if under_gevent():
         result: T = _pool().apply(function, args)
+        return result
+    return function(*args)
+
+
+def waiting(function: Callable[..., T], *args: object) -> T:
+    """``function(*args)`` that waits on the disk (an fsync), on one of gevent's I/O
+    threads when this process runs gevent's hub: the other requests go on meanwhile."""
+    if under_gevent():
+        import gevent
+
+        result: T = gevent.get_hub().threadpool.apply(function, args)
         return result
     return function(*args)
 

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
+from parrhesia.offload import waiting
+
 __all__ = ["BlobStore", "PendingBlob", "BlobNameError", "TEMPORARY_MAX_AGE", "StoredBlob"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -96,7 +98,7 @@ class PendingBlob:
         """
         self.file.flush()
         os.utime(self.file.fileno())
-        os.fsync(self.file.fileno())
+        waiting(os.fsync, self.file.fileno())  # off the event loop under gevent: others go on
         self.file.close()
         final = self.store.path_for(self.name)
         final.parent.mkdir(exist_ok=True)
@@ -225,6 +227,6 @@ def _process_gone(pid: int) -> bool:
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        waiting(os.fsync, fd)
     finally:
         os.close(fd)

@@ -7,6 +7,8 @@ reached through psycopg 3 (``postgresql+psycopg://``). The schema is owned by Al
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -26,8 +28,12 @@ def make_engine(url: str) -> Engine:
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
+        writer = _WriterTurn()
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", writer.begin)
+        event.listen(engine, "commit", writer.end)
+        event.listen(engine, "rollback", writer.end)
+        event.listen(engine, "checkin", writer.checked_in)
     return engine
 
 
@@ -43,15 +49,51 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
-    """Every transaction takes SQLite's write lock up front (BEGIN IMMEDIATE).
+class _WriterTurn:
+    """One SQLite transaction at a time in this process, waited for cooperatively.
 
-    A transaction that read first and wrote later would fail at once, without waiting,
+    Every transaction takes SQLite's write lock up front (BEGIN IMMEDIATE): a
+    transaction that read first and wrote later would fail at once, without waiting,
     when another writer committed in between (the audit log's read-then-append is one);
     taking the lock at the start makes concurrent writers wait their turn instead.
     Readers are not blocked: the database runs in WAL mode.
+
+    SQLite waits for its lock by sleeping inside the C library (``busy_timeout``). Under
+    the gevent workers every request of a process shares one thread, so a request that
+    waited there would stop the very request holding the lock (which yields while it
+    waits for an fsync or a thread) and both would fail with "database is locked". So
+    the process's requests first take their turn on this lock, which a greenlet waits
+    for without blocking the others; SQLite's own wait is left for other processes.
+    Made per engine, after gevent has patched the worker (the lock is then gevent's).
     """
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def begin(self, connection: Any) -> None:
+        if not self._lock.acquire(timeout=_TURN_TIMEOUT):
+            raise sqlite3.OperationalError("database is locked (no turn to write within the timeout)")
+        connection.info[_HOLDS_TURN] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self.end(connection)
+            raise
+
+    def end(self, connection: Any) -> None:
+        # The commit or rollback runs right after this, without yielding in between.
+        self._give_back(connection.info)
+
+    def checked_in(self, _dbapi_connection: Any, record: Any) -> None:
+        self._give_back(record.info)  # a connection returned to the pool mid-transaction
+
+    def _give_back(self, info: dict[str, Any]) -> None:
+        if info.pop(_HOLDS_TURN, False):
+            self._lock.release()
+
+
+_HOLDS_TURN = "parrhesia.holds_write_turn"
+_TURN_TIMEOUT = 10.0  # seconds, as SQLite's busy_timeout
 
 
 def init_app(app: Flask, engine: Engine) -> None:
