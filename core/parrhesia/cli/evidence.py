@@ -117,7 +117,7 @@ def verify(folder: Path, verify_key: str | None, instance_key: str | None) -> No
         who = found.exporter.get("name") or found.exporter.get("recipient", "?")
         body = (found.exporter.get("body") or {}).get("id", "?")
         click.echo(f"Report {found.report_id}, exported by {who} of {body} at {found.exported_at}.")
-        click.echo(f"{found.files} file(s), {found.audit_entries} audit entr(y/ies); chain head "
+        click.echo(f"{found.files} file(s), {found.audit_entries} audit entries; chain head "
                    f"{(found.head or {}).get('seq', '?')} {(found.head or {}).get('hash', '?')}.")
     if found.instance_key is not None:
         click.echo(f"Audit entries and chain head vouched for by the instance key {encode_verify_key(found.instance_key)} "
