@@ -30,9 +30,17 @@ from parrhesia.crypto.audit_chain import entry_hash
 from parrhesia.crypto.evidence import decode_verify_key, encode_verify_key, evidence_signing_key
 from parrhesia.domain.reports import find_by_lookup
 from parrhesia.instance import read_receipt_signing_key
+from parrhesia.ops.demo import DEMO_PLUGINS, DEMO_SETTINGS
 from parrhesia.recipient.evidence import SIGNATURE_FILE, TAG_MANIFEST
-from parrhesia.storage.models import Part
-from parrhesia.testing import TEST_BODIES, RegisteredRecipient, add_test_recipient, submit_report
+from parrhesia.storage.models import AuditEntry, Part, ProtectionRequest
+from parrhesia.testing import (
+    TEST_BODIES,
+    RegisteredRecipient,
+    add_test_recipient,
+    csrf_token,
+    log_in,
+    submit_report,
+)
 
 CANARY = "CANARY-7f3a-evidence"
 MESSAGE = f"The mayor took a bribe. {CANARY}"
@@ -383,3 +391,26 @@ def test_a_damaged_part_is_recorded_as_unreadable_and_the_rest_is_exported(
     verified = _verify(out)
     assert verified.exit_code == 0, verified.output
     assert f"unreadable: attachment {ledger.id}" in verified.output
+
+
+@pytest.mark.parametrize("instance_settings", [{"plugins": DEMO_PLUGINS, "bodies": [], "instance": DEMO_SETTINGS}])
+def test_a_protection_request_of_another_body_stays_out_of_the_audit_route(app: Flask, client: FlaskClient) -> None:
+    add_test_recipient(app, "example-supreme-court")
+    aca = add_test_recipient(app, "example-aca")
+    _, codename = submit_report(app.test_client(), "retaliation after my report", subject="public-procurement")
+    assert codename
+    source = app.test_client()
+    log_in(source, codename)
+    token = csrf_token(source.get("/report").data)
+    asked = source.post("/report/protection", data={"csrf_token": token, "measure": "example-interim-relief",
+                                                    "details": "x", "from_date": "2026-01-01"})
+    assert asked.status_code == 303
+    with Session(app.extensions["parrhesia.instance"].engine) as db:
+        request = db.scalars(select(ProtectionRequest)).one()
+        logged = list(db.scalars(select(AuditEntry).where(AuditEntry.report_id == request.report_id)))
+    assert request.body_id != aca.body_id
+    assert any(e.action.startswith("protection.") for e in logged)  # the control: there is one to hide
+    assert client.get(f"/api/v1/reports/{request.report_id}", headers=aca.headers).status_code == 200  # an "open"
+    record = client.get(f"/api/v1/reports/{request.report_id}/audit", headers=aca.headers).get_json()
+    assert record["entries"] and not [e for e in record["entries"] if e["action"].startswith("protection.")]
+    assert not [c for c in record["clocks"] if c["id"].startswith("protection-")]
