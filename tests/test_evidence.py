@@ -29,7 +29,7 @@ from parrhesia.crypto import derive_source_identity, fingerprint
 from parrhesia.crypto.audit_chain import entry_hash
 from parrhesia.crypto.evidence import decode_verify_key, encode_verify_key, evidence_signing_key
 from parrhesia.domain.reports import find_by_lookup
-from parrhesia.instance import read_receipt_signing_key
+from parrhesia.instance import RECEIPT_KEY_FILE, read_receipt_signing_key
 from parrhesia.ops.demo import DEMO_PLUGINS, DEMO_SETTINGS
 from parrhesia.recipient.evidence import SIGNATURE_FILE, TAG_MANIFEST
 from parrhesia.storage.models import AuditEntry, Part, ProtectionRequest
@@ -414,3 +414,19 @@ def test_a_protection_request_of_another_body_stays_out_of_the_audit_route(app: 
     record = client.get(f"/api/v1/reports/{request.report_id}/audit", headers=aca.headers).get_json()
     assert record["entries"] and not [e for e in record["entries"] if e["action"].startswith("protection.")]
     assert not [c for c in record["clocks"] if c["id"].startswith("protection-")]
+
+
+def test_without_a_usable_instance_key_the_package_says_the_instance_did_not_vouch(
+    app: Flask, server: str, recipient: RegisteredRecipient, tmp_path: Path, report_id: str,
+) -> None:
+    config = app.extensions["parrhesia.instance"].config
+    (config.secrets_dir / RECEIPT_KEY_FILE).unlink(missing_ok=True)
+    (config.secrets_dir / RECEIPT_KEY_FILE).write_bytes(b"damaged")
+    out = tmp_path / "evidence"
+    result = _export(server, recipient, tmp_path, report_id, out)
+    assert result.exit_code == 1, result.output
+    assert "The instance did not sign the report's audit entries" in result.output
+    assert _evidence(out)["audit"]["vouched"] is None
+    verified = _verify(out)
+    assert verified.exit_code == 1
+    assert "the instance did not vouch for the audit entries" in verified.output

@@ -59,11 +59,17 @@ def export(
     click.echo(f"  (fingerprint {fingerprint(result.verify_key)}). Give it to whoever checks the package, over "
                "another channel than the package itself.")
     click.echo(f"Check the package with: parrhesia evidence verify {out} --key {encode_verify_key(result.verify_key)}")
+    if not result.vouched:
+        click.echo("The instance did not sign the report's audit entries and chain head (its signing key cannot be "
+                   "read or made), so the package will not verify. Tell your instance's operator (`parrhesia doctor`), "
+                   "and export again once it is repaired.", err=True)
     if result.unreadable:
         raise click.ClickException(
             f"{len(result.unreadable)} part(s) could not be downloaded or decrypted; the package says so. "
             "Tell your instance's operator, and export again once they are repaired."
         )
+    if not result.vouched:
+        raise click.ClickException("The package was written, but it does not prove its audit entries (see above).")
 
 
 def _exclusions(omitted: tuple[str, ...], redacted: tuple[str, ...], reasons: tuple[str, ...]) -> tuple[Exclusion, ...]:

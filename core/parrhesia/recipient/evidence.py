@@ -115,6 +115,7 @@ class ExportResult:
     files: list[str] = field(default_factory=list)  # paths inside the bag, "data/…"
     excluded: list[dict[str, Any]] = field(default_factory=list)  # the parts entries omitted, redacted or left out
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (part id, why)
+    vouched: bool = False  # whether the instance signed the audit entries and the chain head
 
 
 def export(
@@ -158,6 +159,7 @@ def export(
         _apply_exclusions(parts, exclusions, out)
         _remove_empty_folders(out)
         record = client.report_audit(report["id"])
+        result.vouched = isinstance(record.get("vouched"), dict)
         exported_at = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         evidence = {
             "format": PACKAGE_FORMAT,

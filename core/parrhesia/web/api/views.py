@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -28,6 +29,7 @@ from typing import Any, NoReturn
 from flask import Blueprint, Response, abort, g, request
 from sqlalchemy import select
 
+from parrhesia.config import ConfigError
 from parrhesia.crypto import SEALED_REPORT_KEY_SIZE, encode_public_key, fingerprint
 from parrhesia.crypto.audit_chain import head_statement
 from parrhesia.crypto.receipt import encode_verify_key
@@ -48,6 +50,7 @@ from parrhesia.web.security import storable_text
 __all__ = ["bp", "NOTE_LIMIT", "JSON_LIMIT"]
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
 
 _PART_ID = re.compile(r"^[0-9a-f]{32}$")
 # JSON request bodies are read into memory, so they are small by design: a note is
@@ -340,7 +343,12 @@ def _vouch(report_id: str, entries: list[AuditEntry], head: AuditEntry | None) -
     """The instance's signature (its receipt key) over these entries and the chain's head."""
     if head is None:
         return None
-    key = receipt_signing_key(current_instance().config)
+    try:
+        key = receipt_signing_key(current_instance().config)
+    except (ConfigError, OSError) as problem:
+        # The package then says the instance did not vouch; `parrhesia doctor` says what to do.
+        log.error("the instance signing key cannot be read or made (%s): run `parrhesia doctor`", type(problem).__name__)
+        return None
     instance_key = encode_verify_key(bytes(key.verify_key))
     at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     statement = head_statement(instance_key, report_id, [(e.seq, e.hash) for e in entries], head.seq, head.hash, at)
