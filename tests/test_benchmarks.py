@@ -84,17 +84,18 @@ def test_the_floor_only_receives_when_told_not_to_encrypt(
     assert counting_writer.made == []
 
 
+
+def _run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a benchmark script as `make bench` does; it must exit 0."""
+    done = subprocess.run(  # noqa: S603 - our own script
+        [sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
 @pytest.mark.server
 def test_the_ingest_benchmark_prints_every_figure() -> None:
-    done = subprocess.run(  # noqa: S603 - our own script
-        [sys.executable, str(BENCHMARKS / "bench_ingest.py"), "--mib", "2", "--repeat", "1"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = _run_benchmark("bench_ingest.py", "--mib", "2", "--repeat", "1")
     for figure in (
         "parrhesia serve (gunicorn gevent, 1 worker)",
         "worker peak RSS (VmHWM)",
@@ -110,15 +111,7 @@ def test_the_ingest_benchmark_prints_every_figure() -> None:
 
 @pytest.mark.server
 def test_the_slow_sources_benchmark_prints_every_figure() -> None:
-    done = subprocess.run(  # noqa: S603 - our own script
-        [sys.executable, str(BENCHMARKS / "bench_slow.py"), "--uploads", "4", "--mib", "0.1", "--rate-kib", "256"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = _run_benchmark("bench_slow.py", "--uploads", "4", "--mib", "0.1", "--rate-kib", "256")
     for figure in (
         "page latency while the uploads are in flight: p50",
         "target: page p99 < 1 s",

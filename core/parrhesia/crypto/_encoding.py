@@ -30,3 +30,22 @@ def b64url_decode(text: str) -> bytes:
     if b64url_encode(data) != text:
         raise ValueError("not canonical base64url text")
     return data
+
+
+def decode_prefixed_key(text: object, prefix: str, size: int, what: str) -> bytes:
+    """The bytes of a key written as ``prefix`` + base64url; ValueError saying what is wrong.
+
+    ``what`` names the key in the messages ("a Parrhesia public key", ...).
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"{what} must be given as text")
+    text = text.strip()
+    if not text.startswith(prefix):
+        raise ValueError(f"{what} starts with {prefix!r}")
+    try:
+        raw = b64url_decode(text[len(prefix):])
+    except ValueError as exc:
+        raise ValueError(f"the text of {what} is damaged (invalid base64url)") from exc
+    if len(raw) != size:
+        raise ValueError(f"{what} has the wrong length: {len(raw)} bytes instead of {size}")
+    return raw

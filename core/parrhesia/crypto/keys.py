@@ -20,7 +20,7 @@ import nacl.utils
 from nacl.encoding import RawEncoder
 from nacl.public import PrivateKey
 
-from ._encoding import b64url_decode, b64url_encode
+from ._encoding import b64url_decode, b64url_encode, decode_prefixed_key
 from .errors import KeyFileError
 
 __all__ = [
@@ -77,20 +77,7 @@ def encode_public_key(pk: bytes) -> str:
 
 def decode_public_key(text: str) -> bytes:
     """Parse the text form of a public key; raise ValueError saying what is wrong."""
-    if not isinstance(text, str):
-        raise ValueError("a public key must be given as text")
-    text = text.strip()
-    if not text.startswith(PUBLIC_KEY_PREFIX):
-        raise ValueError(f"a Parrhesia public key starts with {PUBLIC_KEY_PREFIX!r}")
-    try:
-        raw = b64url_decode(text[len(PUBLIC_KEY_PREFIX) :])
-    except ValueError as exc:
-        raise ValueError("the public key text is damaged (invalid base64url)") from exc
-    if len(raw) != _KEY_BYTES:
-        raise ValueError(
-            f"the public key has the wrong length: {len(raw)} bytes instead of {_KEY_BYTES}"
-        )
-    return raw
+    return decode_prefixed_key(text, PUBLIC_KEY_PREFIX, _KEY_BYTES, "a Parrhesia public key")
 
 
 def wrap_private_key(

@@ -18,7 +18,7 @@ from datetime import date
 import nacl.exceptions
 from nacl.signing import SigningKey, VerifyKey
 
-from ._encoding import b64url_decode, b64url_encode
+from ._encoding import b64url_decode, b64url_encode, decode_prefixed_key
 from .keys import fingerprint
 
 __all__ = [
@@ -117,16 +117,7 @@ def encode_verify_key(public_key: bytes) -> str:
 
 def decode_verify_key(text: str) -> bytes:
     """Parse the text form of a verify key; ValueError saying what is wrong."""
-    text = text.strip()
-    if not text.startswith(VERIFY_KEY_PREFIX):
-        raise ValueError(f"an instance's receipt key starts with {VERIFY_KEY_PREFIX!r}")
-    try:
-        raw = b64url_decode(text[len(VERIFY_KEY_PREFIX):])
-    except ValueError as exc:
-        raise ValueError("the key text is damaged (invalid base64url)") from exc
-    if len(raw) != _SEED_BYTES:
-        raise ValueError(f"the key has the wrong length: {len(raw)} bytes instead of {_SEED_BYTES}")
-    return raw
+    return decode_prefixed_key(text, VERIFY_KEY_PREFIX, _SEED_BYTES, "an instance's receipt key")
 
 
 def key_matches(receipt: VerifiedReceipt, given: str) -> bool:
