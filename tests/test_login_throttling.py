@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyotp
 import pytest
@@ -185,3 +186,47 @@ def test_unknown_existing_and_throttled_accounts_take_the_same_time(stored_hash:
     shown = ", ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in medians.items())
     assert slowest <= 1.5 * fastest, f"log-in time depends on the account: {shown}"
     assert existing.failed_logins == 1 and throttled.failed_logins == 50, "each path did what it says"
+
+
+# ---------------------------------------------------------------- attempts in parallel
+
+
+def test_attempts_in_parallel_wait_as_attempts_in_a_row_do(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An attempt is counted before its password is checked, and committed: another one
+    arriving meanwhile (here: while the first one's Argon2id runs) sees that failure and
+    waits. Before, both read the same count and both got past the delay; and the first
+    one held the database's write lock during its Argon2id."""
+    from sqlalchemy.orm import Session
+
+    from parrhesia.storage.models import Recipient
+    from parrhesia.testing import add_test_recipient
+
+    officer = add_test_recipient(app, "integrity-office", login_name="officer", password=PASSWORD)
+    engine = app.extensions["parrhesia.instance"].engine
+    with Session(engine) as db:
+        record = db.get(Recipient, officer.id)
+        assert record is not None and record.totp_secret is not None
+        record.totp_last_step, record.failed_logins = 0, FREE_FAILURES - 1  # enrolled; one more failure waits
+        secret = record.totp_secret
+        db.commit()
+    real_check = accounts._password_matches
+    second: list[str] = []
+
+    def meanwhile(stored: str, password: str) -> bool:
+        if not second:  # the first attempt checks its password: the right one arrives now
+            second.append("pending")
+            with Session(engine) as other:
+                try:
+                    accounts.log_in(other, other.get(Recipient, officer.id), PASSWORD, pyotp.TOTP(secret).now())
+                    second[0] = "logged in"
+                except LoginRefused as refused:
+                    second[0] = "throttled" if refused.throttled else "refused"
+        return real_check(stored, password)
+
+    monkeypatch.setattr(accounts, "_password_matches", meanwhile)
+    with Session(engine) as db, pytest.raises(LoginRefused):
+        accounts.log_in(db, db.get(Recipient, officer.id), "a wrong password!!", "000000")
+    assert second == ["throttled"]
+    with Session(engine) as db:
+        record = db.get(Recipient, officer.id)
+        assert record is not None and record.failed_logins == FREE_FAILURES

@@ -149,18 +149,45 @@ def check_login(account: Account | None, password: str, code: str, *, now: datet
     Both factors are always checked, and the password with the same Argon2id cost for an
     unknown, a known and a throttled account; the refusal comes after both. The caller
     commits the account afterwards, whether the log-in succeeded or not.
+    :func:`log_in` runs the same steps with a commit after the claim.
     """
     now = now or utcnow()
-    dummy = _dummy_hash()  # made at the first attempt of the process, whatever the account
     if account is None or account.password_hash is None or account.totp_secret is None:
-        _password_matches(dummy.decode("ascii"), password)
-        _valid_step(_dummy_secret(), code, now)
-        raise LoginRefused("unknown account")
+        _no_such_account(password, code, now)
+    throttled = _claim(account, now)
     password_ok = _password_matches(account.password_hash, password)
-    step = _valid_step(account.totp_secret, code, now)
-    _refuse_if_throttled(account, now)
+    _judge(account, throttled, password_ok, _valid_step(account.totp_secret, code, now))
+
+
+def _no_such_account(password: str, code: str, now: datetime) -> NoReturn:
+    """The work of a log-in, for nothing: an unknown account costs what a known one does."""
+    _password_matches(_dummy_hash().decode("ascii"), password)
+    _valid_step(_dummy_secret(), code, now)
+    raise LoginRefused("unknown account")
+
+
+def _claim(account: Account, now: datetime) -> bool:
+    """Count an attempt as failed before checking it (True: refused for coming too early).
+
+    Claimed first, and committed before the costly check by :func:`log_in`, so that
+    attempts sent in parallel each see the others' failures and wait as long as one
+    after the other would; a successful attempt gives the claim back (:func:`_judge`).
+    An attempt that came too early is not counted.
+    """
+    if account.locked_until is not None and account.locked_until > now:
+        return True
+    account.failed_logins = (account.failed_logins or 0) + 1
+    delay = delay_after(account.failed_logins)
+    account.locked_until = now + delay if delay else None
+    return False
+
+
+def _judge(account: Account, throttled: bool, password_ok: bool, step: int | None) -> None:
+    """Refuse, keeping the claimed failure, or let in; a code used once is never accepted again."""
+    if throttled:
+        raise LoginRefused("too early", throttled=True)
     if not password_ok or step is None or (account.totp_last_step is not None and step <= account.totp_last_step):
-        _fail(account, now)
+        raise LoginRefused("wrong password or code")
     _succeed(account, step)
 
 
@@ -173,14 +200,18 @@ def check_enrolment_password(account: Account, password: str, *, now: datetime |
     """The password alone, for an account that has no TOTP yet; checked at the same cost
     and throttled like a full log-in. The caller commits the account afterwards either way."""
     now = now or utcnow()
-    dummy = _dummy_hash()
     if account.password_hash is None or not needs_enrolment(account):
-        _password_matches(dummy.decode("ascii"), password)
+        _password_matches(_dummy_hash().decode("ascii"), password)
         raise LoginRefused("not enrolling")
-    password_ok = _password_matches(account.password_hash, password)
-    _refuse_if_throttled(account, now)
+    throttled = _claim(account, now)
+    _judge_password(account, throttled, _password_matches(account.password_hash, password))
+
+
+def _judge_password(account: Account, throttled: bool, password_ok: bool) -> None:
+    if throttled:
+        raise LoginRefused("too early", throttled=True)
     if not password_ok:
-        _fail(account, now)
+        raise LoginRefused("wrong password")
     account.failed_logins = 0
     account.locked_until = None
 
@@ -197,11 +228,8 @@ def confirm_enrolment(account: Account, code: str, *, now: datetime | None = Non
     now = now or utcnow()
     if account.totp_secret is None or not needs_enrolment(account):
         raise LoginRefused("not enrolling")
-    step = _valid_step(account.totp_secret, code, now)
-    _refuse_if_throttled(account, now)
-    if step is None:
-        _fail(account, now)
-    _succeed(account, step)
+    throttled = _claim(account, now)
+    _judge(account, throttled, True, _valid_step(account.totp_secret, code, now))
 
 
 def delay_after(failures: int) -> timedelta:
@@ -212,19 +240,6 @@ def delay_after(failures: int) -> timedelta:
     if exponent >= 32:  # 2**32 s is far beyond any cap; keeps the number small
         return MAX_DELAY
     return min(timedelta(seconds=2**exponent), MAX_DELAY)
-
-
-def _refuse_if_throttled(account: Account, now: datetime) -> None:
-    """Refuse an attempt that came before the next one is allowed, without counting it."""
-    if account.locked_until is not None and account.locked_until > now:
-        raise LoginRefused("too early", throttled=True)
-
-
-def _fail(account: Account, now: datetime) -> NoReturn:
-    account.failed_logins = (account.failed_logins or 0) + 1
-    delay = delay_after(account.failed_logins)
-    account.locked_until = now + delay if delay else None
-    raise LoginRefused("wrong password or code")
 
 
 def _succeed(account: Account, step: int | None) -> None:
@@ -355,17 +370,31 @@ def log_in(db: Session, account: Recipient | Operator | None, password: str, cod
     authenticator (the password was right; enrolment has begun), False for a log-in
     (the caller starts the session and commits). A refusal is recorded and committed
     with the account's counters, then :class:`LoginRefused` is raised.
+
+    The attempt is claimed and committed before Argon2id runs (:func:`_claim`): attempts
+    in parallel then wait their turn as attempts in a row would, and the costly check
+    holds no database lock. The verdict is taken on the account as it is afterwards.
     """
     actor = audit.actor_of(account) if account is not None else "unknown"
     body_id = account.body_id if isinstance(account, Recipient) else None
+    now = utcnow()
     try:
-        if isinstance(account, Recipient) and needs_enrolment(account):
-            check_enrolment_password(account, password)
+        enrolling = isinstance(account, Recipient) and needs_enrolment(account)
+        if account is None or account.password_hash is None or (account.totp_secret is None and not enrolling):
+            _no_such_account(password, code, now)
+        throttled = _claim(account, now)
+        stored, secret = account.password_hash, account.totp_secret or ""  # read before the commit may expire them
+        db.commit()
+        password_ok = _password_matches(stored, password)
+        step = None if enrolling else _valid_step(secret, code, now)
+        db.refresh(account)  # what other attempts did meanwhile: their failures, the last code used
+        if enrolling:
+            _judge_password(account, throttled, password_ok)
             begin_enrolment(account)
             audit.record(db, "enrol.start", actor=actor, body_id=body_id)
             db.commit()
             return True
-        check_login(account, password, code)
+        _judge(account, throttled, password_ok, step)
     except LoginRefused as refused:
         # "throttled": refused for coming too early, whatever the password and code were
         # (those were checked all the same, and are not recorded).
