@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import re
 import secrets
 import socket
 import sqlite3
@@ -186,3 +187,35 @@ def test_an_upload_below_the_minimum_rate_is_stopped(sqlite_instance: Path, tmp_
         assert status == 408, page[:300]
         with sqlite3.connect(sqlite_instance / "parrhesia.db") as database:
             assert database.execute("SELECT count(*) FROM reports").fetchone()[0] == 0
+
+
+def test_a_slow_follow_up_holds_no_database_lock(sqlite_instance: Path, tmp_path: Path) -> None:
+    """A source's follow-up that is still arriving leaves the database to others: before,
+    the request's transaction (opened to find the source's session) stayed open, on
+    SQLite holding the write lock for as long as the body took."""
+    for served in _served(sqlite_instance, tmp_path, "gevent"):
+        source = WebClient(served.url)
+        _, codename = source.submit("the first message")
+        assert codename is not None
+        logged = source.post_form("/login", {"csrf_token": source.csrf_token("/login"), "codename": codename})
+        assert logged.status == 200, logged.text[:300]
+        page = source.get("/report").text
+        assert 'action="/report"' in page, page[:3000]
+        form = page[page.index('action="/report"'):]
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token is not None
+        fields = [("csrf_token", token.group(1)), ("message", "more, slowly")]
+        boundary = "----parrhesia" + secrets.token_hex(12)
+        body = b"".join(multipart_body(boundary, fields, [Attachment("more.txt", b"x" * 200_000)]))
+        cookie = "; ".join(f"{c.name}={c.value}" for c in source.jar)
+        sock = socket.create_connection(("127.0.0.1", served.port), timeout=60)
+        sock.sendall((f"POST /report HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n"
+                      f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n"
+                      f"Cookie: {cookie}\r\nConnection: close\r\n\r\n").encode("ascii") + body[:len(body) // 2])
+        held = HeldUpload(sock, body[len(body) // 2:])
+        try:
+            other, other_codename = WebClient(served.url).submit("another source, meanwhile")
+            assert other_codename is not None, other.text[:500]
+        finally:
+            status, _ = held.finish()
+        assert status in (200, 303)

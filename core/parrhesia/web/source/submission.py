@@ -111,6 +111,9 @@ def submit() -> Response | tuple[str, int] | str:
 def receive(report_id: str, report_public_key: bytes) -> Submission:
     """Receive a submission or follow-up form, encrypted as it streams; its form token is
     spent, so the same page cannot be posted twice (form_tokens)."""
+    # No transaction stays open while a body arrives, for minutes perhaps over Tor: on
+    # SQLite it would hold the write lock, and under gevent the process's writer turn.
+    get_session().commit()
     instance = current_instance()
     submission = receive_submission(
         request,
