@@ -13,6 +13,7 @@ import contextlib
 import http.client
 import re
 import secrets
+import shutil
 import socket
 import sqlite3
 import time
@@ -219,3 +220,14 @@ def test_a_slow_follow_up_holds_no_database_lock(sqlite_instance: Path, tmp_path
         finally:
             status, _ = held.finish()
         assert status in (200, 303)
+
+
+def test_an_upload_that_would_fill_the_disk_is_refused_with_a_page(sqlite_instance: Path, tmp_path: Path) -> None:
+    free_mb = shutil.disk_usage(sqlite_instance).free // (1024 * 1024)
+    set_instance_option(sqlite_instance, "upload_disk_reserve_mb", free_mb + 1024)  # more than there is
+    for served in _served(sqlite_instance, tmp_path, "gevent"):
+        status, page = _hold_upload(served, "x", 1).answer()
+        assert status == 507 and "Nothing was sent or stored" in page
+        assert _page_answers(served, timeout=20)
+        with sqlite3.connect(sqlite_instance / "parrhesia.db") as database:
+            assert database.execute("SELECT count(*) FROM reports").fetchone()[0] == 0

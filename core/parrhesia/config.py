@@ -41,6 +41,7 @@ CONFIG_FILE = "parrhesia.toml"
 DEFAULT_THEME = "default"
 DEFAULT_MAX_SUBMISSION_BYTES = 500 * 1000 * 1000
 DEFAULT_MAX_CONCURRENT_UPLOADS = 256  # per serving process (deploy/README.md: sizing)
+DEFAULT_UPLOAD_DISK_RESERVE = 1024 * 1024 * 1024  # bytes (instance.upload_disk_reserve_mb)
 DATABASE_URL_ENV = "PARRHESIA_DATABASE_URL"
 _BODY_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 HOST_INTERFACES = ("source", "desk")
@@ -76,6 +77,8 @@ class InstanceConfig:
     # average rate once that long has passed (parrhesia.upload.bounds)
     upload_idle_seconds: int = 60
     upload_min_rate: int = 2048  # bytes per second
+    # free disk space a new upload must leave where blobs are; below it uploads are refused
+    upload_disk_reserve: int = DEFAULT_UPLOAD_DISK_RESERVE
     session_lifetime: timedelta = timedelta(minutes=60)
     cookie_secure: bool = False
     theme: str = DEFAULT_THEME
@@ -148,6 +151,9 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
     min_rate = instance.get("upload_min_rate", 2048)
     if not isinstance(min_rate, int) or isinstance(min_rate, bool) or min_rate < 0:
         raise ConfigError(f"{config_file}: instance.upload_min_rate must be a number of bytes per second (0: none)")
+    reserve_mb = instance.get("upload_disk_reserve_mb", DEFAULT_UPLOAD_DISK_RESERVE // (1024 * 1024))
+    if not isinstance(reserve_mb, int) or isinstance(reserve_mb, bool) or reserve_mb < 0:
+        raise ConfigError(f"{config_file}: instance.upload_disk_reserve_mb must be a whole number of MiB (0: none)")
     minutes = instance.get("session_minutes", 60)
     if not isinstance(minutes, int) or not 1 <= minutes <= 24 * 60:
         raise ConfigError(f"{config_file}: instance.session_minutes must be between 1 and 1440")
@@ -177,6 +183,7 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
         max_concurrent_uploads=uploads,
         upload_idle_seconds=idle,
         upload_min_rate=min_rate,
+        upload_disk_reserve=reserve_mb * 1024 * 1024,
         session_lifetime=timedelta(minutes=minutes),
         cookie_secure=bool(instance.get("cookie_secure", False)),
         theme=theme,

@@ -252,21 +252,22 @@ def check_blob_store(blob_dir: Path) -> Check:
     return Check(Status.OK, title)
 
 
-def disk_check(free: int, total: int, where: Path) -> Check:
+def disk_check(free: int, total: int, where: Path, reserve: int = GIB) -> Check:
+    """FAIL below the reserve new uploads must leave (instance.upload_disk_reserve_mb), where they are refused."""
     title = f"free disk where blobs are ({where})"
     share = free / total if total else 0.0
     found = f"{free / GIB:.1f} GiB free ({share:.0%})"
-    if share < 0.02 or free < GIB:
+    if share < 0.02 or free < max(reserve, 1):
         return Check(Status.FAIL, title, f"{found}: uploads will fail; free space or grow the filesystem now")
     if share < 0.10:
         return Check(Status.WARN, title, f"{found}: free space or grow the filesystem soon")
     return Check(Status.OK, title, found)
 
 
-def check_free_disk(blob_dir: Path) -> Check:
+def check_free_disk(blob_dir: Path, reserve: int = GIB) -> Check:
     where = blob_dir if blob_dir.exists() else blob_dir.parent
     stats = os.statvfs(where)
-    return disk_check(stats.f_bavail * stats.f_frsize, stats.f_blocks * stats.f_frsize, where)
+    return disk_check(stats.f_bavail * stats.f_frsize, stats.f_blocks * stats.f_frsize, where, reserve)
 
 
 # This machine -----------------------------------------------------------------------
@@ -387,7 +388,7 @@ def run_checks(instance_path: Path, *, now: datetime | None = None) -> Iterator[
         engine.dispose()
     yield check_receipt_key(config)
     yield check_blob_store(config.blob_dir)
-    yield check_free_disk(config.blob_dir)
+    yield check_free_disk(config.blob_dir, config.upload_disk_reserve)
     yield check_swap()
     yield check_core_dumps()
     yield check_last_tick(instance_path, now)

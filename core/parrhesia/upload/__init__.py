@@ -25,7 +25,7 @@ encrypting and writing threads, and :mod:`~parrhesia.upload.receiver` seals the 
 
 from __future__ import annotations
 
-from parrhesia.upload.bounds import UploadBounds, UploadsBusy
+from parrhesia.upload.bounds import DiskFull, UploadBounds, UploadsBusy
 from parrhesia.upload.multipart import MultipartError, MultipartParser, PartData, PartStart, TooManyParts
 from parrhesia.upload.receiver import (
     EncryptedPart,
@@ -37,6 +37,7 @@ from parrhesia.upload.receiver import (
 )
 
 __all__ = [
+    "DiskFull",
     "EncryptedPart",
     "MultipartError",
     "MultipartParser",

@@ -21,7 +21,7 @@ from werkzeug.http import parse_options_header
 from parrhesia.crypto import PartWriter
 from parrhesia.storage.blobs import BlobStore, PendingBlob
 from parrhesia.upload.body import BodyTooSlow, _body_blocks, _body_consumed, discard_briefly
-from parrhesia.upload.bounds import UploadBounds, UploadsBusy
+from parrhesia.upload.bounds import DiskFull, UploadBounds, UploadsBusy
 from parrhesia.upload.multipart import MAX_PARTS, MultipartParser, PartData, PartStart, TooManyParts
 from parrhesia.upload.pipeline import _Pipeline, _Writeback, _WriteBehind
 
@@ -95,6 +95,9 @@ def receive_submission(
         raise SubmissionTooLarge(_too_large(limit))
 
     slots: UploadBounds | None = current_app.extensions.get(UPLOAD_BOUNDS)  # absent: no bounds (tools, tests)
+    if slots is not None and not slots.room_for(blobs.root, request.content_length or limit):
+        discard_briefly(request)
+        raise DiskFull()
     if slots is not None and not slots.take():
         discard_briefly(request)
         raise UploadsBusy()

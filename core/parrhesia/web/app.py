@@ -139,7 +139,8 @@ def create_app(
         log.warning("plugin %s has no %r translations: its text shows in English on %r pages", plugin, language, language)
     app.extensions["parrhesia.instance"] = instance
     app.extensions[UPLOAD_BOUNDS] = UploadBounds(instance.config.max_concurrent_uploads,
-                                                 instance.config.upload_idle_seconds, instance.config.upload_min_rate)
+                                                 instance.config.upload_idle_seconds, instance.config.upload_min_rate,
+                                                 instance.config.upload_disk_reserve)
     app.extensions["parrhesia.domain.host"] = host
 
     security.init_app(
