@@ -477,3 +477,47 @@ def test_key_custody_routes_act_only_on_the_callers_own_body(
     assert _state(matrix_app, report_b.id) == before
     with pytest.raises(DeskError, match="no grant"):
         unvouched.report_key(api, report_b.id)
+
+
+def test_intake_routes_never_reach_an_existing_report_nor_seal_to_a_body_off_the_route(
+    matrix_app: Flask, outsider: RegisteredRecipient, report_b: SubmittedReport
+) -> None:
+    """A recipient filing for a person (``desk intake``) makes a new report or nothing:
+    not one under an existing report's id, and never one sealed to a body the server's
+    own routing did not choose (here the filer's own body, which is not on the route)."""
+    from parrhesia.crypto import decode_public_key, new_report_keypair, seal_report_key
+
+    api = matrix_app.test_client()
+    route = api.post("/api/v1/intake/route", json={"fields": {}}, headers=outsider.headers)
+    assert route.status_code == 200 and not route.json["your_body_receives"]
+    assert report_b.id not in route.get_data(as_text=True)
+    with Session(matrix_app.extensions["parrhesia.instance"].engine) as db:
+        own = db.scalars(select(BodyKey).where(BodyKey.body_id == BODY_A)).one()
+        reports_before = db.scalar(select(func.count()).select_from(Report))
+    before = _state(matrix_app, report_b.id)
+
+    def payload(report_id: str, *, own_body: bool) -> dict[str, Any]:
+        report_key, part_id = new_report_keypair(), secrets.token_hex(16)
+        blob = encrypt_bytes(b"filed for a person", bytes(report_key.public_key), report_id, part_id, {"kind": "message"})
+        sealed = [{"body": b["body"], "generation": b["generation"],
+                   "sealed_key": _b64(seal_report_key(report_key, decode_public_key(b["public_key"])))}
+                  for b in route.json["body_keys"]]
+        return {"id": report_id, "channel": "in-person", "fields": {}, "name_officer": False,
+                "public_key": encode_public_key(bytes(report_key.public_key)), "lookup_id": _b64(secrets.token_bytes(32)),
+                "source_sealed_key": _b64(seal_report_key(report_key, bytes(new_report_keypair().public_key))),
+                "bodies": [*sealed, *([{"body": BODY_A, "generation": own.generation,
+                                        "sealed_key": _b64(seal_report_key(report_key, own.public_key))}]
+                                      if own_body else [])],
+                "parts": [{"id": part_id, "kind": "message", "ciphertext": _b64(blob)}]}
+
+    failures = []
+    for what, body in (("an existing report's id", payload(report_b.id, own_body=False)),
+                       ("a key sealed to the filer's own body, off the route",
+                        payload(secrets.token_hex(16), own_body=True))):
+        response = api.post("/api/v1/intake", json=body, headers=outsider.headers)
+        if response.status_code != 409 or not response.is_json:
+            failures.append(f"POST /api/v1/intake with {what}: {response.status_code}, expected 409")
+    _report(failures)
+    assert _state(matrix_app, report_b.id) == before
+    with Session(matrix_app.extensions["parrhesia.instance"].engine) as db:
+        assert db.scalar(select(func.count()).select_from(Report)) == reports_before

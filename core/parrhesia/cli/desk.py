@@ -22,6 +22,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from parrhesia.cli.common import read_passphrase
 from parrhesia.crypto import CryptoFormatError, KeyFileError, unwrap_private_key
+from parrhesia.domain.reports import INTAKE_CHANNELS
+from parrhesia.private_files import write_private_file
 from parrhesia.recipient.client import (
     DeskClient,
     DeskError,
@@ -30,6 +32,9 @@ from parrhesia.recipient.client import (
     default_known_keys_path,
     open_keyring,
     rotate_body_key,
+)
+from parrhesia.recipient.client import (
+    intake as file_intake,
 )
 from parrhesia.recipient.client import (
     note as send_note,
@@ -344,6 +349,123 @@ def vouch(
     known = _call(lambda: KnownKeys(known_keys_file))
     _call(lambda: send_vouch(_client(server, token), key, recipient_id, known=known, trust=fingerprints))
     click.echo(f"You vouched for recipient {recipient_id}: they can now read your body's reports, past and future.")
+
+
+@desk.command()
+@machine_options
+@trust_option
+@click.option("--field", "fields", multiple=True, metavar="NAME=VALUE",
+              help="A routing answer the person gave, e.g. implicated=BODY (repeatable; as the source form asks).")
+@click.option("--channel", type=click.Choice(INTAKE_CHANNELS), default="in-person", show_default=True,
+              help="How the report was taken.")
+@click.option("--message", help="What the person reports (sealed on this machine).")
+@click.option("--message-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Read what the person reports from this file instead.")
+@click.option("--attach", "attachments", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A document the person hands over (repeatable; sealed on this machine).")
+@click.option("--slip", required=True, metavar="FILE",
+              help="Write the person's codename slip to this new file (readable by you only: print it, then delete "
+                   "it), or - to send it to standard output (e.g. straight to a printer: | lp).")
+@click.option("--name-officer", is_flag=True,
+              help="The person agreed that you are named as the officer who took the report (recorded in the audit log).")
+@click.option("--yes", is_flag=True, help="File without asking once the route is shown.")
+def intake(
+    server: str, token: str, key_file: Path, passphrase_file: Path | None, known_keys_file: Path,
+    fingerprints: tuple[str, ...], fields: tuple[str, ...], channel: str, message: str | None,
+    message_file: Path | None, attachments: tuple[Path, ...], slip: str, name_officer: bool, yes: bool,
+) -> None:
+    """File a report for a person present or on the telephone, sealed on this machine.
+
+    The person's routing answers are routed by the server as a source's are, and the
+    route is shown before anything is sent: if your own body is excluded, you are told
+    where the report goes and you will not be able to read it. The person gets a
+    codename on a slip and continues online like any source; this machine keeps no copy
+    of the codename, the report or its key.
+    """
+    to_stderr = slip == "-"  # the slip alone goes to standard output
+    text = message_file.read_text(encoding="utf-8") if message_file is not None else (message or "")
+    files = [(path.name, path.read_bytes()) for path in attachments]
+    if not text.strip() and not files:
+        raise click.ClickException("Give what the person reports (--message or --message-file) or a document (--attach).")
+    slip_path = None if to_stderr else Path(slip)
+    if slip_path is not None and slip_path.exists():
+        raise click.ClickException(f"{slip_path} exists already: the slip is written to a new file only.")
+    known = _call(lambda: KnownKeys(known_keys_file))
+    client = _client(server, token)
+    route = _call(lambda: client.intake_route(_routing_answers(fields)))
+    _show_route(route, err=to_stderr)
+    if not yes and not click.confirm("Has the person been told who will read the report? File it now?", err=to_stderr):
+        raise click.ClickException("Nothing was sent.")
+    key = _unlock(key_file, passphrase_file)
+    filed = _call(lambda: file_intake(client, key, route, channel=channel, message=text, files=files, known=known,
+                                      trust=fingerprints, name_officer=name_officer))
+    slip_text = _slip(filed.codename, route, client.server).encode("utf-8")
+    if slip_path is None:
+        click.echo(slip_text.decode("utf-8"), nl=False)
+    else:
+        try:
+            write_private_file(slip_path, slip_text)
+        except OSError as problem:
+            raise click.ClickException(f"The report {filed.report_id} was filed, but the slip could not be written "
+                                       f"({problem}); it cannot be made again: file the report anew.") from None
+    click.echo(f"Report {filed.report_id} filed ({channel}); it goes to {', '.join(filed.route)}.", err=to_stderr)
+    if not filed.your_body_receives:
+        click.echo("Your body does not receive it: neither you nor this machine can read it.", err=to_stderr)
+    if slip_path is not None:
+        click.echo(f"The codename slip is in {slip_path}: print it for the person, then delete the file.", err=to_stderr)
+
+
+def _routing_answers(fields: tuple[str, ...]) -> dict[str, list[str]]:
+    answers: dict[str, list[str]] = {}
+    for item in fields:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--field")
+        answers.setdefault(name.strip(), []).append(value.strip())
+    return answers
+
+
+def _show_route(route: dict[str, Any], *, err: bool) -> None:
+    """What the person must be told before the report is filed (as the source's review page shows it)."""
+    click.echo("The report will be read by:", err=err)
+    for body in route["route"]:
+        click.echo(f"  {body['name']} ({body['id']})", err=err)
+    for step in route["escalation"]:
+        click.echo(f"  may receive it on escalation: {step['name']} ({step['id']})", err=err)
+    for body in route["excluded"]:
+        click.echo(f"  never receives it: {body['name']} ({body['id']}): {body['reason']}", err=err)
+    for body in route["waiting"]:
+        click.echo(f"  cannot read reports here yet: {body['name']} ({body['id']})", err=err)
+    for clock in route["clocks"]:
+        click.echo(f"  deadline: {clock['label']} ({clock['legal_source']})", err=err)
+    if route.get("substitute_reason"):
+        click.echo(f"  {route['substitute_reason']}", err=err)
+    if not route["your_body_receives"]:
+        click.echo("Your own body does not receive this report: once filed, you cannot read it.", err=err)
+
+
+def _slip(codename: str, route: dict[str, Any], server: str) -> str:
+    """The person's slip: their codename, where to continue, and how to keep it."""
+    hosts = route["instance"]["source_hosts"]
+    addresses = [f"http://{host}" for host in hosts] if hosts else [server]
+    received = ", ".join(body["name"] for body in route["route"])
+    return "\n".join([
+        f"{route['instance']['name']}: your report of {route['day']}",
+        "",
+        "Your codename:",
+        "",
+        f"    {codename}",
+        "",
+        "It is the only way back to your report, and anyone who has it can read your report.",
+        "Keep this paper hidden, or learn the codename by heart and destroy the paper.",
+        "The officer who took your report does not keep the codename.",
+        "",
+        f"Your report goes to: {received}.",
+        "To read their answers, add information or send documents, open in Tor Browser:",
+        *(f"    {address}" for address in addresses),
+        "choose \"Log in\" and type the codename.",
+        "",
+    ])
 
 
 @desk.group()

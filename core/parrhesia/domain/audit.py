@@ -44,15 +44,17 @@ def record(
     report_id: str | None = None,
     body_id: str | None = None,
     detail: dict[str, Any] | None = None,
+    day_only: bool = False,
 ) -> AuditEntry:
     """Append an entry (added to the session; committed with the caller's transaction).
 
     ``actor`` is e.g. "recipient:12", "operator:1", "source" or "system"; ``detail``
     must hold identifiers and states only, never content. What a source did is dated
-    to the day only: no exact time of source activity is ever stored.
+    to the day only: no exact time of source activity is ever stored; ``day_only``
+    dates so an entry that tells of it otherwise (a report taken in person).
     """
     now = datetime.now(UTC)
-    at = now.date().isoformat() if actor == SOURCE else now.replace(microsecond=0).isoformat()
+    at = now.date().isoformat() if actor == SOURCE or day_only else now.replace(microsecond=0).isoformat()
     detail_text = json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     attempt = 0
     while True:

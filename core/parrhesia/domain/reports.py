@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from flask import has_app_context
@@ -21,13 +22,17 @@ from sqlalchemy.orm import Session
 
 from parrhesia.contract.events import Event, EventName
 from parrhesia.contract.manager import PluginFailure
-from parrhesia.crypto import SourceIdentity, seal_report_key
-from parrhesia.domain import access, custody
+from parrhesia.crypto import MAGIC, SEALED_REPORT_KEY_SIZE, SourceIdentity, seal_report_key
+from parrhesia.domain import access, audit, custody
 from parrhesia.domain.deadlines import report_clock
+from parrhesia.domain.host import PluginHost
 from parrhesia.domain.notifications import enqueue_for_bodies
-from parrhesia.domain.routing import RouteDecision
+from parrhesia.domain.route_memory import DatabaseRouteMemory
+from parrhesia.domain.routing import RouteDecision, RoutingRequest
+from parrhesia.storage.blobs import BlobStore
 from parrhesia.storage.models import Part, PluginError, Recipient, Report, ReportBody, ReportField, SealedKey
-from parrhesia.upload import Submission
+from parrhesia.upload import EncryptedPart, Submission
+from parrhesia.upload.sealed_part import is_whole_part
 
 __all__ = [
     "new_report_id",
@@ -35,6 +40,11 @@ __all__ = [
     "record_plugin_failures",
     "recipients_of",
     "store_submission",
+    "sealed_to",
+    "decide_route",
+    "INTAKE_CHANNELS",
+    "SealedPart",
+    "store_intake",
     "add_source_parts",
     "find_by_lookup",
     "reports_for_recipient",
@@ -86,10 +96,35 @@ def store_submission(
     :func:`parrhesia.domain.events.dispatch`.
     """
     day = on
+    report = _new_report(report_id, source.lookup_id, bytes(report_key.public_key), decision, fields, day)
+    try:
+        report.sealed_keys = [
+            SealedKey(holder="source", sealed=seal_report_key(report_key, bytes(source.private_key.public_key)))
+        ]
+        custody.seal_to_bodies(db, report, report_key, sealed_to(decision))
+        db.add(report)
+        db.flush()  # the report row first: plugin errors refer to it
+        enqueue_for_bodies(db, decision.duty, "urgent", on=day)
+        record_plugin_failures(db, decision.failures, report_id, on=day)
+    except BaseException:
+        db.rollback()
+        submission.discard()
+        raise
+    _store_parts(db, report, submission, author="source", on=day)
+    events = [Event(EventName.REPORT_RECEIVED, report.id, decision.route),
+              Event(EventName.REPORT_ROUTED, report.id, decision.route)]
+    return report, events
+
+
+def _new_report(
+    report_id: str, lookup_id: bytes, public_key: bytes, decision: RouteDecision,
+    fields: Mapping[str, Sequence[str]], day: date,
+) -> Report:
+    """A first submission's report row: its bodies with their roles, its routing fields and clocks."""
     report = Report(
         id=report_id,
-        lookup_id=source.lookup_id,
-        public_key=bytes(report_key.public_key),
+        lookup_id=lookup_id,
+        public_key=public_key,
         status="received",
         created_on=day,
         updated_on=day,
@@ -104,15 +139,99 @@ def store_submission(
     )
     report.fields = [ReportField(name=name, value=value) for name, values in fields.items() for value in sorted(set(values))]
     report.clocks = [report_clock(clock, day) for clock in decision.clocks]
+    return report
+
+
+def decide_route(host: PluginHost, db: Session, answers: Mapping[str, tuple[str, ...]]) -> RouteDecision:
+    """Route a first submission on the server, knowing which bodies can read reports
+    here: the review page, the submission and an officer's intake decide alike.
+    Raises :class:`parrhesia.domain.routing.RoutingError` when nobody outside the
+    conflict could receive it."""
+    return host.decide(RoutingRequest.from_fields(answers), custody.readable_bodies(db), DatabaseRouteMemory(db))
+
+
+def sealed_to(decision: RouteDecision) -> list[str]:
+    """The bodies a first submission's report key is sealed to: the route and the escalation chain."""
+    return [*decision.route, *(s.body_id for s in decision.escalation)]
+
+
+INTAKE_CHANNELS = ("in-person", "telephone")
+
+
+@dataclass(frozen=True)
+class SealedPart:
+    """A message or attachment sealed on a recipient's machine to the new report's key."""
+
+    part_id: str
+    kind: str
+    ciphertext: bytes
+
+
+def store_intake(
+    db: Session,
+    blobs: BlobStore,
+    *,
+    officer: Recipient,
+    channel: str,
+    report_id: str,
+    report_public_key: bytes,
+    lookup_id: bytes,
+    source_sealed: bytes,
+    body_sealed: Mapping[str, tuple[int, bytes]],
+    decision: RouteDecision,
+    fields: Mapping[str, Sequence[str]],
+    parts: Sequence[SealedPart],
+    on: date,
+    name_officer: bool = False,
+) -> tuple[Report, list[Event]]:
+    """Store a report an officer took in person or by telephone, sealed on their machine.
+
+    The same report as :func:`store_submission` makes, from what arrives sealed: the
+    report key sealed to the source's codename key and to the current key of every body
+    of the route and the escalation chain that has one — exactly those, so no body in
+    conflict (the officer's own, perhaps) ever holds it — and parts that are whole
+    Parrhesia parts. The report records the channel and the officer's body; the audit
+    entry names the officer only with the person's consent (``name_officer``), and is
+    dated to the day like a source's own actions. Raises :class:`custody.CustodyError`
+    (nothing stored) when a key or part is missing or out of place.
+    """
+    if channel not in INTAKE_CHANNELS:
+        raise custody.CustodyError(f"The channel is one of {', '.join(INTAKE_CHANNELS)}.")
+    if not any(part.kind in ("message", "attachment") for part in parts):
+        raise custody.CustodyError("Write a message or attach at least one file.")
+    for part in parts:
+        if part.kind not in ("message", "attachment", "answers"):
+            raise custody.CustodyError(f"A part of an intake is a message, an attachment or answers, not {part.kind!r}.")
+        if not part.ciphertext.startswith(MAGIC) or not is_whole_part(len(part.ciphertext)):
+            raise custody.CustodyError(f"Part {part.part_id} is not a whole Parrhesia part.")
+    if len(source_sealed) != SEALED_REPORT_KEY_SIZE or len(report_public_key) != 32 or len(lookup_id) != 32:
+        raise custody.CustodyError("The source's sealed key, the report key or the lookup id has the wrong size.")
+    keyed = set(custody.current_keys(db, sealed_to(decision)))
+    if set(body_sealed) != keyed:
+        raise custody.CustodyError(
+            "The report key must be sealed to exactly the bodies that receive it or may on escalation "
+            f"({', '.join(sorted(keyed)) or 'none'}): ask for the route again."
+        )
+    if find_by_lookup(db, lookup_id) is not None:
+        raise custody.CustodyError("This codename is taken: make a new one.")
+    day = on
+    report = _new_report(report_id, lookup_id, report_public_key, decision, fields, day)
+    report.intake, report.intake_body = channel, officer.body_id
+    report.sealed_keys = [SealedKey(holder="source", sealed=source_sealed)]
+    submission = Submission()
     try:
-        report.sealed_keys = [
-            SealedKey(holder="source", sealed=seal_report_key(report_key, bytes(source.private_key.public_key)))
-        ]
-        custody.seal_to_bodies(db, report, report_key, [*decision.route, *(s.body_id for s in decision.escalation)])
+        for body_id, (generation, sealed) in sorted(body_sealed.items()):
+            custody.accept_sealed_report_key(db, report, body_id, generation, sealed)
+        for part in parts:
+            pending = blobs.create(part.part_id)
+            submission.parts.append(EncryptedPart(part.part_id, part.kind, pending, ciphertext_size=len(part.ciphertext)))
+            pending.file.write(part.ciphertext)
         db.add(report)
-        db.flush()  # the report row first: plugin errors refer to it
+        db.flush()  # the report row first: plugin errors and the audit entry refer to it
         enqueue_for_bodies(db, decision.duty, "urgent", on=day)
         record_plugin_failures(db, decision.failures, report_id, on=day)
+        audit.record(db, "report.intake", actor=audit.actor_of(officer) if name_officer else f"body:{officer.body_id}",
+                     report_id=report_id, body_id=officer.body_id, detail={"channel": channel}, day_only=True)
     except BaseException:
         db.rollback()
         submission.discard()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import mimetypes
 import os
 import secrets
 import tempfile
@@ -41,6 +42,7 @@ from parrhesia.crypto import (
     encode_public_key,
     encrypt_bytes,
     fingerprint,
+    generate_codename,
     grant_body_key,
     new_body_key,
     new_report_keypair,
@@ -53,7 +55,7 @@ from parrhesia.recipient.known_keys import DeskError, KeyState, KnownKeys, Liste
 
 __all__ = [
     "DeskError", "DeskClient", "KeyState", "KnownKeys", "ListedKey", "PullResult", "Keyring", "default_known_keys_path",
-    "pull", "reply", "note", "transfer", "open_keyring", "keyring_from", "create_body_key", "vouch", "rotate_body_key",
+    "pull", "reply", "note", "transfer", "Intake", "intake", "open_keyring", "keyring_from", "create_body_key", "vouch", "rotate_body_key",
 ]
 
 MANIFEST = ".parrhesia-pulled.json"
@@ -188,6 +190,17 @@ class DeskClient:
 
     def resume_clock(self, report_id: str, clock_id: str) -> dict[str, Any]:
         return self._post(f"{_clock_path(report_id, clock_id)}/resume")
+
+    def intake_route(self, fields: dict[str, list[str]]) -> dict[str, Any]:
+        """The route a report with these routing answers takes, with the body keys to seal to."""
+        return self._post("/intake/route", {"fields": fields})
+
+    def intake_source(self, codename: str) -> dict[str, Any]:
+        """The source's public key and lookup id for a codename (derived with the instance pepper)."""
+        return self._post("/intake/source", {"codename": codename})
+
+    def intake(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return self._post("/intake", payload)
 
     def transfer(self, report_id: str, body_id: str, reason: str, sealed: tuple[int, bytes] | None) -> dict[str, Any]:
         payload: dict[str, Any] = {"body": body_id, "reason": reason}
@@ -484,6 +497,84 @@ def transfer(
     known.check_body_key(client.server, body_id, fingerprint(public_key), trust)
     sealed = (int(body_key["generation"]), seal_report_key(report_key, public_key))
     return client.transfer(report["id"], body_id, reason, sealed)
+
+
+@dataclass(frozen=True)
+class Intake:
+    """A report filed for a person: where it went, and the codename for their slip.
+
+    The codename is the only copy this machine has: it is for the slip, then forgotten.
+    """
+
+    report_id: str
+    route: list[str]
+    excluded: list[str]
+    your_body_receives: bool
+    codename: str = field(repr=False)
+
+
+def intake(
+    client: DeskClient, key: PrivateKey, route: dict[str, Any], *, channel: str, message: str,
+    files: Iterable[tuple[str, bytes]] = (), known: KnownKeys, trust: Iterable[str] = (), name_officer: bool = False,
+) -> Intake:
+    """File a report for a person present or on the telephone, sealed on this machine.
+
+    ``route`` is the answer of ``POST /intake/route`` the person was shown. A fresh
+    codename is made here, and the source's key derived from it by the server (which
+    alone holds the pepper); a fresh report key seals the message and files, and is
+    itself sealed to the source's key and to the key of every body of the route and the
+    escalation chain: the officer's own body's key only if it is on them, and checked
+    against this machine's keyring; any other body's key only once its fingerprint is
+    trusted here (``trust``). The report key is then dropped: this machine keeps
+    nothing, and reads the report later only as a member of a body that received it.
+    """
+    me = client.me()
+    own_body = str(me["body"]["id"])
+    body_keys = list(route["body_keys"])
+    sealed_keys: list[tuple[str, int, bytes]] = []
+    for entry in body_keys:
+        public_key = decode_public_key(entry["public_key"])
+        if entry["body"] == own_body:
+            ring = open_keyring(client, key, known)
+            if bytes(ring.keys[ring.current].public_key) != public_key:
+                raise DeskError("The server lists a key for your own body that is not the one your keyring holds. "
+                                "Nothing was sealed or sent.")
+        else:
+            known.check_body_key(client.server, entry["body"], fingerprint(public_key), trust)
+        sealed_keys.append((str(entry["body"]), int(entry["generation"]), public_key))
+    codename = generate_codename()
+    source = client.intake_source(codename)
+    report_key = new_report_keypair()
+    report_id = secrets.token_hex(16)
+    parts = []
+    if message.strip():
+        parts.append(_sealed_part(report_key, report_id, message.encode("utf-8"), {"kind": "message"}))
+    for name, content in files:
+        meta: dict[str, object] = {"kind": "attachment", "filename": name,
+                "content_type": mimetypes.guess_type(name)[0] or "application/octet-stream"}
+        parts.append(_sealed_part(report_key, report_id, content, meta))
+    payload = {
+        "id": report_id,
+        "channel": channel,
+        "fields": route["fields"],
+        "public_key": encode_public_key(bytes(report_key.public_key)),
+        "lookup_id": source["lookup_id"],
+        "source_sealed_key": _b64(seal_report_key(report_key, decode_public_key(source["public_key"]))),
+        "bodies": [{"body": body, "generation": generation, "sealed_key": _b64(seal_report_key(report_key, pk))}
+                        for body, generation, pk in sealed_keys],
+        "parts": parts,
+        "name_officer": name_officer,
+    }
+    del report_key  # nothing of it stays here: the bodies and the source hold it, sealed
+    stored = client.intake(payload)
+    return Intake(str(stored["id"]), list(stored["route"]), list(stored["excluded"]),
+                  bool(stored["your_body_receives"]), codename)
+
+
+def _sealed_part(report_key: PrivateKey, report_id: str, content: bytes, meta: dict[str, object]) -> dict[str, str]:
+    part_id = secrets.token_hex(16)
+    blob = encrypt_bytes(content, bytes(report_key.public_key), report_id, part_id, meta)
+    return {"id": part_id, "kind": str(meta["kind"]), "ciphertext": _b64(blob)}
 
 
 def create_body_key(client: DeskClient, key: PrivateKey, known: KnownKeys | None = None) -> str:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["HEAD", "SchemaError", "upgrade", "current_revision", "head_revision", "check_schema"]
 
 # The newest revision in migrations/versions (checked by tests/test_storage.py).
-HEAD = "0012"
+HEAD = "0013"
 
 _SCRIPTS = Path(__file__).resolve().parent / "migrations"
 

@@ -149,6 +149,10 @@ class Report(Base):
     # A legal hold blocks destruction at the end of the retention period.
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     closed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # How the report was taken when not online: "in-person" or "telephone", by a
+    # recipient of ``intake_body`` on the person's behalf (never which recipient).
+    intake: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    intake_body: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     bodies: Mapped[list[ReportBody]] = relationship(
         back_populates="report", cascade="all, delete-orphan", order_by=lambda: [ReportBody.role, ReportBody.rank, ReportBody.body_id]

@@ -161,6 +161,9 @@ def _schemas() -> dict[str, Any]:
                 "route": {"type": "array", "items": {"type": "string"}},
                 "escalation": {"type": "array", "items": {"type": "string"}},
                 "fallback_route": {"type": "boolean"},
+                "intake": {"type": ["string", "null"], "enum": ["in-person", "telephone", None],
+                           "description": "Taken for the person by a recipient (POST /api/v1/intake); null: online."},
+                "intake_body": {"type": ["string", "null"], "description": "The body whose recipient took it."},
                 "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
                 "clocks": {"type": "array", "items": _ref("Clock")},
                 "parts": {"type": "array", "items": _ref("Part")},
@@ -323,6 +326,67 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "properties": {"generation": {"type": "integer"}, "fingerprint": {"type": "string"}},
         },
+        "RoutingAnswers": {
+            "type": "object", "required": ["fields"],
+            "properties": {"fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                                      "description": "The person's routing answers, by routing field name."}},
+        },
+        "IntakeRoute": {
+            "type": "object",
+            "description": "The route a source's review page would show, and the keys to seal the report key to.",
+            "properties": {
+                "route": {"type": "array", "items": {"type": "object"}},
+                "excluded": {"type": "array", "items": {"type": "object"}},
+                "escalation": {"type": "array", "items": {"type": "object"}},
+                "waiting": {"type": "array", "items": {"type": "object"}},
+                "clocks": {"type": "array", "items": {"type": "object"}},
+                "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                "day": {"type": "string", "format": "date"},
+                "body_keys": {"type": "array", "items": {"type": "object", "properties": {
+                    "body": {"type": "string"}, "generation": {"type": "integer"},
+                    "public_key": {"type": "string"}, "fingerprint": {"type": "string"}}}},
+                "your_body_receives": {"type": "boolean"},
+                "instance": {"type": "object", "properties": {
+                    "name": {"type": "string"}, "source_hosts": {"type": "array", "items": {"type": "string"}}}},
+            },
+        },
+        "IntakeSource": {
+            "type": "object",
+            "properties": {"public_key": {"type": "string", "description": "The source's public key (prh1pk_…)."},
+                           "lookup_id": {"type": "string", "contentEncoding": "base64"}},
+        },
+        "IntakeRequest": {
+            "type": "object",
+            "required": ["id", "channel", "fields", "public_key", "lookup_id", "source_sealed_key", "bodies",
+                         "parts"],
+            "properties": {
+                "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                "channel": {"type": "string", "enum": ["in-person", "telephone"]},
+                "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                "public_key": {"type": "string", "description": "The report public key (prh1pk_…)."},
+                "lookup_id": {"type": "string", "contentEncoding": "base64"},
+                "source_sealed_key": {"type": "string", "contentEncoding": "base64"},
+                "bodies": {"type": "array", "items": {"type": "object", "properties": {
+                    "body": {"type": "string"}, "generation": {"type": "integer"},
+                    "sealed_key": {"type": "string", "contentEncoding": "base64"}}}},
+                "parts": {"type": "array", "items": {"type": "object", "properties": {
+                    "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                    "kind": {"type": "string", "enum": ["message", "attachment", "answers"]},
+                    "ciphertext": {"type": "string", "contentEncoding": "base64"}}}},
+                "name_officer": {"type": "boolean", "description": "The person agreed that the officer is named."},
+            },
+        },
+        "IntakeResult": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"}, "created_on": {"type": "string", "format": "date"},
+                "intake": {"type": "string"}, "intake_body": {"type": "string"},
+                "route": {"type": "array", "items": {"type": "string"}},
+                "escalation": {"type": "array", "items": {"type": "string"}},
+                "excluded": {"type": "array", "items": {"type": "string"}},
+                "your_body_receives": {"type": "boolean"},
+            },
+        },
         "VouchRequest": {
             "type": "object",
             "required": ["recipient", "generation", "grant"],
@@ -420,6 +484,38 @@ def _paths() -> dict[str, Any]:
                               "401": _UNAUTHORISED,
                               "409": _error("You do not hold the current key, it changed, or the colleague is not an "
                                             "active recipient of your body without a grant.")},
+            }
+        },
+        "/api/v1/intake/route": {
+            "post": {
+                "summary": "The route of a report you take for a person (in person or by telephone)",
+                "description": "Routed as a source's review page routes it; with the current key of every body the "
+                               "report key must be sealed to. Tell the person who will read it before filing.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("RoutingAnswers")}}},
+                "responses": {"200": _json(_ref("IntakeRoute"), "The route."), "400": _INVALID,
+                              "401": _UNAUTHORISED, "409": _error("Nobody outside the conflict could receive it.")},
+            }
+        },
+        "/api/v1/intake/source": {
+            "post": {
+                "summary": "The source key and lookup id of a codename made on your machine",
+                "description": "Derived with the instance pepper (docs/format.md §4, §11); nothing is stored or logged.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["codename"], "properties": {"codename": {"type": "string"}}}}}},
+                "responses": {"200": _json(_ref("IntakeSource"), "The source's public key and lookup id."),
+                              "400": _INVALID, "401": _UNAUTHORISED},
+            }
+        },
+        "/api/v1/intake": {
+            "post": {
+                "summary": "File a report you took for a person, sealed on your machine",
+                "description": "Routed again on the server; the report key must be sealed to exactly the keyed bodies "
+                               "of the route and the escalation chain (docs/format.md §11).",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("IntakeRequest")}}},
+                "responses": {"201": _json(_ref("IntakeResult"), "The report was stored."), "400": _INVALID,
+                              "401": _UNAUTHORISED, "409": _error("The sealed keys do not fit the route, the report "
+                                                                  "id exists, or a part is not a whole part."),
+                              "413": _error("The request body is larger than this route accepts.")},
             }
         },
         "/api/v1/body-key/rotation": {

@@ -221,6 +221,9 @@ def _describe(report: Report) -> dict[str, Any]:
         "route": [b.body_id for b in report.bodies if b.role == "route"],
         "escalation": [b.body_id for b in report.bodies if b.role == "escalation"],
         "fallback_route": report.fallback_route,
+        # Taken in person or by telephone ("in-person", "telephone"; null: online), by which body.
+        "intake": report.intake,
+        "intake_body": report.intake_body,
         "fields": {name: [f.value for f in report.fields if f.name == name] for name in sorted({f.name for f in report.fields})},
         "clocks": [
             {"id": c.clock_id, "label": c.label, "legal_source": c.legal_source, "due_on": c.due_on.isoformat(),

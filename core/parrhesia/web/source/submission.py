@@ -18,13 +18,12 @@ from werkzeug.wrappers import Response
 from parrhesia.contract.intake import InvalidAnswer, clean_routing_answers
 from parrhesia.contract.manager import PluginFailure
 from parrhesia.crypto import derive_source_identity, generate_codename, new_report_keypair
-from parrhesia.domain import custody, form_tokens, reports
+from parrhesia.domain import form_tokens, reports
 from parrhesia.domain.deadlines import report_day
 from parrhesia.domain.events import dispatch
 from parrhesia.domain.host import current_host
 from parrhesia.domain.notifications import flush
-from parrhesia.domain.route_memory import DatabaseRouteMemory
-from parrhesia.domain.routing import RouteDecision, RoutingError, RoutingRequest
+from parrhesia.domain.routing import RouteDecision, RoutingError
 from parrhesia.instance import current_instance
 from parrhesia.offload import blocking
 from parrhesia.storage.db import get_session
@@ -36,7 +35,7 @@ from parrhesia.web.source.forms import LogoutForm
 from parrhesia.web.source.readers import readers, routing_view
 from parrhesia.web.source.receipt import published_key
 
-__all__ = ["receive", "log_failures", "limit_mb"]
+__all__ = ["receive", "log_failures", "limit_mb", "notify_duty_at_once"]
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ def submit() -> Response | tuple[str, int] | str:
     log_failures(decision.failures)
     dispatch(host, get_session(), events, on=report.created_on)
     if decision.duty:
-        _notify_duty_at_once(decision.duty, report.id)
+        notify_duty_at_once(decision.duty, report.id)
     source_session.start(report, report_key)
     # Shown once, never stored: the page is not cached (Cache-Control: no-store).
     return render_template("codename.html", codename=codename, logout_form=LogoutForm(formdata=None))
@@ -147,9 +146,7 @@ def _decide(answers: dict[str, tuple[str, ...]]) -> RouteDecision | None:
     """Route on the server, knowing which bodies can read reports here (the review
     page and the submission decide alike)."""
     try:
-        db = get_session()
-        return current_host().decide(RoutingRequest.from_fields(answers), custody.readable_bodies(db),
-                                     DatabaseRouteMemory(db))
+        return reports.decide_route(current_host(), get_session(), answers)
     except RoutingError:
         log.error("no body outside the conflict can receive a report: check instance.last_resort")
         return None
@@ -179,8 +176,8 @@ def _content_form(
     ), status
 
 
-def _notify_duty_at_once(body_ids: Sequence[str], report_id: str) -> None:
-    """Imminent danger: the duty body's recipients are told now, not in the next batch."""
+def notify_duty_at_once(body_ids: Sequence[str], report_id: str) -> None:
+    """Imminent danger (a source's report, or one an officer took in person): the duty body's recipients are told now, not in the next batch."""
     db = get_session()
     recipients = [r.id for r in reports.recipients_of(db, body_ids)]
     result = flush(current_host(), db, only=recipients)
