@@ -21,16 +21,18 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
-from sqlalchemy import select
+from flask.testing import FlaskClient
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from parrhesia.cli import main
 from parrhesia.crypto import derive_source_identity, encode_public_key, fingerprint
 from parrhesia.domain import custody
-from parrhesia.domain.reports import find_by_lookup
+from parrhesia.domain.accounts import utcnow
+from parrhesia.domain.reports import find_by_lookup, token_hash
 from parrhesia.recipient.client import DeskClient, DeskError, KnownKeys
 from parrhesia.recipient.client import intake as file_intake
-from parrhesia.storage.models import AuditEntry, BodyKey, Report, SealedKey
+from parrhesia.storage.models import AuditEntry, BodyKey, DeskSession, Report, SealedKey
 from parrhesia.testing import RegisteredRecipient, add_test_recipient, log_in
 
 OFFICE, OMBUDSMAN = "integrity-office", "ombudsman"
@@ -101,13 +103,23 @@ def _pulled_text(out: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())
 
 
-def _at_rest(app: Flask, tmp_path: Path, database_url: str) -> list[Path]:
-    """Every file the server wrote: the instance folder, and the SQLite database with its journal."""
+def _at_rest(app: Flask, tmp_path: Path, database_url: str) -> list[tuple[str, bytes]]:
+    """Everything the server wrote: the instance folder, and the SQLite database with its
+    journal, or on PostgreSQL every row of every table of the test's schema."""
     files = [p for p in app.extensions["parrhesia.instance"].config.path.rglob("*") if p.is_file()]
     if database_url.startswith("sqlite"):
         files += [p for p in tmp_path.glob("parrhesia-test.db*") if p.is_file()]
-    assert files
-    return files
+    found = [(str(p), p.read_bytes()) for p in files]
+    if database_url.startswith("postgresql"):
+        with _engine(app).connect() as connection:
+            tables = connection.scalars(text(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")).all()
+            assert "reports" in tables
+            for table in tables:
+                rows = connection.scalars(text(f'SELECT row_to_json(t)::text FROM "{table}" t')).all()  # noqa: S608
+                found.append((f"table {table}", "\n".join(rows).encode()))
+    assert found
+    return found
 
 
 def test_an_intake_report_is_routed_stored_and_decrypted_by_its_bodies_and_nothing_readable_is_at_rest(
@@ -138,7 +150,7 @@ def test_an_intake_report_is_routed_stored_and_decrypted_by_its_bodies_and_nothi
         assert (out / report.id / f"{document}.pdf").read_bytes() == b"%PDF-1.4 " + document.encode()
 
     needles = [canary.encode(), document.encode(), codename.encode()]
-    found = [str(p) for p in _at_rest(app, tmp_path, database_url) if any(n in p.read_bytes() for n in needles)]
+    found = [where for where, data in _at_rest(app, tmp_path, database_url) if any(n in data for n in needles)]
     assert not found, f"readable at rest on the server: {found}"
 
 
@@ -244,9 +256,24 @@ def test_the_report_shows_it_was_taken_in_person_by_that_body_and_names_the_offi
     assert len(taken) == 1 and taken[0]["body_id"] == OFFICE
     assert taken[0]["actor"] == (f"recipient:{officer.id}" if named else f"body:{OFFICE}")
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", taken[0]["at"]), "the person's visit is dated to the day only"
+    page = _desk(app, ombudsman).get(f"/desk/reports/{report.id}").get_data(as_text=True)
+    assert re.search(r'id="report-intake">In person, by integrity-office<', page), "the desk page shows how it was taken"
     if not named:
-        everything = json.dumps(trail) + json.dumps(shown)
+        everything = json.dumps(trail) + json.dumps(shown) + page
         assert f"recipient:{officer.id}" not in everything
         with Session(_engine(app)) as db:
             actors = db.scalars(select(AuditEntry.actor).where(AuditEntry.report_id == report.id)).all()
         assert f"recipient:{officer.id}" not in actors
+
+
+def _desk(app: Flask, who: RegisteredRecipient) -> FlaskClient:
+    """A browser logged in to the web desk as ``who`` (a desk session, without the log-in page)."""
+    token = secrets.token_bytes(32)
+    with Session(_engine(app)) as db:
+        now = utcnow()
+        db.add(DeskSession(token_hash=token_hash(token), account=f"recipient:{who.id}", created_at=now, last_seen_at=now))
+        db.commit()
+    browser = app.test_client()
+    with browser.session_transaction() as session:
+        session["desk"] = token.hex()
+    return browser
