@@ -440,6 +440,8 @@ def _show_route(route: dict[str, Any], *, err: bool) -> None:
         click.echo(f"  deadline: {clock['label']} ({clock['legal_source']})", err=err)
     if route.get("substitute_reason"):
         click.echo(f"  {route['substitute_reason']}", err=err)
+    for body_key in route["body_keys"]:
+        click.echo(f"  key of {body_key['body']} sealed to: {body_key['fingerprint']}", err=err)
     if not route["your_body_receives"]:
         click.echo("Your own body does not receive this report: once filed, you cannot read it.", err=err)
 

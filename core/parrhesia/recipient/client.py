@@ -532,6 +532,7 @@ def intake(
     own_body = str(me["body"]["id"])
     body_keys = list(route["body_keys"])
     sealed_keys: list[tuple[str, int, bytes]] = []
+    untrusted: list[str] = []
     for entry in body_keys:
         public_key = decode_public_key(entry["public_key"])
         if entry["body"] == own_body:
@@ -540,8 +541,13 @@ def intake(
                 raise DeskError("The server lists a key for your own body that is not the one your keyring holds. "
                                 "Nothing was sealed or sent.")
         else:
-            known.check_body_key(client.server, entry["body"], fingerprint(public_key), trust)
+            try:
+                known.check_body_key(client.server, entry["body"], fingerprint(public_key), trust)
+            except DeskError as problem:
+                untrusted.append(str(problem))  # every body's at once: one round of confirmations
         sealed_keys.append((str(entry["body"]), int(entry["generation"]), public_key))
+    if untrusted:
+        raise DeskError("\n".join(untrusted))
     codename = generate_codename()
     source = client.intake_source(codename)
     report_key = new_report_keypair()
