@@ -181,11 +181,11 @@ def test_bad_input_gets_clear_errors_and_stores_nothing(small_limit_server: Serv
     assert "larger than this instance accepts" in declared.text and "Nothing was stored" in declared.text
     assert declared.header_values("Content-Security-Policy"), "the error page lacks the app's headers"
 
-    # Without Content-Length the limit can only be enforced on bytes as they arrive,
-    # after the message and part of the file were already encrypted into pending blobs.
-    streamed, _ = source.submit("over the limit, found out while streaming", [big], chunked=True)
-    assert streamed.status == 413
-    assert "larger than this instance accepts" in streamed.text
+    # Without Content-Length (chunked) a body could be bounded neither in size up front
+    # nor in time (the idle and minimum-rate bounds): it is refused before it is read.
+    streamed, _ = source.submit("sent without a length", [big], chunked=True)
+    assert streamed.status == 411
+    assert "not sent as expected" in streamed.text
 
     token = source.csrf_token("/submit")
     fields = [("message", "no token at all")]

@@ -45,6 +45,7 @@ class HeldUpload:
 
     sock: socket.socket
     rest: bytes
+    head: str = ""  # the answer's status line and headers, once read
 
     def finish(self) -> tuple[int, str]:
         self.sock.sendall(self.rest)
@@ -56,6 +57,7 @@ class HeldUpload:
             raw += chunk
         self.sock.close()
         head, _, body = raw.partition(b"\r\n\r\n")
+        self.head = head.decode("latin-1")
         return int(head.split(b" ", 2)[1]), body.decode("utf-8", "replace")
 
 
@@ -79,10 +81,10 @@ def _hold_upload(served: ServedInstance, canary: str, number: int) -> HeldUpload
     return HeldUpload(sock, body[half:])
 
 
-def _page_answers(served: ServedInstance, timeout: float) -> bool:
+def _page_answers(served: ServedInstance, timeout: float, path: str = "/") -> bool:
     connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=timeout)
     try:
-        connection.request("GET", "/")
+        connection.request("GET", path)
         return connection.getresponse().status == 200
     except TimeoutError:
         return False
@@ -155,6 +157,7 @@ def test_an_upload_over_the_limit_in_flight_is_refused_with_a_page_and_stores_no
             status, page = refused.answer()
             assert status == 503
             assert "Back" in page and "Nothing was sent or stored" in page
+            assert "\r\nretry-after: 120" in refused.head.lower()
         finally:
             answers = [upload.finish() for upload in held]
         assert [s for s, _ in answers] == [200, 200]
@@ -231,3 +234,23 @@ def test_an_upload_that_would_fill_the_disk_is_refused_with_a_page(sqlite_instan
         assert _page_answers(served, timeout=20)
         with sqlite3.connect(sqlite_instance / "parrhesia.db") as database:
             assert database.execute("SELECT count(*) FROM reports").fetchone()[0] == 0
+
+
+def test_another_process_writing_does_not_stop_the_worker(sqlite_instance: Path, tmp_path: Path) -> None:
+    """SQLite waits for another process's write lock by sleeping in C; under gevent that
+    would stop every request of the worker. While this test's process holds the lock,
+    what needs no database still answers (every transaction takes the write lock, so
+    pages that read wait their turn), and a submission waits its turn and is stored."""
+    for served in _served(sqlite_instance, tmp_path, "gevent"):
+        prepared = _hold_upload(served, "x", 1)
+        database = sqlite3.connect(sqlite_instance / "parrhesia.db", isolation_level=None)
+        database.execute("BEGIN IMMEDIATE")  # as `parrhesia tick` or a CLI command would
+        try:
+            prepared.sock.sendall(prepared.rest)  # its storing now waits for the lock
+            time.sleep(0.5)
+            assert _page_answers(served, timeout=5, path="/static/style.css"), "the worker stopped"
+        finally:
+            database.execute("ROLLBACK")
+            database.close()
+        status, page = prepared.answer()
+        assert status == 200, page[:300]

@@ -118,7 +118,8 @@ def hash_password(password: str) -> str:
 @functools.cache
 def _dummy_hash() -> bytes:
     """A hash of a random password with hash_password's parameters, made once per process."""
-    return argon2id.str(secrets.token_bytes(32), opslimit=_OPSLIMIT, memlimit=_MEMLIMIT)
+    made: bytes = blocking(argon2id.str, secrets.token_bytes(32), _OPSLIMIT, _MEMLIMIT)
+    return made
 
 
 @functools.cache
@@ -381,6 +382,7 @@ def log_in(db: Session, account: Recipient | Operator | None, password: str, cod
     try:
         enrolling = isinstance(account, Recipient) and needs_enrolment(account)
         if account is None or account.password_hash is None or (account.totp_secret is None and not enrolling):
+            db.rollback()  # finding no account opened a transaction: no lock is held for the work
             _no_such_account(password, code, now)
         throttled = _claim(account, now)
         stored, secret = account.password_hash, account.totp_secret or ""  # read before the commit may expire them

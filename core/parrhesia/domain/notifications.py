@@ -82,42 +82,49 @@ def flush(host: PluginHost, db: Session, *, only: Iterable[int] | None = None) -
     """Send one message per recipient with queued items; keep the items on failure.
 
     ``only`` limits the batch to some recipients: the urgent path notifies the duty
-    body's recipients at once instead of waiting for the hourly batch.
+    body's recipients at once instead of waiting for the hourly batch. No transaction
+    is open while messages go out (e-mail and webhooks may take their 30 s): on SQLite
+    it would hold the write lock, for every other process too. Commits.
     """
     result = FlushResult()
     query = select(QueuedNotification).order_by(QueuedNotification.id)
     if only is not None:
         query = query.where(QueuedNotification.recipient_id.in_(list(only)))
-    queued = list(db.scalars(query))
     by_recipient: dict[int, list[QueuedNotification]] = defaultdict(list)
-    for item in queued:
+    for item in db.scalars(query):
         by_recipient[item.recipient_id].append(item)
     public_url = host.config.raw.get("instance", {}).get("public_url")
+    batches: list[tuple[Notification, list[int]]] = []
     for recipient_id, items in by_recipient.items():
         recipient = db.get(Recipient, recipient_id)
         if recipient is None or not recipient.active:
-            _forget(db, items)
+            _forget(db, [i.id for i in items])
             continue
-        notification = Notification(
+        batches.append((Notification(
             recipient_id=recipient.id,
             name=recipient.name,
             email=recipient.email,
             instance_name=host.config.name,
             counts=dict(Counter(item.kind for item in items)),
             desk_url=f"{public_url.rstrip('/')}/desk/" if isinstance(public_url, str) else None,
-        )
+        ), [i.id for i in items]))
+    db.commit()
+    delivered: list[int] = []
+    for notification, ids in batches:
         answers, failures = call_each(host.manager, "parrhesia_notify", notification=notification, config=host.config)
         result.failures += failures
         if any(answer is True for _, answer in answers):
             result.sent += 1
-            _forget(db, items)
+            delivered += ids
         else:
             result.undelivered += 1
+    _forget(db, delivered)
     db.commit()
     return result
 
 
-def _forget(db: Session, items: list[QueuedNotification]) -> None:
-    db.execute(delete(QueuedNotification).where(QueuedNotification.id.in_([i.id for i in items])))
+def _forget(db: Session, ids: list[int]) -> None:
+    if ids:
+        db.execute(delete(QueuedNotification).where(QueuedNotification.id.in_(ids)))
 
 

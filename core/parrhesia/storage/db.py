@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from parrhesia.offload import under_gevent
 
 __all__ = ["make_engine", "init_app", "get_session"]
 
@@ -43,7 +47,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    # Under gevent SQLite must never sleep in C waiting for another process's lock: the
+    # whole worker would stop; _WriterTurn.begin waits for it cooperatively instead.
+    cursor.execute(f"PRAGMA busy_timeout={0 if under_gevent() else BUSY_TIMEOUT_MS}")
     # Deleted rows are overwritten rather than left in free pages.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
@@ -63,8 +69,10 @@ class _WriterTurn:
     waited there would stop the very request holding the lock (which yields while it
     waits for an fsync or a thread) and both would fail with "database is locked". So
     the process's requests first take their turn on this lock, which a greenlet waits
-    for without blocking the others; SQLite's own wait is left for other processes.
-    Made per engine, after gevent has patched the worker (the lock is then gevent's).
+    for without blocking the others. Another process's lock (a CLI command, ``tick``,
+    a second worker) is waited for the same way: under gevent SQLite's busy timeout is
+    0 and BEGIN IMMEDIATE is retried with cooperative sleeps. Made per engine, after
+    gevent has patched the worker (the lock is then gevent's).
     """
 
     def __init__(self) -> None:
@@ -75,10 +83,24 @@ class _WriterTurn:
             raise sqlite3.OperationalError("database is locked (no turn to write within the timeout)")
         connection.info[_HOLDS_TURN] = True
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            self._begin_immediate(connection)
         except BaseException:
             self.end(connection)
             raise
+
+    @staticmethod
+    def _begin_immediate(connection: Any) -> None:
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        pause = 0.005
+        while True:
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except DBAPIError as error:  # SQLITE_BUSY: another process writes
+                if not under_gevent() or "locked" not in str(error.orig) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)  # gevent's sleep: the other requests go on
+            pause = min(pause * 2, 0.1)
 
     def end(self, connection: Any) -> None:
         # The commit or rollback runs right after this, without yielding in between.
@@ -93,7 +115,8 @@ class _WriterTurn:
 
 
 _HOLDS_TURN = "parrhesia.holds_write_turn"
-_TURN_TIMEOUT = 10.0  # seconds, as SQLite's busy_timeout
+_TURN_TIMEOUT = 120.0  # seconds in line behind the process's other writers (waiting costs nothing)
+BUSY_TIMEOUT_MS = 10_000  # waiting for another process's write lock
 
 
 def init_app(app: Flask, engine: Engine) -> None:

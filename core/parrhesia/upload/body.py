@@ -20,6 +20,7 @@ from werkzeug.datastructures import FileStorage, ImmutableMultiDict
 READ_SIZE = 1024 * 1024  # the most bytes asked of the request body at a time
 FIRST_READ = 16 * 1024  # the first block of a body; doubled while blocks fill quickly
 FAST_BLOCK = 0.05  # seconds: a block filled sooner than this came from a fast client
+SLOW_BLOCK = 0.5  # seconds: a block that took longer came from a slow one (halved again)
 
 # A body that is still arriving costs a connection, not a worker thread (the gevent
 # workers of parrhesia.web.server), but it must still end. Tor circuits run at tens of
@@ -146,8 +147,12 @@ def _gunicorn_blocks(
                 if filled:
                     yield bytes(block[:filled])
                 return
-            if time.monotonic() - began < FAST_BLOCK:
+            took = time.monotonic() - began
+            if took < FAST_BLOCK:
                 block_size = min(block_size * 2, size)  # a fast client: fewer, larger blocks
+            elif took > SLOW_BLOCK:
+                # bytes queued while the request waited can make a slow client look fast
+                block_size = max(block_size // 2, FIRST_READ)
             yield block
     finally:
         sock.settimeout(previous_timeout)

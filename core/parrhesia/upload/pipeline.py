@@ -142,9 +142,7 @@ class _Writeback:
 
     def request(self, blob: PendingBlob, end: int) -> None:
         if self._inline:
-            with suppress(OSError):  # a hint only, as on the thread
-                blob.start_writeback(end)
-            return
+            return  # a hint only, which may wait for a busy disk: not on the event loop
         with self._lock:
             if self._stopping:
                 return

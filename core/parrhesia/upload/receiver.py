@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from flask import Request, current_app
 from flask_babel import gettext as _
 from flask_wtf.csrf import ValidationError, validate_csrf
-from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, RequestTimeout
+from werkzeug.exceptions import BadRequest, LengthRequired, RequestEntityTooLarge, RequestTimeout
 from werkzeug.http import parse_options_header
 
 from parrhesia.crypto import PartWriter
@@ -37,6 +37,13 @@ class SubmissionRejected(BadRequest):
 
 class SubmissionTooLarge(RequestEntityTooLarge):
     """A submission over the instance's limit; nothing of it was stored."""
+
+
+class LengthRequiredForUpload(LengthRequired):
+    """A submission sent without Content-Length (chunked): refused before it is read."""
+
+    def __init__(self) -> None:
+        super().__init__(_("The form was not sent as expected. Please use the form on this site."))
 
 
 class SubmissionTooSlow(RequestTimeout):
@@ -91,7 +98,11 @@ def receive_submission(
     boundary = options.get("boundary", "")
     if mimetype != "multipart/form-data" or not _valid_boundary(boundary):
         raise SubmissionRejected(_("The form was not sent as expected. Please use the form on this site."))
-    if request.content_length is not None and request.content_length > limit:
+    if request.content_length is None:
+        # A browser always sends a form's length; a chunked body could not be bounded in
+        # time (the idle and minimum-rate bounds need the connection: upload.body).
+        raise LengthRequiredForUpload()
+    if request.content_length > limit:
         raise SubmissionTooLarge(_too_large(limit))
 
     slots: UploadBounds | None = current_app.extensions.get(UPLOAD_BOUNDS)  # absent: no bounds (tools, tests)
@@ -146,6 +157,7 @@ def _run(receiver: _Receiver, request: Request, boundary: bytes, limit: int, bou
                 return  # the epilogue, if any, is left unread
         parser.finish()
     except BodyTooSlow:
+        discard_briefly(request, seconds=1.0)  # a client still sending sees the page, not a reset
         raise SubmissionTooSlow(_("The upload stalled or arrived too slowly, so it was stopped. Nothing was "
                                   "stored; please try again, with fewer or smaller files if it happens again.")) from None
     except TooManyParts:

@@ -193,9 +193,11 @@ def _select_locale() -> str | None:
 
 
 def _http_error(error: HTTPException) -> Any:
+    # The exception's own headers (Retry-After of a refusal, Allow of a 405) go along.
+    headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
     if request.path.startswith("/api/"):
-        return {"error": error.name, "message": error.description}, error.code
-    return render_template("error.html", error=error), error.code
+        return {"error": error.name, "message": error.description}, error.code, headers
+    return render_template("error.html", error=error), error.code, headers
 
 
 def _unexpected_error(error: Exception) -> Any:
