@@ -70,10 +70,6 @@ def submit() -> Response | tuple[str, int] | str:
     host = current_host()
     report_id = reports.new_report_id()
     report_key = new_report_keypair()
-    # The codename's key is derived before the upload is read: Argon2id's memory is
-    # given back before the upload's buffers are taken, so the two never add up.
-    codename = generate_codename()
-    source = blocking(derive_source_identity, codename, instance.pepper, instance.codename_kdf)  # Argon2id
     submission = receive(report_id, bytes(report_key.public_key))
     try:
         answers = clean_routing_answers(host.routing_fields, submission.fields)
@@ -83,6 +79,15 @@ def submit() -> Response | tuple[str, int] | str:
     if not any(part.kind in ("message", "attachment") for part in submission.parts):
         submission.discard()
         return _content_form(answers, error=_("Write a message or attach at least one file."), status=400)
+    codename = generate_codename()
+    try:
+        # Argon2id only once the form has proved itself (CSRF, single-use token, content),
+        # so junk posted here costs no derivation; on a real thread of a pool of one per
+        # core (parrhesia.offload), with no transaction open.
+        source = blocking(derive_source_identity, codename, instance.pepper, instance.codename_kdf)
+    except BaseException:
+        submission.discard()
+        raise
     decision = _decide(answers)
     if decision is None:
         submission.discard()
