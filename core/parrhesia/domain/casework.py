@@ -185,6 +185,7 @@ def receive_reply(
 ) -> Part:
     """Store a reply sealed on the recipient's machine or in their browser, streamed
     from a request body; raise :class:`parrhesia.upload.sealed_part.NotAPart` if it is not one."""
+    db.commit()  # no transaction stays open while the body arrives (on SQLite: the write lock)
     pending, size = receive_part(stream, instance.blobs, part_id, instance.config.max_submission_bytes)
     try:
         pending.commit()
