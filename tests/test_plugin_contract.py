@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 FORBIDDEN = (
     "sqlalchemy",
     "parrhesia.storage.models",
-    "parrhesia.db",
+    "parrhesia.storage.db",
     "parrhesia.storage.migrate",
     "parrhesia.web.app",
     "parrhesia.web.desk",

@@ -42,6 +42,8 @@ DEFAULT_THEME = "default"
 DEFAULT_MAX_SUBMISSION_BYTES = 500 * 1000 * 1000
 DEFAULT_MAX_CONCURRENT_UPLOADS = 256  # per serving process (deploy/README.md: sizing)
 DEFAULT_UPLOAD_DISK_RESERVE = 1024 * 1024 * 1024  # bytes (instance.upload_disk_reserve_mb)
+DEFAULT_UPLOAD_IDLE_SECONDS = 60  # Tor gives tens of KB/s or more: these are floors far below it
+DEFAULT_UPLOAD_MIN_RATE = 2048  # bytes per second
 DATABASE_URL_ENV = "PARRHESIA_DATABASE_URL"
 _BODY_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 HOST_INTERFACES = ("source", "desk")
@@ -75,8 +77,8 @@ class InstanceConfig:
     max_concurrent_uploads: int = DEFAULT_MAX_CONCURRENT_UPLOADS
     # a body still arriving is stopped after this long without a byte, or below this
     # average rate once that long has passed (parrhesia.upload.bounds)
-    upload_idle_seconds: int = 60
-    upload_min_rate: int = 2048  # bytes per second
+    upload_idle_seconds: int = DEFAULT_UPLOAD_IDLE_SECONDS
+    upload_min_rate: int = DEFAULT_UPLOAD_MIN_RATE  # bytes per second
     # free disk space a new upload must leave where blobs are; below it uploads are refused
     upload_disk_reserve: int = DEFAULT_UPLOAD_DISK_RESERVE
     session_lifetime: timedelta = timedelta(minutes=60)
@@ -145,10 +147,10 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
     uploads = instance.get("max_concurrent_uploads", DEFAULT_MAX_CONCURRENT_UPLOADS)
     if not isinstance(uploads, int) or isinstance(uploads, bool) or uploads <= 0:
         raise ConfigError(f"{config_file}: instance.max_concurrent_uploads must be a positive integer")
-    idle = instance.get("upload_idle_seconds", 60)
+    idle = instance.get("upload_idle_seconds", DEFAULT_UPLOAD_IDLE_SECONDS)
     if not isinstance(idle, int) or isinstance(idle, bool) or not 1 <= idle <= 3600:
         raise ConfigError(f"{config_file}: instance.upload_idle_seconds must be a whole number of seconds, 1 to 3600")
-    min_rate = instance.get("upload_min_rate", 2048)
+    min_rate = instance.get("upload_min_rate", DEFAULT_UPLOAD_MIN_RATE)
     if not isinstance(min_rate, int) or isinstance(min_rate, bool) or min_rate < 0:
         raise ConfigError(f"{config_file}: instance.upload_min_rate must be a number of bytes per second (0: none)")
     reserve_mb = instance.get("upload_disk_reserve_mb", DEFAULT_UPLOAD_DISK_RESERVE // (1024 * 1024))

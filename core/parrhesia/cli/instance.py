@@ -12,7 +12,7 @@ from parrhesia.cli.common import instance_option
 from parrhesia.config import ConfigError
 from parrhesia.instance import init_instance
 from parrhesia.storage.migrate import SchemaError
-from parrhesia.web import WORKER_CLASSES
+from parrhesia.web import DEFAULT_CONNECTIONS, DEFAULT_THREADS, DEFAULT_WORKERS, WORKER_CLASSES
 
 __all__ = ["init", "serve", "demo"]
 
@@ -34,13 +34,13 @@ def init(instance_dir: Path, name: str) -> None:
 @click.command()
 @instance_option
 @click.option("--bind", default="127.0.0.1:8080", show_default=True, help="Address for gunicorn to listen on.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+@click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=click.IntRange(1, 64),
               help="Serving processes (one gevent worker takes hundreds of slow uploads; deploy/README.md).")
-@click.option("--worker-class", type=click.Choice(WORKER_CLASSES), default="gevent", show_default=True,
+@click.option("--worker-class", type=click.Choice(WORKER_CLASSES), default=WORKER_CLASSES[0], show_default=True,
               help="gevent: a slow upload costs a connection, not a thread; gthread: a pool of threads.")
-@click.option("--connections", default=1000, show_default=True, type=click.IntRange(1, 100_000),
+@click.option("--connections", default=DEFAULT_CONNECTIONS, show_default=True, type=click.IntRange(1, 100_000),
               help="Connections per gevent worker.")
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64), help="Threads per gthread worker.")
+@click.option("--threads", default=DEFAULT_THREADS, show_default=True, type=click.IntRange(1, 64), help="Threads per gthread worker.")
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="Log request lines (never addresses or user agents).")
 @click.option("--tick-minutes", type=click.IntRange(1, 24 * 60), default=None,

@@ -102,18 +102,30 @@ def store_submission(
             SealedKey(holder="source", sealed=seal_report_key(report_key, bytes(source.private_key.public_key)))
         ]
         custody.seal_to_bodies(db, report, report_key, sealed_to(decision))
-        db.add(report)
-        db.flush()  # the report row first: plugin errors refer to it
-        enqueue_for_bodies(db, decision.duty, "urgent", on=day)
-        record_plugin_failures(db, decision.failures, report_id, on=day)
+        _add_first(db, report, decision, day)
     except BaseException:
         db.rollback()
         submission.discard()
         raise
+    return _received(db, report, decision, submission, day)
+
+
+def _add_first(db: Session, report: Report, decision: RouteDecision, day: date) -> None:
+    """Add a new report's row, then what refers to it: the urgent notifications of its
+    duty bodies and the plugin failures of its routing (the caller commits)."""
+    db.add(report)
+    db.flush()  # the report row first: plugin errors and audit entries refer to it
+    enqueue_for_bodies(db, decision.duty, "urgent", on=day)
+    record_plugin_failures(db, decision.failures, report.id, on=day)
+
+
+def _received(
+    db: Session, report: Report, decision: RouteDecision, submission: Submission, day: date
+) -> tuple[Report, list[Event]]:
+    """Store a first submission's parts with its report (commits); its events."""
     _store_parts(db, report, submission, author="source", on=day)
-    events = [Event(EventName.REPORT_RECEIVED, report.id, decision.route),
-              Event(EventName.REPORT_ROUTED, report.id, decision.route)]
-    return report, events
+    return report, [Event(EventName.REPORT_RECEIVED, report.id, decision.route),
+                    Event(EventName.REPORT_ROUTED, report.id, decision.route)]
 
 
 def _new_report(
@@ -226,20 +238,14 @@ def store_intake(
             pending = blobs.create(part.part_id)
             submission.parts.append(EncryptedPart(part.part_id, part.kind, pending, ciphertext_size=len(part.ciphertext)))
             pending.file.write(part.ciphertext)
-        db.add(report)
-        db.flush()  # the report row first: plugin errors and the audit entry refer to it
-        enqueue_for_bodies(db, decision.duty, "urgent", on=day)
-        record_plugin_failures(db, decision.failures, report_id, on=day)
+        _add_first(db, report, decision, day)
         audit.record(db, "report.intake", actor=audit.actor_of(officer) if name_officer else f"body:{officer.body_id}",
                      report_id=report_id, body_id=officer.body_id, detail={"channel": channel}, day_only=True)
     except BaseException:
         db.rollback()
         submission.discard()
         raise
-    _store_parts(db, report, submission, author="source", on=day)
-    events = [Event(EventName.REPORT_RECEIVED, report.id, decision.route),
-              Event(EventName.REPORT_ROUTED, report.id, decision.route)]
-    return report, events
+    return _received(db, report, decision, submission, day)
 
 
 def record_plugin_failures(db: Session, failures: Iterable[PluginFailure], report_id: str | None, *, on: date) -> None:

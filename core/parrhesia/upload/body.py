@@ -17,6 +17,8 @@ from typing import Any, BinaryIO, cast
 from flask import Request
 from werkzeug.datastructures import FileStorage, ImmutableMultiDict
 
+from parrhesia.config import DEFAULT_UPLOAD_IDLE_SECONDS, DEFAULT_UPLOAD_MIN_RATE
+
 READ_SIZE = 1024 * 1024  # the most bytes asked of the request body at a time
 FIRST_READ = 16 * 1024  # the first block of a body; doubled while blocks fill quickly
 FAST_BLOCK = 0.05  # seconds: a block filled sooner than this came from a fast client
@@ -25,8 +27,10 @@ SLOW_BLOCK = 0.5  # seconds: a block that took longer came from a slow one (halv
 # A body that is still arriving costs a connection, not a worker thread (the gevent
 # workers of parrhesia.web.server), but it must still end. Tor circuits run at tens of
 # KB/s or more; these bounds are far below that.
-IDLE_TIMEOUT = 60.0  # seconds without a single byte of the body (instance.upload_idle_seconds)
-MIN_RATE = 2 * 1024  # bytes per second on average, checked once IDLE_TIMEOUT has passed (instance.upload_min_rate)
+# Used when no instance sets them (instance.upload_idle_seconds, instance.upload_min_rate):
+# seconds without a byte, and the average rate checked once that long has passed.
+IDLE_TIMEOUT = float(DEFAULT_UPLOAD_IDLE_SECONDS)
+MIN_RATE = DEFAULT_UPLOAD_MIN_RATE
 
 
 class BodyTooSlow(OSError):

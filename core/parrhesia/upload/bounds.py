@@ -73,10 +73,6 @@ class UploadBounds:
         self._used = 0
         self._lock = threading.Lock()
 
-    @property
-    def in_use(self) -> int:
-        return self._used
-
     def room_for(self, folder: Path, incoming: int) -> bool:
         """Whether ``incoming`` more bytes in ``folder`` leave the reserve free."""
         return self.disk_reserve == 0 or shutil.disk_usage(folder).free - incoming >= self.disk_reserve

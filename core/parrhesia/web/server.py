@@ -24,7 +24,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 from gunicorn.http import wsgi as gunicorn_wsgi
 
-from parrhesia.web import WORKER_CLASSES
+from parrhesia.web import DEFAULT_CONNECTIONS, DEFAULT_THREADS, DEFAULT_WORKERS, WORKER_CLASSES
 from parrhesia.web.app import INSTANCE_ENV, create_app
 from parrhesia.web.logs import ACCESS_LOG_FORMAT, RedactingFilter
 
@@ -36,7 +36,8 @@ SERVER_HEADER = "web"
 
 
 def gunicorn_options(
-    bind: str, *, workers: int = 1, worker_class: str = "gevent", connections: int = 1000, threads: int = 4,
+    bind: str, *, workers: int = DEFAULT_WORKERS, worker_class: str = WORKER_CLASSES[0],
+    connections: int = DEFAULT_CONNECTIONS, threads: int = DEFAULT_THREADS,
     access_log: bool = False,
 ) -> dict[str, Any]:
     """Gunicorn's settings: ``connections`` per gevent worker, ``threads`` per gthread worker."""
