@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+from parrhesia.testing import csrf_token, work_fields
+
 __all__ = [
     "Attachment",
     "ServedInstance",
@@ -483,8 +485,8 @@ class WebClient:
         return response, (match.group(1).strip() if match else None)
 
     def log_in(self, codename: str) -> Response:
-        token = self.csrf_token("/login")
-        return self.post_form("/login", {"csrf_token": token, "codename": codename})
+        page = self.get("/login").text
+        return self.post_form("/login", {"csrf_token": csrf_token(page), **work_fields(page), "codename": codename})
 
 
 class _HiddenInputs(HTMLParser):

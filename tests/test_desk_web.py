@@ -50,6 +50,7 @@ from parrhesia.testing import (
     SubmittedReport,
     add_test_recipient,
     csrf_token,
+    log_in,
     submit_report,
 )
 
@@ -487,8 +488,7 @@ def test_each_action_works_and_writes_its_audit_entry(
 
     # the source reads the reply after logging in with the codename
     source = app.test_client()
-    token = csrf_token(source.get("/login").data)
-    source.post("/login", data={"csrf_token": token, "codename": report_for_officer.codename})
+    log_in(source, report_for_officer.codename)
     assert reply_text in source.get("/report").get_data(as_text=True)
 
 
@@ -533,8 +533,7 @@ def test_a_reply_sealed_in_the_browser_is_put_with_csrf_and_recorded(
     assert entry.action == "reply" and json.loads(entry.detail)["part"] == part_id
     assert json.loads(entry.detail)["feedback"] is True
     source = app.test_client()
-    token = csrf_token(source.get("/login").data)
-    source.post("/login", data={"csrf_token": token, "codename": report_for_officer.codename})
+    log_in(source, report_for_officer.codename)
     assert "Sealed in the browser." in source.get("/report").get_data(as_text=True)
 
 

@@ -54,15 +54,16 @@ def test_a_submission_page_can_be_posted_only_once_even_with_its_old_cookie(app:
     from sqlalchemy.orm import Session
 
     from parrhesia.storage.models import Report
-    from parrhesia.testing import review_route
+    from parrhesia.testing import review_route, work_fields
 
     source = app.test_client()
-    token = csrf_token(review_route(source).data)
+    review = review_route(source).data
+    token, work = csrf_token(review), work_fields(review)
     cookie = source.get_cookie("parrhesia")
     assert cookie is not None
 
     def post(client: Any) -> Any:
-        return client.post("/submit", data={"csrf_token": token, "message": "junk",
+        return client.post("/submit", data={"csrf_token": token, **work, "message": "junk",
                                             "attachments": [(io.BytesIO(b""), "")]},
                            content_type="multipart/form-data")
 

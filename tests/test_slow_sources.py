@@ -201,7 +201,7 @@ def test_a_slow_follow_up_holds_no_database_lock(sqlite_instance: Path, tmp_path
         source = WebClient(served.url)
         _, codename = source.submit("the first message")
         assert codename is not None
-        logged = source.post_form("/login", {"csrf_token": source.csrf_token("/login"), "codename": codename})
+        logged = source.log_in(codename)
         assert logged.status == 200, logged.text[:300]
         page = source.get("/report").text
         assert 'action="/report"' in page, page[:3000]

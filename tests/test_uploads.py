@@ -17,7 +17,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from parrhesia.storage.models import Part, Report
-from parrhesia.testing import add_test_recipient, csrf_token, submit_report
+from parrhesia.testing import add_test_recipient, csrf_token, review_route, submit_report, work_fields
 
 
 def _stored(app: Flask) -> tuple[int, int, list[Path]]:
@@ -124,6 +124,11 @@ def small_limit_app(instance_dir: Path) -> Flask:
     return app
 
 
+def _work(client: FlaskClient) -> tuple[str, None, bytes]:
+    """The content form's work challenge, as the field the form sends after its CSRF token."""
+    return ("work_challenge", None, work_fields(review_route(client).data)["work_challenge"].encode())
+
+
 def _post_streamed(client: FlaskClient, body: bytes, boundary: str) -> object:
     """Post without Content-Length, as a chunked upload arrives."""
     return client.post(
@@ -139,7 +144,7 @@ def test_submission_over_the_limit_is_refused_while_streaming_and_stores_nothing
     client = app.test_client()
     token = csrf_token(client.get("/submit").data)
     boundary = "xyzBOUNDARY"
-    body = _multipart(boundary, [("csrf_token", None, token.encode()), ("attachments", "big.bin", b"x" * 300_000)])
+    body = _multipart(boundary, [("csrf_token", None, token.encode()), _work(client), ("attachments", "big.bin", b"x" * 300_000)])
     # Without Content-Length (chunked), the limit can only be enforced while reading.
     response = _post_streamed(client, body, boundary)
     assert response.status_code == 413
@@ -150,7 +155,7 @@ def test_submission_over_the_limit_is_refused_while_streaming_and_stores_nothing
     assert response.status_code == 413
     assert _stored(app) == (0, 0, [])
     # Under the limit, the same instance accepts it.
-    small = _multipart(boundary, [("csrf_token", None, token.encode()), ("attachments", "ok.bin", b"x" * 50_000)])
+    small = _multipart(boundary, [("csrf_token", None, token.encode()), _work(client), ("attachments", "ok.bin", b"x" * 50_000)])
     assert _post_streamed(client, small, boundary).status_code == 200
     assert _stored(app)[:2] == (1, 1)
 
@@ -158,7 +163,7 @@ def test_submission_over_the_limit_is_refused_while_streaming_and_stores_nothing
 def test_interrupted_upload_stores_nothing(app: Flask, client: FlaskClient) -> None:
     token = csrf_token(client.get("/submit").data)
     boundary = "cutBOUNDARY"
-    body = _multipart(boundary, [("csrf_token", None, token.encode()), ("attachments", "a.bin", b"y" * 200_000)])
+    body = _multipart(boundary, [("csrf_token", None, token.encode()), _work(client), ("attachments", "a.bin", b"y" * 200_000)])
     truncated = body[: len(body) // 2]
     response = _post_streamed(client, truncated, boundary)
     assert response.status_code == 400
@@ -194,7 +199,8 @@ def test_empty_file_inputs_are_ignored(app: Flask, client: FlaskClient) -> None:
     token = csrf_token(client.get("/submit").data)
     boundary = "emptyBOUNDARY"
     body = _multipart(
-        boundary, [("csrf_token", None, token.encode()), ("message", None, b"only text"), ("attachments", "", b"")]
+        boundary, [("csrf_token", None, token.encode()), _work(client), ("message", None, b"only text"),
+                   ("attachments", "", b"")]
     )
     response = client.post("/submit", data=body, content_type=f"multipart/form-data; boundary={boundary}")
     assert response.status_code == 200

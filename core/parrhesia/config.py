@@ -29,6 +29,7 @@ from parrhesia.private_files import write_private_file
 __all__ = [
     "BodyConfig",
     "ConfigError",
+    "FloodSettings",
     "InstanceConfig",
     "CONFIG_FILE",
     "load_config",
@@ -66,6 +67,20 @@ class BodyConfig:
 
 
 @dataclass(frozen=True)
+class FloodSettings:
+    """What forms cost and how much the server takes per minute ([flood];
+    parrhesia.domain.flood). The defaults ask nothing of a source until a flood."""
+
+    forms_per_minute: int = 20  # of one kind (submission, log-in) before challenges ask anything
+    submissions_per_minute: int = 30  # first reports taken per minute and process
+    logins_per_minute: int = 120  # source log-ins taken per minute and process
+    submit_wait: int = 20  # seconds a submission form waits at the first flood level
+    login_wait: int = 4  # seconds a log-in form waits at the first flood level
+    bits: int = 18  # a hashcash solution's zero bits at the first flood level, instead of the wait
+    max_level: int = 8  # each level doubles the wait and adds a bit
+
+
+@dataclass(frozen=True)
 class InstanceConfig:
     """The validated configuration of one instance."""
 
@@ -93,6 +108,7 @@ class InstanceConfig:
     timezone: str = "UTC"
     timezones: dict[str, str] = field(default_factory=dict)  # jurisdiction -> time zone
     hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)  # interface -> Host names ([hosts])
+    flood: FloodSettings = field(default_factory=FloodSettings)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def today(self, jurisdiction: str | None = None) -> date:
@@ -198,8 +214,31 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
         last_resort=last_resort,
         plugins=tuple(_strings(data.get("plugins", {}).get("enabled", []), "plugins.enabled", config_file)),
         hosts=_hosts(_table(data, "hosts", config_file), config_file),
+        flood=_flood(_table(data, "flood", config_file), config_file),
         raw=data,
     )
+
+
+_FLOOD_BOUNDS = {  # setting: (lowest, highest)
+    "forms_per_minute": (1, 100_000),
+    "submissions_per_minute": (1, 100_000),
+    "logins_per_minute": (1, 100_000),
+    "submit_wait": (0, 3600),
+    "login_wait": (0, 600),
+    "bits": (1, 32),
+    "max_level": (1, 12),
+}
+
+
+def _flood(table: dict[str, Any], config_file: Path) -> FloodSettings:
+    unknown = sorted(set(table) - set(_FLOOD_BOUNDS))
+    if unknown:
+        raise ConfigError(f"{config_file}: unknown [flood] settings {unknown} (known: {sorted(_FLOOD_BOUNDS)})")
+    for name, value in table.items():
+        low, high = _FLOOD_BOUNDS[name]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(f"{config_file}: flood.{name} must be a whole number from {low} to {high}")
+    return FloodSettings(**table)
 
 
 def read_secret(config: InstanceConfig, name: str) -> bytes:

@@ -57,6 +57,7 @@ __all__ = [
     "SubmittedReport",
     "add_test_recipient",
     "csrf_token",
+    "work_fields",
     "decide",
     "log_in",
     "make_host",
@@ -71,6 +72,7 @@ TEST_BODIES = [
     {"id": "ombudsman", "name": "Ombudsman", "kind": "ombudsman"},
 ]
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+_WORK = re.compile(r'name="work_challenge"[^>]*value="([^"]+)"')
 
 
 def _backends() -> list[str]:
@@ -436,6 +438,16 @@ def csrf_token(html: str | bytes) -> str:
     return match.group(1)
 
 
+def work_fields(html: str | bytes) -> dict[str, str]:
+    """The work challenge of the first form in a page (parrhesia.domain.flood), to send
+    with the form as a browser does; it asks nothing outside a flood."""
+    page = html.decode() if isinstance(html, bytes) else html
+    match = _WORK.search(page)
+    if match is None:
+        raise AssertionError("no work_challenge field in the page")
+    return {"work_challenge": match.group(1), "work_solution": ""}
+
+
 def review_route(client: FlaskClient, **routing: str | list[str]) -> Any:
     """Answer the routing questions (step 1); return the confirmation page (step 2)."""
     token = csrf_token(client.get("/submit").data)
@@ -471,7 +483,8 @@ def submit_report(
     if review.status_code != 200:
         return review, None
     token = csrf_token(review.data)
-    data: dict[str, Any] = {"csrf_token": token, **routing, **(answers or {}), "message": message}
+    data: dict[str, Any] = {"csrf_token": token, **work_fields(review.data), **routing, **(answers or {}),
+                            "message": message}
     if files:
         data["attachments"] = [(io.BytesIO(content), name) for name, content in files]
     response = client.post("/submit", data=data, content_type="multipart/form-data")
@@ -481,8 +494,8 @@ def submit_report(
 
 def log_in(client: FlaskClient, codename: str) -> Any:
     """Log in as a source with their codename; return the response."""
-    token = csrf_token(client.get("/login").data)
-    return client.post("/login", data={"csrf_token": token, "codename": codename})
+    page = client.get("/login").data
+    return client.post("/login", data={"csrf_token": csrf_token(page), **work_fields(page), "codename": codename})
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from flask import Request, current_app
@@ -87,12 +88,16 @@ def receive_submission(
     report_public_key: bytes,
     limit: int,
     content_fields: frozenset[str] = frozenset(),
+    before_content: Callable[[Mapping[str, list[str]]], None] | None = None,
 ) -> Submission:
     """Parse and encrypt a multipart submission; raise SubmissionRejected or SubmissionTooLarge.
 
     Fields named in ``content_fields`` (a questionnaire's content questions) are never
     kept in ``fields``: their answers are encrypted together as one part of kind
-    "answers" (a JSON object), like the message.
+    "answers" (a JSON object), like the message. ``before_content`` is called once
+    with the plain fields received so far, after the CSRF token and before the first
+    byte of content is taken (the work challenge, parrhesia.web.source.work): what it
+    raises refuses the submission with nothing stored.
     """
     mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
     boundary = options.get("boundary", "")
@@ -113,9 +118,10 @@ def receive_submission(
         discard_briefly(request)
         raise UploadsBusy()
     try:
-        receiver = _Receiver(blobs, report_id, report_public_key, content_fields)
+        receiver = _Receiver(blobs, report_id, report_public_key, content_fields, before_content)
         try:
             _run(receiver, request, boundary.encode("latin-1"), limit, slots)
+            receiver.content_ends()
             receiver.seal_answers()
             receiver.finish()
         except BaseException:
@@ -175,9 +181,11 @@ class _Receiver:
     """State of one multipart stream: the current part and what has been collected."""
 
     def __init__(
-        self, blobs: BlobStore, report_id: str, report_public_key: bytes, content_fields: frozenset[str]
+        self, blobs: BlobStore, report_id: str, report_public_key: bytes, content_fields: frozenset[str],
+        before_content: Callable[[Mapping[str, list[str]]], None] | None = None,
     ) -> None:
         self.blobs = blobs
+        self.before_content = before_content
         self.content_fields = content_fields
         self.answers: dict[str, str] = {}
         self.report_id = report_id
@@ -211,10 +219,7 @@ class _Receiver:
             self.field_name = None  # an empty file input: nothing chosen
 
     def _start_part(self, kind: str, meta: dict[str, object]) -> None:
-        if not self.csrf_checked:
-            raise SubmissionRejected(
-                _("The form expired or was not sent from this site. Nothing was stored; please reload the page.")
-            )
+        self._content_starts()
         self.part_meta = (kind, meta)
         self.field_name = None
 
@@ -257,14 +262,28 @@ class _Receiver:
             self.csrf_checked = True
             self.submission.form_token = value
         elif name in self.content_fields:
-            if not self.csrf_checked:
-                raise SubmissionRejected(
-                    _("The form expired or was not sent from this site. Nothing was stored; please reload the page.")
-                )
+            self._content_starts()
             if value.strip():
                 self.answers[name] = value
         else:
             self.submission.fields.setdefault(name, []).append(value)
+
+    def _content_starts(self) -> None:
+        """Content may be taken only after the CSRF token, and once ``before_content``
+        has passed the fields before it."""
+        if not self.csrf_checked:
+            raise SubmissionRejected(
+                _("The form expired or was not sent from this site. Nothing was stored; please reload the page.")
+            )
+        if self.before_content is not None:
+            check, self.before_content = self.before_content, None
+            check(self.submission.fields)
+
+    def content_ends(self) -> None:
+        """A form that carried no content still passes ``before_content`` (it is refused
+        later for having nothing to store, but never without its checks)."""
+        if self.before_content is not None:
+            self._content_starts()
 
     def seal_answers(self) -> None:
         """Encrypt the content answers as one part; plaintext answers leave memory."""

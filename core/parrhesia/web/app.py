@@ -142,6 +142,9 @@ def create_app(
                                                  instance.config.upload_idle_seconds, instance.config.upload_min_rate,
                                                  instance.config.upload_disk_reserve)
     app.extensions["parrhesia.domain.host"] = host
+    from parrhesia.web.source import work
+
+    work.install(app, instance)
 
     security.init_app(
         app,

@@ -25,11 +25,12 @@ from parrhesia.storage.blobs import BlobStore
 from parrhesia.storage.db import get_session
 from parrhesia.storage.models import Part, Report
 from parrhesia.web.security import csrf_exempt
-from parrhesia.web.source import bp
+from parrhesia.web.source import bp, work
 from parrhesia.web.source import session as source_session
 from parrhesia.web.source.forms import ConsentForm, EscalationForm, LoginForm, LogoutForm, ProtectionForm
 from parrhesia.web.source.readers import stored_routing
 from parrhesia.web.source.submission import limit_mb, receive
+from parrhesia.web.source.work import challenge_of
 
 __all__ = ["SOURCE_KINDS", "DISPLAY_LIMIT"]
 
@@ -52,9 +53,22 @@ class ConversationItem:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | tuple[str, int] | str:
+def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]] | str:
     form = LoginForm()
     if form.validate_on_submit():
+        # Each guess pays during a flood and is counted under the ceiling before its
+        # Argon2id derivation runs; a challenge carries one guess (parrhesia.web.source.work).
+        fields = request.form.to_dict(flat=False)
+        try:
+            challenge = work.require(fields, kind="login")
+        except work.FormTooEarly as early:
+            posted = {"token": challenge_of(fields), "wait": early.seconds, "bits": 0}
+            page = render_template("login.html", form=form, error=early.description, work=posted)
+            return page, 429, {"Retry-After": str(early.seconds)}
+        if not work.spend(challenge, kind="login"):
+            return render_template("login.html", form=form, error=_(
+                "This page was sent already. Enter your codename again on this page.")), 400
+        work.ceiling("login")  # after spending: a replayed challenge takes no one's place
         found = _open_with_codename(form.codename.data or "")
         if found is not None:
             source_session.start(*found)

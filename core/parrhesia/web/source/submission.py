@@ -9,7 +9,7 @@ routes the report and shows the codename once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from flask import render_template, request
 from flask_babel import gettext as _
@@ -29,7 +29,7 @@ from parrhesia.offload import blocking
 from parrhesia.storage.db import get_session
 from parrhesia.upload import Submission, SubmissionRejected, receive_submission
 from parrhesia.web.security import csrf_exempt
-from parrhesia.web.source import bp
+from parrhesia.web.source import bp, work
 from parrhesia.web.source import session as source_session
 from parrhesia.web.source.forms import LogoutForm
 from parrhesia.web.source.readers import readers, routing_view
@@ -70,7 +70,10 @@ def submit() -> Response | tuple[str, int] | str:
     host = current_host()
     report_id = reports.new_report_id()
     report_key = new_report_keypair()
-    submission = receive(report_id, bytes(report_key.public_key))
+    # A flood pays before the costly steps: the form's challenge was waited for or
+    # solved and is used up, and this minute has room — checked once the fields before
+    # the content have arrived, so a refusal reads almost nothing (parrhesia.web.source.work).
+    submission = receive(report_id, bytes(report_key.public_key), before_content=_paid)
     try:
         answers = clean_routing_answers(host.routing_fields, submission.fields)
     except InvalidAnswer as problem:
@@ -103,6 +106,7 @@ def submit() -> Response | tuple[str, int] | str:
         submission=submission,
         on=report_day(instance.config, jurisdiction=_jurisdiction(answers)),
     )
+    work.meter().count("stored:submit")
     log_failures(decision.failures)
     dispatch(host, get_session(), events, on=report.created_on)
     if decision.duty:
@@ -112,9 +116,13 @@ def submit() -> Response | tuple[str, int] | str:
     return render_template("codename.html", codename=codename, logout_form=LogoutForm(formdata=None))
 
 
-def receive(report_id: str, report_public_key: bytes) -> Submission:
+def receive(
+    report_id: str, report_public_key: bytes, *,
+    before_content: Callable[[Mapping[str, Sequence[str]]], None] | None = None,
+) -> Submission:
     """Receive a submission or follow-up form, encrypted as it streams; its form token is
-    spent, so the same page cannot be posted twice (form_tokens)."""
+    spent, so the same page cannot be posted twice (form_tokens). ``before_content``
+    checks the fields that precede the content (upload.receive_submission)."""
     # No transaction stays open while a body arrives, for minutes perhaps over Tor: on
     # SQLite it would hold the write lock, and under gevent the process's writer turn.
     get_session().commit()
@@ -126,6 +134,7 @@ def receive(report_id: str, report_public_key: bytes) -> Submission:
         report_public_key=report_public_key,
         limit=instance.config.max_submission_bytes,
         content_fields=frozenset(f.name for f in current_host().content_fields),
+        before_content=before_content,
     )
     if submission.form_token is None:
         submission.discard()
@@ -141,6 +150,12 @@ def receive(report_id: str, report_public_key: bytes) -> Submission:
         submission.discard()
         raise SubmissionRejected(_("This page was sent already. Nothing more was stored; open the form again to write."))
     return submission
+
+
+def _paid(fields: Mapping[str, Sequence[str]]) -> None:
+    if not work.spend(work.require(fields, kind="submit"), kind="submit"):
+        raise SubmissionRejected(_("This page was sent already. Nothing more was stored; open the form again to write."))
+    work.ceiling("submit")  # after spending: a replayed challenge takes no one's place
 
 
 def _jurisdiction(answers: Mapping[str, Sequence[str]]) -> str | None:
