@@ -657,6 +657,9 @@ def test_an_operator_sees_instance_health_and_no_report(
     # The route and last-resort bodies have readers; the audit office nobody yet.
     unreadable = html.split('id="unreadable-bodies"')[1].split("</ul>")[0]
     assert "Audit Office" in unreadable and "Ombudsman" not in unreadable and "Integrity Office" not in unreadable
+    # Flood figures: counts of forms (the report's own submission among them), never who.
+    figures = html.split('id="flood-figures"')[1].split("</table>")[0]
+    assert "<code>stored:submit</code></td><td>1<" in figures and "<code>level:submit</code></td><td>0<" in figures
     token = csrf_token(html)
     for method, path in [*_desk_routes(report_for_officer.id, _message_part(app, report_for_officer.id)),
                          ("GET", "/desk/"), ("GET", "/desk/key"), ("GET", "/desk/key.json"), ("GET", "/desk/body")]:

@@ -18,6 +18,7 @@ from parrhesia.storage.models import PluginError, Recipient
 from parrhesia.web.desk import auth
 from parrhesia.web.desk.forms import ActionForm, NewRecipientForm
 from parrhesia.web.desk.views import _body_name, _db, _first_error, _problem, _recipient, bp
+from parrhesia.web.source import work
 
 __all__ = ["body", "add_colleague", "deactivate_colleague", "operator"]
 
@@ -102,4 +103,4 @@ def operator() -> str:
     unreadable = sorted((b for b in host.directory.bodies.values() if b.id not in readable), key=lambda b: b.name)
     rotate = [b for b in sorted(readable) if custody.needs_rotation(db, b)]
     return render_template("desk/operator.html", plugins=plugins, errors=errors, problem=problem, entries=entries,
-                           unreadable=unreadable, rotate=[_body_name(b) for b in rotate])
+                           unreadable=unreadable, rotate=[_body_name(b) for b in rotate], flood=work.meter().figures())
