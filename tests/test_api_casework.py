@@ -891,3 +891,60 @@ def test_odd_json_is_a_clear_400_not_a_500(
     response = client.post(f"/api/v1/reports/{report.id}/transfer", data=body, headers={
         **recipient.headers, "Content-Type": "application/json"})
     assert response.status_code == 400 and response.is_json
+
+
+def test_a_report_marked_as_junk_stops_its_clocks_and_its_source_may_escalate_at_once(
+    app: Flask, client: FlaskClient, colleague: RegisteredRecipient, prosecutor: RegisteredRecipient,
+    report: SubmittedReport,
+) -> None:
+    from parrhesia.domain import access
+    from parrhesia.testing import csrf_token
+
+    _add_clock(app, report.id, "ack", "acknowledge", body_id="integrity-office")
+    _add_clock(app, report.id, "fb", "feedback")
+    before = _clocks(app, report.id)
+    refused = client.post(_url(report.id, "junk"), json={"reason": "  "}, headers=colleague.headers)
+    assert refused.status_code == 400 and _clocks(app, report.id) == before
+    # Another body's recipient cannot even see it.
+    assert client.post(_url(report.id, "junk"), json={"reason": "x"}, headers=prosecutor.headers).status_code == 404
+    marked = client.post(_url(report.id, "junk"), json={"reason": "One of 2,000 identical reports"},
+                         headers=colleague.headers)
+    assert marked.status_code == 200 and marked.get_json()["status"] == "junk"
+    assert {k: v for k, v in _clocks(app, report.id).items() if k in ("ack", "fb")} == {"ack": "stopped", "fb": "stopped"}
+    [entry] = _audit(app, report.id, "junk")
+    assert sorted(json.loads(entry.detail)["clocks_stopped"]) >= ["ack", "fb"]
+    assert client.post(_url(report.id, "junk"), json={"reason": "again"}, headers=colleague.headers).status_code == 400
+    # The source is told, and may ask an independent body at once, even for missing feedback.
+    source = app.test_client()
+    log_in(source, report.codename)
+    page = source.get("/report").get_data(as_text=True)
+    assert 'id="junk-notice"' in page
+    asked = source.post("/report/escalate", data={"csrf_token": csrf_token(page), "reason": "no-feedback"})
+    assert asked.status_code in (200, 303)
+    with _db(app) as db:
+        stored = db.get(Report, report.id)
+        assert stored is not None
+        assert ESCALATION_BODY in access.route_of(stored) and stored.status == "received"
+
+
+def test_another_status_restarts_the_clocks_a_junk_mark_stopped(
+    app: Flask, client: FlaskClient, colleague: RegisteredRecipient, report: SubmittedReport
+) -> None:
+    _add_clock(app, report.id, "fb", "feedback", body_id="integrity-office")
+    assert client.post(_url(report.id, "junk"), json={"reason": "looked like junk"},
+                       headers=colleague.headers).status_code == 200
+    with _db(app) as db:
+        clock = db.scalars(select(ReportClock).where(ReportClock.report_id == report.id,
+                                                     ReportClock.clock_id == "fb")).one()
+        assert clock.paused_on is not None
+        clock.paused_on -= timedelta(days=3)  # it stood for three days
+        due = clock.due_on
+        db.commit()
+    response = client.post(_url(report.id, "status"), json={"status": "assessing"}, headers=colleague.headers)
+    assert response.status_code == 200
+    with _db(app) as db:
+        clock = db.scalars(select(ReportClock).where(ReportClock.report_id == report.id,
+                                                     ReportClock.clock_id == "fb")).one()
+        assert (clock.state, clock.due_on) == ("running", due + timedelta(days=3))
+    status_entry = _audit(app, report.id, "status")[-1]
+    assert "fb" in json.loads(status_entry.detail)["clocks_restarted"]

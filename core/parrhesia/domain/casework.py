@@ -49,6 +49,8 @@ __all__ = [
     "open_report",
     "acknowledge",
     "set_status",
+    "mark_junk",
+    "JUNK",
     "record_reply",
     "seal_reply",
     "receive_reply",
@@ -68,6 +70,8 @@ __all__ = [
 ]
 
 STATUSES = CORE_STATUSES  # a jurisdiction adds its own: PluginHost.statuses
+JUNK = "junk"  # set only by mark_junk, never through set_status (it stops clocks)
+STOPPED = "stopped"  # a clock's state while its report is marked as junk
 
 
 class CaseworkError(ValueError):
@@ -154,9 +158,48 @@ def set_status(
     report.updated_on = on
     # The retention period runs from closure; reopening stops it.
     report.closed_on = on if status == "closed" else None
+    restarted = _restart_stopped(report, recipient, on) if previous == JUNK else []
     audit.record(db, "status", actor=audit.actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
-                 detail={"from": previous, "to": status})
+                 detail={"from": previous, "to": status, **({"clocks_restarted": restarted} if restarted else {})})
     db.commit()
+
+
+def mark_junk(db: Session, recipient: Recipient, report: Report, reason: str, *, on: date) -> list[str]:
+    """Declare a report not genuine (a flood's junk, say): the body's deadlines on it
+    stop, the retention period starts as at closure, and the reason is audited.
+
+    A body cannot bury a real report this way: the source's page says so, and the
+    source may ask at once for the next independent body (``escalation.source_may_ask``),
+    whose clocks then start; giving the report any other status restarts the stopped
+    clocks, the days they stood added to their deadlines. Returns the stopped clocks."""
+    if not reason.strip():
+        raise CaseworkError(_l("Give the reason for marking the report as junk (it is recorded)."))
+    if report.status == JUNK:
+        raise CaseworkError(_l("This report is marked as junk already."))
+    stopped = []
+    for clock in report.clocks:
+        if clock.state in ("running", "paused") and clock.body_id in (None, recipient.body_id):
+            if clock.state == "running":
+                clock.paused_on = on
+            clock.state, clock.pause_reason = STOPPED, reason[:500]
+            stopped.append(clock.clock_id)
+    previous, report.status = report.status, JUNK
+    report.updated_on = report.closed_on = on
+    audit.record(db, "junk", actor=audit.actor_of(recipient), report_id=report.id, body_id=recipient.body_id,
+                 detail={"from": previous, "clocks_stopped": stopped})
+    db.commit()
+    return stopped
+
+
+def _restart_stopped(report: Report, recipient: Recipient, on: date) -> list[str]:
+    """The clocks a junk mark stopped run again, as a resumed pause does."""
+    restarted = []
+    for clock in report.clocks:
+        if clock.state == STOPPED and clock.body_id in (None, recipient.body_id):
+            clock.due_on += timedelta(days=max((on - clock.paused_on).days, 0) if clock.paused_on else 0)
+            clock.state, clock.paused_on, clock.pause_reason = "running", None, None
+            restarted.append(clock.clock_id)
+    return restarted
 
 
 def record_reply(

@@ -83,7 +83,7 @@ def gain(host: PluginHost, report: Report, body_id: str, *, on: date, reason: st
         for clock in clocks_for(host, report, body_id)
     ]
     report.clocks.extend(started)
-    if report.status == "closed":
+    if report.status in ("closed", "junk"):  # the closure, or the junk mark, was the previous body's
         report.status, report.closed_on = "received", None
     report.updated_on = on
     return started
@@ -104,10 +104,11 @@ def next_body(host: PluginHost, db: Session, report: Report) -> ReportBody | Non
 
 def source_may_ask(report: Report, reason: str, day: date) -> bool:
     """Whether a source may ask for escalation for this reason today: danger or
-    collusion at any time; missing feedback once a feedback deadline has passed."""
+    collusion at any time; missing feedback once a feedback deadline has passed, or at
+    once when a body marked the report as junk (casework.mark_junk)."""
     if reason not in SOURCE_REASONS:
         return False
-    if reason != "no-feedback":
+    if reason != "no-feedback" or report.status == "junk":  # a body that calls it junk gives no feedback
         return True
     return any(
         c.met_by == "feedback" and (c.state == "missed" or (c.state == "running" and c.due_on < day))

@@ -57,9 +57,10 @@ def rule_for(host: PluginHost, report: Report) -> tuple[RetentionRule | None, li
 
 
 def apply_retention(host: PluginHost, instance: Instance, db: Session, *, on: date) -> RetentionResult:
-    """Destroy every closed report whose retention period has ended (unless held)."""
+    """Destroy every closed (or junk) report whose retention period has ended (unless held)."""
     result = RetentionResult()
-    closed = db.scalars(select(Report).where(Report.status == "closed", Report.closed_on.is_not(None))).all()
+    # A report marked as junk is closed too, from the day of the mark (casework.mark_junk).
+    closed = db.scalars(select(Report).where(Report.status.in_(("closed", "junk")), Report.closed_on.is_not(None))).all()
     for report in closed:
         rule, failures = rule_for(host, report)
         result.failures += failures

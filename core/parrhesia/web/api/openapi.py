@@ -605,6 +605,17 @@ def _paths() -> dict[str, Any]:
                 extra={"413": _error("The request body is too large.")},
             )
         },
+        "/api/v1/reports/{report_id}/junk": {
+            "post": _action(
+                "Mark the report as junk",
+                "For a report that is not genuine (a flood's): your body's running and paused clocks on it stop, "
+                "its retention period starts, and the reason is recorded in the audit log. The source is told "
+                "and may ask at once for the next independent body; giving the report another status restarts "
+                "the stopped clocks, the days they stood added to their deadlines.",
+                {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}}},
+                {"200": report},
+            )
+        },
         "/api/v1/reports/{report_id}/notes": {
             "post": _action(
                 "Add an internal note, sealed on your machine",

@@ -453,6 +453,14 @@ def extend_clock(report_id: str, clock_id: str) -> dict[str, Any]:
     return _describe(report)
 
 
+@bp.post("/reports/<report_id>/junk")
+def mark_junk(report_id: str) -> dict[str, Any]:
+    """Mark the report as junk, with the reason: the body's clocks stop (casework.mark_junk)."""
+    report = _report_or_404(report_id)
+    casework.mark_junk(get_session(), _recipient(), report, _text(_json_body(), "reason"), on=_day(report))
+    return _describe(report)
+
+
 @bp.post("/reports/<report_id>/clocks/<clock_id>/pause")
 def pause_clock(report_id: str, clock_id: str) -> dict[str, Any]:
     """Stop a running clock where its law allows, with the reason."""

@@ -106,6 +106,14 @@ class ClockForm(StorableForm):
     reason = TextAreaField(_l("The reason (recorded)"), validators=[Optional(), Length(max=500)])
 
 
+class JunkForm(StorableForm):
+    """Mark a report as junk: the body's deadlines stop; the reason is recorded."""
+
+    reason = TextAreaField(_l("Why it is not a genuine report (recorded)"),
+                           validators=[DataRequired(message=_l("Give the reason (it is recorded).")), Length(max=500)],
+                           id="junk-reason")
+
+
 class ProtectionStatusForm(StorableForm):
     status = SelectField(_l("Status"), validators=[DataRequired()], id="protection-status")
 

@@ -53,6 +53,7 @@ from parrhesia.web.desk import auth
 from parrhesia.web.desk.forms import (
     ActionForm,
     ClockForm,
+    JunkForm,
     EnrolForm,
     LoginForm,
     NoteForm,
@@ -369,6 +370,7 @@ def report(report_id: str) -> str:
         note_form=NoteForm(formdata=None),
         recuse_form=RecuseForm(formdata=None),
         clock_form=ClockForm(formdata=None),
+        junk_form=JunkForm(formdata=None),
         transfer_form=_transfer_form(found),
     )
 
@@ -538,6 +540,18 @@ def clock_action(report_id: str, clock_id: str, action: str) -> Response | tuple
         "resume": lambda: casework.resume_clock(db, recipient, found, clock_id, on=day),
     }[action]
     return _act(found, form, change, _("The deadline was changed; the reason is recorded."))
+
+
+@bp.post("/reports/<report_id>/junk")
+@auth.recipient_required
+def junk(report_id: str) -> Response | tuple[str, int]:
+    """Mark a report as junk (a flood's): the body's deadlines stop, the source may escalate at once."""
+    found = _open(report_id)
+    form = JunkForm()
+    return _act(found, form,
+                lambda: casework.mark_junk(_db(), _recipient(), found, form.reason.data or "", on=_day(found)),
+                _("Marked as junk: your body's deadlines on it stopped. The source may now ask an independent body "
+                  "to take it; giving it another status restarts the deadlines."))
 
 
 @bp.post("/reports/<report_id>/transfer")
