@@ -53,8 +53,8 @@ from parrhesia.web.desk import auth
 from parrhesia.web.desk.forms import (
     ActionForm,
     ClockForm,
-    JunkForm,
     EnrolForm,
+    JunkForm,
     LoginForm,
     NoteForm,
     RecuseForm,
