@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_routing.py
 	$(BIN)/python tests/benchmarks/bench_ingest.py
 	$(BIN)/python tests/benchmarks/bench_slow.py
+	$(BIN)/python tests/benchmarks/bench_flood.py
 
 # A wheel and an sdist in dist/ that carry themes/default, the desk's libsodium included.
 # A leftover egg-info would add the files its SOURCES.txt lists to the sdist: start clean.

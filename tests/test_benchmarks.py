@@ -120,3 +120,19 @@ def test_the_slow_sources_benchmark_prints_every_figure() -> None:
         "target: serving processes < 300 MiB",
     ):
         assert figure in done.stdout, done.stdout
+
+
+@pytest.mark.server
+def test_the_flood_benchmark_prints_every_figure() -> None:
+    # 30 junk reports in a few seconds are a flood for the defaults (20 forms a minute):
+    # the junk sent at once is refused, and both sources wait what their forms ask.
+    done = _run_benchmark("bench_flood.py", "--junk", "30", "--attackers", "3", "--sources", "2", "--spacing", "0.5")
+    for figure in (
+        "30 junk reports attempted",
+        "junk answers by status: {200: ",
+        "429: ",
+        "legitimate stored: 2/2; lost: 0 (target 0) PASS",
+        "legitimate final POST latency: p50",
+        "legitimate sources waited",
+    ):
+        assert figure in done.stdout, done.stdout

@@ -77,7 +77,7 @@ class FloodSettings:
     submit_wait: int = 20  # seconds a submission form waits at the first flood level
     login_wait: int = 4  # seconds a log-in form waits at the first flood level
     bits: int = 18  # a hashcash solution's zero bits at the first flood level, instead of the wait
-    max_level: int = 8  # each level doubles the wait and adds a bit
+    max_level: int = 5  # each level doubles the wait and adds a bit (20 s becomes at most 320 s)
 
 
 @dataclass(frozen=True)
