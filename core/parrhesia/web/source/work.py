@@ -1,6 +1,6 @@
 """The work a source's forms cost during a flood, and the ceilings (parrhesia.domain.flood).
 
-Templates call ``work_challenge(kind)`` to put a fresh challenge in a form; views call
+Templates call ``work_form(kind)`` to put a fresh challenge in a form; views call
 :func:`ceiling` before anything costly and :func:`require` on the form's challenge, and
 :func:`spend` once it has been used, so a challenge that was waited for once cannot
 carry a second report or a second guess.
