@@ -836,3 +836,18 @@ class TestBodiesNobodyCanReadYet:
         assert login(client, add_operator(app)).status_code == 303
         html = client.get("/desk/operator").get_data(as_text=True)
         assert "Every body of the directory can read the reports sent to it." in html
+
+
+def test_a_report_marked_as_junk_on_the_desk_says_so_and_a_new_status_lifts_it(
+    app: Flask, desk: FlaskClient, officer: DeskUser, report_for_officer: SubmittedReport
+) -> None:
+    report = f"/desk/reports/{report_for_officer.id}"
+    assert 'id="junk-form"' in desk.get(report).get_data(as_text=True)
+    assert post(desk, f"{report}/junk", report, reason="  ").status_code == 400  # the reason is required
+    assert post(desk, f"{report}/junk", report, reason="One of a flood of identical reports").status_code == 303
+    page = desk.get(report).get_data(as_text=True)
+    assert 'id="junk-state"' in page and 'id="junk-form"' not in page
+    assert post(desk, f"{report}/status", report, status="assessing").status_code == 303
+    actions_done = [e.action for e in audit_entries(app) if e.actor == f"recipient:{officer.id}"]
+    assert "junk" in actions_done and actions_done.index("junk") < actions_done.index("status")
+    assert 'id="junk-form"' in desk.get(report).get_data(as_text=True)
