@@ -9,11 +9,10 @@ carry a second report or a second guess.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 
 from flask import Flask, current_app
 from flask_babel import gettext as _
-from werkzeug.exceptions import BadRequest, ServiceUnavailable, TooManyRequests
+from werkzeug.exceptions import BadRequest, HTTPException, ServiceUnavailable, TooManyRequests
 
 from parrhesia.domain import form_tokens
 from parrhesia.domain.flood import FloodMeter, Verdict, challenge_key
@@ -28,7 +27,16 @@ CHALLENGE_FIELD = "work_challenge"
 SOLUTION_FIELD = "work_solution"
 
 
-class FormTooEarly(TooManyRequests):
+class _RetryAfter(HTTPException):
+    """A refusal that says, in Retry-After, when to send again (``seconds``)."""
+
+    seconds = 1
+
+    def get_headers(self, *args: object, **kwargs: object) -> list[tuple[str, str]]:
+        return [*super().get_headers(*args, **kwargs), ("Retry-After", str(self.seconds))]  # type: ignore[arg-type]
+
+
+class FormTooEarly(_RetryAfter, TooManyRequests):
     """A form sent before its wait ended, without a solution; nothing of it was kept."""
 
     def __init__(self, seconds: int, *, kind: str) -> None:
@@ -43,11 +51,8 @@ class FormTooEarly(TooManyRequests):
         super().__init__(text)
         self.seconds = max(1, seconds)
 
-    def get_headers(self, *args: object, **kwargs: object) -> list[tuple[str, str]]:
-        return [*super().get_headers(*args, **kwargs), ("Retry-After", str(self.seconds))]  # type: ignore[arg-type]
 
-
-class OverCeiling(ServiceUnavailable):
+class OverCeiling(_RetryAfter, ServiceUnavailable):
     """More requests of a kind this minute than the instance takes; nothing was kept."""
 
     def __init__(self, seconds: int, *, kind: str) -> None:
@@ -60,9 +65,6 @@ class OverCeiling(ServiceUnavailable):
             text = _("Too many people are logging in at this moment. Try again in %(seconds)s seconds.", seconds=seconds)
         super().__init__(text)
         self.seconds = seconds
-
-    def get_headers(self, *args: object, **kwargs: object) -> list[tuple[str, str]]:
-        return [*super().get_headers(*args, **kwargs), ("Retry-After", str(self.seconds))]  # type: ignore[arg-type]
 
 
 class InvalidChallenge(BadRequest):
@@ -98,8 +100,7 @@ def ceiling(kind: str) -> None:
 def require(fields: Mapping[str, Sequence[str]], *, kind: str) -> str:
     """The form's challenge if it was waited for or solved; else refuse (429 or 400)."""
     token = _first(fields, CHALLENGE_FIELD)
-    lifetime = current_app.permanent_session_lifetime
-    max_age = int(lifetime.total_seconds() if isinstance(lifetime, timedelta) else lifetime)
+    max_age = int(current_app.permanent_session_lifetime.total_seconds())  # Flask keeps it a timedelta
     check = meter().check(token, _first(fields, SOLUTION_FIELD), kind=kind, max_age=max_age)
     if check.verdict is Verdict.EARLY:
         raise FormTooEarly(check.seconds_left, kind=kind)
