@@ -6,11 +6,13 @@ in one step (never a moment readable by others) and never over a file already th
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-__all__ = ["open_private", "write_private_file"]
+__all__ = ["open_private", "replace_private_json", "write_private_file"]
 
 
 def open_private(path: Path) -> BinaryIO:
@@ -24,3 +26,20 @@ def write_private_file(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open_private(path) as handle:
         handle.write(data)
+
+
+def replace_private_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` whole, replacing what is there: through a fresh
+    temporary file (mode 0600) in the same folder (made 0700 if missing), then renamed,
+    so a reader sees the old file or the new one, never half of one. OSError if it cannot."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

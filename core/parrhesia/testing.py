@@ -81,6 +81,15 @@ def _backends() -> list[str]:
     return ["sqlite", "postgresql"] if os.environ.get(TEST_DATABASE_ENV) else ["sqlite"]
 
 
+@pytest.fixture(autouse=True)
+def desk_config_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own ``$XDG_CONFIG_HOME``: what the command-line desk remembers (trusted
+    keys, audit heads) never comes from, or goes to, the user's ``~/.config`` or another test."""
+    home = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    return home
+
+
 @pytest.fixture(params=_backends())
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database for one test."""

@@ -24,6 +24,7 @@ from parrhesia.cli.common import read_passphrase
 from parrhesia.crypto import CryptoFormatError, KeyFileError, unwrap_private_key
 from parrhesia.domain.reports import INTAKE_CHANNELS
 from parrhesia.private_files import write_private_file
+from parrhesia.recipient.anchor import AuditHeads, default_audit_heads_path, look
 from parrhesia.recipient.client import (
     DeskClient,
     DeskError,
@@ -76,6 +77,12 @@ known_keys_option = click.option(
     envvar="PARRHESIA_KNOWN_KEYS", default=default_known_keys_path, show_default="~/.config/parrhesia/known-keys.json",
     help="The file of recipients' key fingerprints this machine trusts (or $PARRHESIA_KNOWN_KEYS).",
 )
+audit_heads_option = click.option(
+    "--audit-heads", "audit_heads_file", type=click.Path(dir_okay=False, path_type=Path),
+    envvar="PARRHESIA_AUDIT_HEADS", default=default_audit_heads_path,
+    show_default="~/.config/parrhesia/audit-heads.json",
+    help="The file of the audit heads this machine saw last, per server (or $PARRHESIA_AUDIT_HEADS).",
+)
 trust_option = click.option(
     "--trust", "fingerprints", multiple=True, metavar="FINGERPRINT",
     help="Trust the listed key with this fingerprint, once its holder has confirmed it (repeatable).",
@@ -102,14 +109,21 @@ def desk() -> None:
 @passphrase_option
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @known_keys_option
-def pull(server: str, token: str, key_file: Path, passphrase_file: Path | None, out: Path, known_keys_file: Path) -> None:
+@audit_heads_option
+def pull(
+    server: str, token: str, key_file: Path, passphrase_file: Path | None, out: Path, known_keys_file: Path,
+    audit_heads_file: Path,
+) -> None:
     """Download and decrypt new reports (and protection requests) into OUT, one folder per report id.
 
     A part that cannot be downloaded or decrypted is named (report and part) and left
     for the next pull; everything else is pulled, and the command then exits with 1.
+    The audit log's head is then compared with the one this machine saw last (as
+    ``desk audit`` does): if the log does not extend it, the command warns and exits with 1.
     """
     key = _unlock(key_file, passphrase_file)
     known = _call(lambda: KnownKeys(known_keys_file))
+    heads = _call(lambda: AuditHeads(audit_heads_file))
     with _progress() as progress:
         result = _call(lambda: pull_reports(_client(server, token), key, out, progress=progress, known=known))
     for path in result.files:
@@ -124,6 +138,10 @@ def pull(server: str, token: str, key_file: Path, passphrase_file: Path | None, 
         click.echo(f"report {report_id} part {part_id}: not pulled: {why}", err=True)
     click.echo(f"{result.reports} report(s), {len(result.files)} new file(s), "
                f"{len(result.protection)} protection file(s) in {out}")
+    anchored = _call(lambda: look(_client(server, token), heads))
+    click.echo(anchored.summary, err=anchored.warning is not None)
+    if anchored.warning is not None:
+        raise click.ClickException(_AUDIT_WARNING)
     if result.damaged:
         reports = len({report_id for report_id, _, _ in result.damaged})
         raise click.ClickException(
@@ -131,6 +149,33 @@ def pull(server: str, token: str, key_file: Path, passphrase_file: Path | None, 
             "everything else was pulled. Pull again later to retry them, and tell your instance's operator "
             "if they keep failing."
         )
+
+
+_AUDIT_WARNING = (
+    "The instance's audit log does not extend the one this machine saw last (above). Keep the file of audit heads "
+    "(it holds the signed statements), tell your body's administrator and the instance's operator, and ask why. "
+    "Once it is explained, `parrhesia desk audit --accept` remembers the log as it is now."
+)
+
+
+@desk.command("audit")
+@server_option
+@token_option
+@audit_heads_option
+@click.option("--accept", is_flag=True,
+              help="Remember the head as it is now, after a warning was explained (e.g. a restored backup).")
+def audit_head(server: str, token: str, audit_heads_file: Path, accept: bool) -> None:
+    """Check that the instance's audit log extends the head this machine saw last.
+
+    The head is remembered on this machine, per server; the instance signs what it
+    answers, and every answer that does not extend the head is kept as proof. Exits
+    with 1 on a warning (docs/format.md §13).
+    """
+    heads = _call(lambda: AuditHeads(audit_heads_file))
+    anchored = _call(lambda: look(_client(server, token), heads, accept=accept))
+    click.echo(anchored.summary)
+    if anchored.warning is not None:
+        raise click.ClickException(_AUDIT_WARNING)
 
 
 @desk.command()

@@ -66,10 +66,29 @@ def audit() -> None:
     """The hash-chained audit log."""
 
 
+def _head_argument(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[int, str] | None:
+    if value is None:
+        return None
+    seq, _, hashed = value.partition(":")
+    if not seq.isascii() or not seq.isdigit() or int(seq) < 1 or len(hashed) != 64 or not all(
+        c in "0123456789abcdef" for c in hashed
+    ):
+        raise click.BadParameter("give it as SEQ:HASH, e.g. 41:3f2a… (the 64 hex digits `audit verify` printed)")
+    return int(seq), hashed
+
+
 @audit.command("verify")
 @instance_option
-def verify(instance_dir: Path) -> None:
-    """Check the audit chain; say where it breaks (exit status 1 if it does)."""
+@click.option("--head", "kept", callback=_head_argument, metavar="SEQ:HASH",
+              help="A head printed by an earlier check and kept elsewhere: the log must still hold that entry, "
+                   "with that hash.")
+def verify(instance_dir: Path, kept: tuple[int, str] | None) -> None:
+    """Check the audit chain; say where it breaks (exit status 1 if it does).
+
+    Removing the newest entries leaves an intact but shorter chain, and so does
+    rewriting entries with every later hash recomputed: with --head, the check also
+    fails unless the log still holds the head kept from an earlier check, unchanged.
+    """
     instance = load_instance(instance_dir)
     with Session(instance.engine) as db:
         entries = list(db.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
@@ -77,11 +96,21 @@ def verify(instance_dir: Path) -> None:
     instance.dispose()
     if problem is not None:
         raise click.ClickException(f"The audit log is broken at entry {problem.seq}: {problem.problem}.")
+    if kept is not None:
+        seq, hashed = kept
+        if seq > len(entries):
+            raise click.ClickException(f"The audit log ends at entry {len(entries)}: entry {seq}, kept as a head, "
+                                       "was removed with every entry after it.")
+        if entries[seq - 1].hash != hashed:
+            raise click.ClickException(f"Entry {seq} has another hash than the head kept: the log was rewritten "
+                                       "up to it.")
     click.echo(f"The audit log is intact: {len(entries)} entries.")
+    if kept is not None:
+        click.echo(f"It extends the head kept: entry {kept[0]}.")
     if entries:
-        # Removing the newest entries leaves an intact but shorter chain: keep this line
-        # elsewhere (a ticket, a printout) and compare it at the next check.
+        # Keep this line elsewhere (a ticket, a printout) and give it to --head next time.
         click.echo(f"Head: entry {entries[-1].seq} {entries[-1].hash}")
+        click.echo(f"(next time: parrhesia audit verify --head {entries[-1].seq}:{entries[-1].hash})")
 
 
 @click.command()

@@ -24,7 +24,10 @@ from sqlalchemy.orm import Session
 from parrhesia.crypto.audit_chain import GENESIS, entry_hash
 from parrhesia.storage.models import AuditEntry, Operator, Recipient
 
-__all__ = ["GENESIS", "SOURCE", "actor_of", "record", "review", "entry_hash", "verify", "ChainBreak", "of_report"]
+__all__ = [
+    "GENESIS", "SOURCE", "Anchor", "ChainBreak", "actor_of", "anchor", "entry_hash", "of_report", "record", "review",
+    "verify",
+]
 
 SOURCE = "source"
 _ATTEMPTS = 20
@@ -92,10 +95,13 @@ class ChainBreak:
     problem: str
 
 
-def verify(entries: Iterable[AuditEntry]) -> ChainBreak | None:
-    """Check the chain in ``seq`` order; return the first break, or None if intact."""
-    previous = GENESIS
-    expected_seq = 1
+def verify(entries: Iterable[AuditEntry], *, previous: str = GENESIS, first_seq: int = 1) -> ChainBreak | None:
+    """Check the chain in ``seq`` order; return the first break, or None if intact.
+
+    A segment is checked from its first entry, ``first_seq``, whose stored previous
+    hash is then taken as given (``previous``).
+    """
+    expected_seq = first_seq
     for entry in entries:
         if entry.seq != expected_seq:
             return ChainBreak(entry.seq, f"entry {expected_seq} is missing (found {entry.seq} next)")
@@ -127,3 +133,42 @@ def of_report(db: Session, report_id: str) -> tuple[list[AuditEntry], AuditEntry
     entries = list(db.scalars(select(AuditEntry).where(AuditEntry.report_id == report_id).order_by(AuditEntry.seq)))
     head = db.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
     return entries, head
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """What a recipient's desk compares with the head it remembers: the chain's head
+    now, the hash the entry it remembers has now (None if that entry is gone), and the
+    first break between the two (None if the segment is intact)."""
+
+    head_seq: int
+    head_hash: str
+    since_seq: int | None
+    since_hash: str | None
+    problem: ChainBreak | None
+
+
+_SEGMENT_BATCH = 1000
+
+
+def anchor(db: Session, since_seq: int | None) -> Anchor:
+    """The head of the chain, and whether it extends entry ``since_seq``.
+
+    The entries from ``since_seq`` to the head are checked here (hashes recomputed,
+    links followed), in batches; entry ``since_seq`` is checked against its own stored
+    previous hash. A desk that remembered entry ``since_seq`` with a hash then knows
+    that the log was neither cut below it nor rewritten up to it (docs/format.md §13).
+    """
+    head = db.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
+    if since_seq is None:
+        return Anchor(head_seq, head_hash, None, None, None)
+    since = db.get(AuditEntry, since_seq)
+    if since is None:
+        return Anchor(head_seq, head_hash, since_seq, None, None)
+    segment = db.scalars(
+        select(AuditEntry).where(AuditEntry.seq >= since_seq).order_by(AuditEntry.seq)
+        .execution_options(yield_per=_SEGMENT_BATCH)
+    )
+    problem = verify(segment, previous=since.prev_hash, first_seq=since_seq)
+    return Anchor(head_seq, head_hash, since_seq, since.hash, problem)

@@ -151,6 +151,11 @@ class DeskClient:
         data: dict[str, Any] = self._json(_report_path(report_id))
         return data
 
+    def audit_anchor(self, since: int | None) -> dict[str, Any]:
+        """The instance's signed statement of the audit head, and of entry ``since``."""
+        data: dict[str, Any] = self._json("/audit/anchor" + ("" if since is None else f"?since={int(since)}"))
+        return data
+
     def report_audit(self, report_id: str) -> dict[str, Any]:
         """A report's audit entries, the chain's head, its bodies' roles, escalations and clocks."""
         data: dict[str, Any] = self._json(f"{_report_path(report_id)}/audit")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from parrhesia.crypto import decode_public_key, fingerprint
+from parrhesia.private_files import replace_private_json
 
 __all__ = ["DeskError", "KeyState", "ListedKey", "KnownKeys", "default_known_keys_path"]
 
@@ -176,16 +176,6 @@ class KnownKeys:
     def _save(self) -> None:
         """Write the file whole (mode 0600) through a fresh temporary file, then rename it."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump({"version": self.VERSION, "servers": self._servers}, handle, indent=1, sort_keys=True)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, self.path)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
+            replace_private_json(self.path, {"version": self.VERSION, "servers": self._servers})
         except OSError as exc:
             raise DeskError(f"Cannot save the trusted keys in {self.path}: {exc}") from None

@@ -194,6 +194,15 @@ def _schemas() -> dict[str, Any]:
                 "clocks": {"type": "array", "items": _ref("Clock")},
             },
         },
+        "AuditAnchor": {
+            "type": "object",
+            "description": "The instance's Ed25519 signature (base64) with its receipt key over `statement`: six "
+                           "lines naming the instance key, the entry asked about with its hash now (or `missing`), "
+                           "the head, and whether the entries between them chain (docs/format.md §13).",
+            "required": ["statement", "signature", "instance_key"],
+            "properties": {"statement": {"type": "string"}, "signature": {"type": "string"},
+                           "instance_key": {"type": "string"}},
+        },
         "AuditEntry": {
             "type": "object",
             "description": "hash = SHA-256 (hex) of the compact JSON array [prev_hash, seq, at, actor, action, "
@@ -565,6 +574,20 @@ def _paths() -> dict[str, Any]:
                 "parameters": [_REPORT_ID],
                 "responses": {"200": _json(_ref("ReportAudit"), "The report's record."), "401": _UNAUTHORISED,
                               "404": _NOT_FOUND},
+            }
+        },
+        "/api/v1/audit/anchor": {
+            "get": {
+                "summary": "The audit log's head, signed, and whether it extends the entry your machine remembers",
+                "description": "Read-only and not itself recorded. `parrhesia desk pull` and `desk audit` ask with "
+                               "the entry they saw last and warn unless the log still holds it, unchanged, and "
+                               "chains from it to the head.",
+                "parameters": [{"name": "since", "in": "query", "required": False,
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 9223372036854775807},
+                                "description": "The number of the entry remembered (none on a first look)."}],
+                "responses": {"200": _json(_ref("AuditAnchor"), "The signed statement."), "400": _INVALID,
+                              "401": _UNAUTHORISED,
+                              "503": _error("The instance cannot sign now (its operator runs `parrhesia doctor`).")},
             }
         },
         "/api/v1/reports/{report_id}/replies/{part_id}": {

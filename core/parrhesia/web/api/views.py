@@ -20,29 +20,26 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, NoReturn
 
 from flask import Blueprint, Response, abort, g, request
 from sqlalchemy import select
 
-from parrhesia.config import ConfigError
 from parrhesia.crypto import SEALED_REPORT_KEY_SIZE, encode_public_key, fingerprint
-from parrhesia.crypto.audit_chain import head_statement
-from parrhesia.crypto.receipt import encode_verify_key
 from parrhesia.crypto.stream import MAGIC
 from parrhesia.domain import casework, custody, reports
 from parrhesia.domain.casework import CaseworkError, ReportNotFound
 from parrhesia.domain.deadlines import report_day
 from parrhesia.domain.events import dispatch
 from parrhesia.domain.host import current_host
-from parrhesia.instance import current_instance, receipt_signing_key
+from parrhesia.instance import current_instance
 from parrhesia.storage.db import get_session
-from parrhesia.storage.models import AuditEntry, Part, Recipient, Report
+from parrhesia.storage.models import Part, Recipient, Report
 from parrhesia.upload.sealed_part import NotAPart, is_whole_part
+from parrhesia.web import vouching
 from parrhesia.web.api.openapi import document as openapi_document
 from parrhesia.web.ciphertext import ciphertext_response
 from parrhesia.web.security import storable_text
@@ -50,7 +47,6 @@ from parrhesia.web.security import storable_text
 __all__ = ["bp", "NOTE_LIMIT", "JSON_LIMIT"]
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-log = logging.getLogger(__name__)
 
 _PART_ID = re.compile(r"^[0-9a-f]{32}$")
 # JSON request bodies are read into memory, so they are small by design: a note is
@@ -327,7 +323,7 @@ def report_audit(report_id: str) -> dict[str, Any]:
             for e in entries
         ],
         "head": {"seq": head.seq, "hash": head.hash} if head else None,
-        "vouched": _vouch(report.id, entries, head),
+        "vouched": vouching.vouch_report(report.id, entries, head),
         "bodies": [{"body": b.body_id, "role": b.role, "reason": b.reason, "rank": b.rank}
                    for b in sorted(report.bodies, key=lambda b: (b.role, b.rank or 0, b.body_id))],
         "escalations": [{"body": e.body_id, "trigger": e.trigger, "reason": e.reason, "on": e.on.isoformat()}
@@ -340,23 +336,6 @@ def report_audit(report_id: str) -> dict[str, Any]:
             for c in casework.visible_clocks(report, recipient)
         ],
     }
-
-
-def _vouch(report_id: str, entries: list[AuditEntry], head: AuditEntry | None) -> dict[str, str] | None:
-    """The instance's signature (its receipt key) over these entries and the chain's head."""
-    if head is None:
-        return None
-    try:
-        key = receipt_signing_key(current_instance().config)
-    except (ConfigError, OSError) as problem:
-        # The package then says the instance did not vouch; `parrhesia doctor` says what to do.
-        log.error("the instance signing key cannot be read or made (%s): run `parrhesia doctor`", type(problem).__name__)
-        return None
-    instance_key = encode_verify_key(bytes(key.verify_key))
-    at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    statement = head_statement(instance_key, report_id, [(e.seq, e.hash) for e in entries], head.seq, head.hash, at)
-    return {"statement": statement.decode("ascii"), "signature": _b64(key.sign(statement).signature),
-            "instance_key": instance_key}
 
 
 # ---------------------------------------------------------------------------
