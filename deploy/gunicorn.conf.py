@@ -26,8 +26,10 @@ for _name, _value in gunicorn_options("127.0.0.1:8080").items():
 
 
 def on_starting(server):  # noqa: ARG001 - gunicorn's hook signature
-    """Stop with one clear error, before forking workers, if the instance is unusable."""
+    """Stop with one clear error, before forking workers, if the instance is unusable;
+    then make the flood meter that every worker shares (so ceilings are the instance's)."""
     from parrhesia.config import ConfigError
+    from parrhesia.domain import flood
     from parrhesia.instance import open_instance
     from parrhesia.storage.migrate import SchemaError
 
@@ -38,3 +40,4 @@ def on_starting(server):  # noqa: ARG001 - gunicorn's hook signature
         open_instance(path).dispose()
     except (ConfigError, SchemaError) as exc:
         raise SystemExit(str(exc)) from None
+    flood.share_between_processes()

@@ -8,7 +8,10 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
-from collections.abc import Iterator
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from parrhesia.config import ConfigError, FloodSettings, load_config
+from parrhesia.domain import flood
 from parrhesia.domain.flood import Challenge, FloodMeter, Verdict, solves
 from parrhesia.storage.models import Report
 from parrhesia.testing import add_test_recipient, csrf_token, log_in, review_route, submit_report, work_fields
@@ -269,3 +273,54 @@ def test_log_ins_over_the_ceiling_are_refused_before_the_derivation(flood_app: F
 def test_the_demo_defaults_ask_nothing_of_a_lone_source(app: Flask, client: FlaskClient) -> None:
     assert "can be sent" not in review_route(client).get_data(as_text=True)
     assert log_in(client, "no such codename here at all").status_code == 403
+
+
+# --- one meter for every serving process --------------------------------------------------
+
+
+@pytest.fixture
+def shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `parrhesia serve` does in gunicorn's master before it forks the workers."""
+    monkeypatch.setattr(flood, "_shared", None)
+    flood.share_between_processes()
+
+
+def _forked(work: Callable[[], int]) -> int:
+    """Run ``work`` in a forked process, as a gunicorn worker runs; its exit status is the answer."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 99
+        try:
+            code = work()
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_forked_serving_processes_share_one_ceiling_and_one_set_of_figures(shared: None) -> None:
+    meter, clock = _meter(submissions_per_minute=10)
+
+    def worker() -> int:  # each worker builds its app, and so its meter, after the fork
+        own = FloodMeter(FloodSettings(submissions_per_minute=10), KEY, clock)
+        return sum(1 for _ in range(5) if own.take("submit") == 0)
+
+    taken = [_forked(worker) for _ in range(4)]
+    assert sum(taken) == 10, taken  # not 4 × 10: the ceiling is the instance's
+    figures = meter.figures()
+    assert figures["taken:submit"] == 10 and figures["ceiling:submit"] == 10
+
+
+def test_a_worker_killed_while_counting_blocks_no_other(shared: None) -> None:
+    meter, _ = _meter(submissions_per_minute=10)
+
+    def killed_holding_the_lock() -> int:
+        with meter._store.locked():
+            os.kill(os.getpid(), signal.SIGKILL)
+        return 0
+
+    assert _forked(killed_holding_the_lock) == -signal.SIGKILL
+    answers: list[int] = []
+    taker = threading.Thread(target=lambda: answers.append(meter.take("submit")), daemon=True)
+    taker.start()
+    taker.join(timeout=10)
+    assert answers == [0], "the lock of a dead worker was never released"

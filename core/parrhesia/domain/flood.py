@@ -17,26 +17,35 @@ is made to cost something instead, and what the server spends is bounded:
 - Ceilings: at most ``submissions_per_minute`` submissions and ``logins_per_minute``
   log-ins are taken per minute; beyond them a request is refused before its body is
   read or any derivation runs, with a Retry-After, and nothing is lost.
-- The counts live in memory, per serving process: operators see how many forms were
-  issued, taken, refused as too early, over a ceiling or replayed — never who.
+- The counts live in memory: operators see how many forms were issued, taken, refused
+  as too early, over a ceiling or replayed — never who. ``parrhesia serve`` (and
+  deploy/gunicorn.conf.py) calls :func:`share_between_processes` before gunicorn forks
+  its workers, so rates, ceilings and figures are the instance's, not one worker's.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import math
+import mmap
 import secrets
+import tempfile
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
+from typing import IO
 
 from parrhesia.config import FloodSettings
 
-__all__ = ["KINDS", "Challenge", "Verdict", "Check", "FloodMeter", "solves", "challenge_key", "SOLUTION_LIMIT"]
+__all__ = [
+    "COUNTERS", "KINDS", "SOLUTION_LIMIT", "Challenge", "Check", "FloodMeter", "Verdict", "challenge_key", "share_between_processes",
+    "solves",
+]
 
 KINDS = ("submit", "login")
 WINDOW = 60  # seconds: rates are counted over the last minute
@@ -103,66 +112,112 @@ class Check:
     seconds_left: int = 0
 
 
+# The meter's numbers are 64-bit slots in one block: a window of one-second buckets
+# (second, count) for what was issued and what was taken of each kind, then the counters.
+_WINDOWS = tuple(f"{what}:{kind}" for what in ("issued", "taken") for kind in KINDS)
+COUNTERS = tuple(f"{what}:{kind}" for kind in KINDS
+                 for what in ("issued", "taken", "stored", "ceiling", "early", "invalid", "replayed"))
+_SLOTS = len(_WINDOWS) * WINDOW * 2 + len(COUNTERS)
+
+
+class _Store:
+    """The slots, and the lock that guards them: a thread lock within a process and,
+    for a block shared with other processes, a POSIX record lock on its file, which the
+    kernel releases if the process holding it dies (a killed worker blocks nobody)."""
+
+    def __init__(self, buffer: bytearray | mmap.mmap, file: IO[bytes] | None = None) -> None:
+        self.slots = memoryview(buffer).cast("q")
+        self._file = file
+        self._thread_lock = threading.Lock()
+
+    @contextmanager
+    def locked(self) -> Iterator[memoryview]:
+        with self._thread_lock:
+            if self._file is None:
+                yield self.slots
+                return
+            fcntl.lockf(self._file, fcntl.LOCK_EX)
+            try:
+                yield self.slots
+            finally:
+                fcntl.lockf(self._file, fcntl.LOCK_UN)
+
+
+_shared: _Store | None = None
+
+
+def share_between_processes() -> None:
+    """Count in one block of memory that processes forked after this call share.
+
+    Called once in the serving master before gunicorn forks its workers; every
+    :class:`FloodMeter` made afterwards, in any of them, counts there.
+    """
+    global _shared
+    file = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the life of the process, as the lock's file
+    file.truncate(_SLOTS * 8)
+    _shared = _Store(mmap.mmap(file.fileno(), _SLOTS * 8), file)
+
+
+def _store() -> _Store:
+    return _shared if _shared is not None else _Store(bytearray(_SLOTS * 8))
+
+
 class _Window:
-    """Counts over the last minute, in one-second buckets (bounded memory under any flood)."""
+    """Counts over the last minute, in one-second buckets kept in ``WINDOW`` slot pairs
+    (bounded memory under any flood); read and written under the store's lock."""
 
-    def __init__(self) -> None:
-        self._buckets: deque[list[int]] = deque()
+    def __init__(self, index: int) -> None:
+        self._base = index * WINDOW * 2
 
-    def _trim(self, second: int) -> None:
-        while self._buckets and self._buckets[0][0] <= second - WINDOW:
-            self._buckets.popleft()
+    def _slots(self, slots: memoryview) -> Iterator[tuple[int, int]]:
+        for at in range(self._base, self._base + WINDOW * 2, 2):
+            yield slots[at], slots[at + 1]
 
-    def add(self, second: int) -> None:
-        self._trim(second)
-        if self._buckets and self._buckets[-1][0] == second:
-            self._buckets[-1][1] += 1
-        else:
-            self._buckets.append([second, 1])
+    def add(self, slots: memoryview, second: int) -> None:
+        at = self._base + (second % WINDOW) * 2
+        if slots[at] != second:
+            slots[at], slots[at + 1] = second, 0
+        slots[at + 1] += 1
 
-    def count(self, second: int) -> int:
-        self._trim(second)
-        return sum(n for _, n in self._buckets)
+    def count(self, slots: memoryview, second: int) -> int:
+        return sum(n for at, n in self._slots(slots) if second - WINDOW < at <= second)
 
-    def oldest(self, second: int) -> int:
+    def oldest(self, slots: memoryview, second: int) -> int:
         """The second of the oldest count still in the window (``second`` if none)."""
-        self._trim(second)
-        return self._buckets[0][0] if self._buckets else second
+        return min((at for at, n in self._slots(slots) if n and second - WINDOW < at <= second), default=second)
 
 
 class FloodMeter:
-    """One serving process's rates, levels and counts (safe across threads and greenlets)."""
+    """The instance's rates, levels and counts (safe across threads, greenlets and, once
+    :func:`share_between_processes` was called, the serving processes forked after it)."""
 
     def __init__(self, settings: FloodSettings, key: bytes, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.key = key
         self.clock = clock
-        self._issued = {kind: _Window() for kind in KINDS}
-        self._taken = {kind: _Window() for kind in KINDS}
-        self._counts: Counter[str] = Counter()
-        self._lock = threading.Lock()
+        self._store = _store()
+        self._windows = {name: _Window(i) for i, name in enumerate(_WINDOWS)}
+        self._counter_at = {name: len(_WINDOWS) * WINDOW * 2 + i for i, name in enumerate(COUNTERS)}
 
     def level(self, kind: str) -> int:
         """0 while at most ``forms_per_minute`` forms of the kind were issued in the last
         minute; then one more for each doubling of that rate (at most ``max_level``)."""
-        with self._lock:
-            return self._level(kind, int(self.clock()))
+        with self._store.locked() as slots:
+            return self._level(slots, kind, int(self.clock()))
 
-    def _level(self, kind: str, second: int) -> int:
-        rate, limit = self._issued[kind].count(second), self.settings.forms_per_minute
+    def _level(self, slots: memoryview, kind: str, second: int) -> int:
+        rate, limit = self._windows[f"issued:{kind}"].count(slots, second), self.settings.forms_per_minute
         if rate <= limit:
             return 0
         return min(self.settings.max_level, math.ceil(math.log2(rate / limit)))
 
     def issue(self, kind: str) -> tuple[str, Challenge]:
         """A new challenge for a form of ``kind`` (its token and what it asks), counted in the rate."""
-        now = self.clock()
-        second = int(now)
-        with self._lock:
-            self._issued[kind].add(second)
-            level = self._level(kind, second)
-            self._counts[f"issued:{kind}"] += 1
-            self._counts[f"level:{kind}"] = level
+        second = int(self.clock())
+        with self._store.locked() as slots:
+            self._windows[f"issued:{kind}"].add(slots, second)
+            level = self._level(slots, kind, second)
+            slots[self._counter_at[f"issued:{kind}"]] += 1
         base = self.settings.submit_wait if kind == "submit" else self.settings.login_wait
         wait = base * 2 ** (level - 1) if level else 0
         bits = self.settings.bits + level - 1 if level else 0
@@ -186,23 +241,24 @@ class FloodMeter:
         until the ceiling has room again (nothing is counted as taken then)."""
         ceiling = self.settings.submissions_per_minute if kind == "submit" else self.settings.logins_per_minute
         second = int(self.clock())
-        with self._lock:
-            window = self._taken[kind]
-            if window.count(second) >= ceiling:
-                self._counts[f"ceiling:{kind}"] += 1
-                return max(1, window.oldest(second) + WINDOW - second)
-            window.add(second)
-            self._counts[f"taken:{kind}"] += 1
+        window = self._windows[f"taken:{kind}"]
+        with self._store.locked() as slots:
+            if window.count(slots, second) >= ceiling:
+                slots[self._counter_at[f"ceiling:{kind}"]] += 1
+                return max(1, window.oldest(slots, second) + WINDOW - second)
+            window.add(slots, second)
+            slots[self._counter_at[f"taken:{kind}"]] += 1
             return 0
 
     def count(self, name: str) -> None:
-        with self._lock:
-            self._counts[name] += 1
+        """Count one event of ``name`` (one of :data:`COUNTERS`)."""
+        with self._store.locked() as slots:
+            slots[self._counter_at[name]] += 1
 
     def figures(self) -> dict[str, int]:
-        """This process's counts since it started, and each kind's current level."""
-        with self._lock:
+        """The counts since serving started (those that are not 0), and each kind's current level."""
+        with self._store.locked() as slots:
             second = int(self.clock())
-            for kind in KINDS:
-                self._counts[f"level:{kind}"] = self._level(kind, second)
-            return dict(sorted(self._counts.items()))
+            figures = {name: slots[at] for name, at in self._counter_at.items() if slots[at]}
+            figures.update({f"level:{kind}": self._level(slots, kind, second) for kind in KINDS})
+        return dict(sorted(figures.items()))

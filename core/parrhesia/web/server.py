@@ -12,7 +12,8 @@ on a real thread (:func:`parrhesia.offload.blocking`).
 
 The access log format leaves out the remote address, user agent, referrer and time
 (see :mod:`parrhesia.web.logs`). Responses carry a neutral ``Server`` header
-(:data:`SERVER_HEADER`), naming no software.
+(:data:`SERVER_HEADER`), naming no software. The workers share one flood meter
+(:func:`parrhesia.domain.flood.share_between_processes`), so the ceilings are the instance's.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 from gunicorn.http import wsgi as gunicorn_wsgi
 
+from parrhesia.domain import flood
 from parrhesia.web import DEFAULT_CONNECTIONS, DEFAULT_THREADS, DEFAULT_WORKERS, WORKER_CLASSES
 from parrhesia.web.app import INSTANCE_ENV, create_app
 from parrhesia.web.logs import ACCESS_LOG_FORMAT, RedactingFilter
@@ -102,6 +104,7 @@ class _Server(BaseApplication):
         self.instance = instance
         self.options = options
         _neutral_server_header()
+        flood.share_between_processes()  # one flood meter for every worker forked from here
         super().__init__()
 
     def load_config(self) -> None:
