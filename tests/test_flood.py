@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from parrhesia.config import ConfigError, FloodSettings, load_config
 from parrhesia.domain import flood
 from parrhesia.domain.flood import Challenge, FloodMeter, Verdict, solves
-from parrhesia.storage.models import Report
+from parrhesia.storage.models import Part, Report
 from parrhesia.testing import add_test_recipient, csrf_token, log_in, review_route, submit_report, work_fields
 from parrhesia.web.source.work import FLOOD_METER
 
@@ -324,3 +324,41 @@ def test_a_worker_killed_while_counting_blocks_no_other(shared: None) -> None:
     taker.start()
     taker.join(timeout=10)
     assert answers == [0], "the lock of a dead worker was never released"
+
+
+def test_follow_ups_over_the_instance_ceiling_are_refused_before_their_content_is_read(
+    instance_dir: Path,
+) -> None:
+    config = instance_dir / "parrhesia.toml"
+    config.write_text(config.read_text() + "\n[flood]\nfollow_ups_per_minute = 2\n")
+    from parrhesia.web.app import create_app
+
+    app = create_app(instance_dir, {"TESTING": True})
+    try:
+        for body_id in ("integrity-office", "ombudsman"):
+            add_test_recipient(app, body_id, "Standing reader")
+        clock = _clock(app)
+        client = app.test_client()
+        submit_report(client, "the first report")
+
+        def follow_up(text: str) -> Any:
+            page = client.get("/report").data
+            return client.post("/report", data={"csrf_token": csrf_token(page), "message": text,
+                                                "attachments": [(io.BytesIO(b"more evidence"), "more.txt")]},
+                               content_type="multipart/form-data")
+
+        with Session(app.extensions["parrhesia.instance"].engine) as db:
+            before = int(db.scalar(select(func.count()).select_from(Part)) or 0)
+        blobs = len(_blobs(app))
+        assert [follow_up(f"more {n}").status_code for n in range(2)] == [303, 303]
+        refused = follow_up("one too many")
+        assert refused.status_code == 503 and int(refused.headers["Retry-After"]) == 60
+        assert "more messages than it can take" in refused.get_data(as_text=True)
+        with Session(app.extensions["parrhesia.instance"].engine) as db:
+            assert int(db.scalar(select(func.count()).select_from(Part)) or 0) == before + 4
+        assert len(_blobs(app)) == blobs + 4
+        clock.now += 60
+        assert follow_up("a minute later").status_code == 303
+        assert app.extensions[FLOOD_METER].figures()["ceiling:follow-up"] == 1
+    finally:
+        app.extensions["parrhesia.instance"].dispose()

@@ -216,3 +216,17 @@ def test_unknown_page_gets_a_friendly_404(client: FlaskClient) -> None:
     response = client.get("/nothing-here")
     assert response.status_code == 404
     assert "Back to the start page" in response.get_data(as_text=True)
+
+
+def test_two_follow_ups_sent_within_one_second_are_both_stored(app: Flask, client: FlaskClient) -> None:
+    """A spent form token renews the session's CSRF secret: the next page's token differs
+    even when it is signed in the same second, so it is not refused as sent already."""
+    submit_report(client, "first")
+    tokens = []
+    for text in ("second", "third"):
+        token = csrf_token(client.get("/report").data)
+        tokens.append(token)
+        sent = client.post("/report", data={"csrf_token": token, "message": text}, content_type="multipart/form-data")
+        assert sent.status_code == 303, sent.get_data(as_text=True)
+    assert tokens[0] != tokens[1]
+    assert _count(app, Part) == 3

@@ -72,8 +72,9 @@ class FloodSettings:
     parrhesia.domain.flood). The defaults ask nothing of a source until a flood."""
 
     forms_per_minute: int = 20  # of one kind (submission, log-in) before challenges ask anything
-    submissions_per_minute: int = 30  # first reports taken per minute and process
-    logins_per_minute: int = 120  # source log-ins taken per minute and process
+    submissions_per_minute: int = 30  # first reports the instance takes per minute
+    logins_per_minute: int = 120  # source log-ins the instance takes per minute
+    follow_ups_per_minute: int = 60  # messages and files logged-in sources add, per minute
     submit_wait: int = 20  # seconds a submission form waits at the first flood level
     login_wait: int = 4  # seconds a log-in form waits at the first flood level
     bits: int = 18  # a hashcash solution's zero bits at the first flood level, instead of the wait
@@ -222,6 +223,7 @@ def load_config(instance_path: str | os.PathLike[str]) -> InstanceConfig:
 _FLOOD_BOUNDS = {  # setting: (lowest, highest)
     "forms_per_minute": (1, 100_000),
     "submissions_per_minute": (1, 100_000),
+    "follow_ups_per_minute": (1, 100_000),
     "logins_per_minute": (1, 100_000),
     "submit_wait": (0, 3600),
     "login_wait": (0, 600),

@@ -14,8 +14,9 @@ is made to cost something instead, and what the server spends is bounded:
 - While few forms are asked for, a challenge asks nothing (wait 0): sources see no
   difference. When more than ``forms_per_minute`` forms of one kind were issued in the
   last minute, each doubling of that rate doubles the wait and adds one bit.
-- Ceilings: at most ``submissions_per_minute`` submissions and ``logins_per_minute``
-  log-ins are taken per minute; beyond them a request is refused before its body is
+- Ceilings: at most ``submissions_per_minute`` submissions, ``logins_per_minute``
+  log-ins and ``follow_ups_per_minute`` follow-ups (what logged-in sources add to their
+  reports) are taken per minute; beyond them a request is refused before its body is
   read or any derivation runs, with a Retry-After, and nothing is lost.
 - The counts live in memory: operators see how many forms were issued, taken, refused
   as too early, over a ceiling or replayed — never who. ``parrhesia serve`` (and
@@ -43,11 +44,12 @@ from typing import IO
 from parrhesia.config import FloodSettings
 
 __all__ = [
-    "COUNTERS", "KINDS", "SOLUTION_LIMIT", "Challenge", "Check", "FloodMeter", "Verdict", "challenge_key", "share_between_processes",
+    "CEILINGS", "COUNTERS", "KINDS", "SOLUTION_LIMIT", "Challenge", "Check", "FloodMeter", "Verdict", "challenge_key", "share_between_processes",
     "solves",
 ]
 
-KINDS = ("submit", "login")
+KINDS = ("submit", "login")  # the forms that carry a work challenge
+CEILINGS = ("submit", "login", "follow-up")  # what is taken under a ceiling per minute
 WINDOW = 60  # seconds: rates are counted over the last minute
 SOLUTION_LIMIT = 64  # characters of a hashcash solution
 _VERSION = "w1"
@@ -114,9 +116,11 @@ class Check:
 
 # The meter's numbers are 64-bit slots in one block: a window of one-second buckets
 # (second, count) for what was issued and what was taken of each kind, then the counters.
-_WINDOWS = tuple(f"{what}:{kind}" for what in ("issued", "taken") for kind in KINDS)
-COUNTERS = tuple(f"{what}:{kind}" for kind in KINDS
-                 for what in ("issued", "taken", "stored", "ceiling", "early", "invalid", "replayed"))
+_WINDOWS = (*(f"issued:{kind}" for kind in KINDS), *(f"taken:{kind}" for kind in CEILINGS))
+COUNTERS = (
+    *(f"{what}:{kind}" for kind in KINDS for what in ("issued", "stored", "early", "invalid", "replayed")),
+    *(f"{what}:{kind}" for kind in CEILINGS for what in ("taken", "ceiling")),
+)
 _SLOTS = len(_WINDOWS) * WINDOW * 2 + len(COUNTERS)
 
 
@@ -239,7 +243,8 @@ class FloodMeter:
     def take(self, kind: str) -> int:
         """Take one request of ``kind`` under its ceiling: 0 if taken, else the seconds
         until the ceiling has room again (nothing is counted as taken then)."""
-        ceiling = self.settings.submissions_per_minute if kind == "submit" else self.settings.logins_per_minute
+        ceiling = {"submit": self.settings.submissions_per_minute, "login": self.settings.logins_per_minute,
+                   "follow-up": self.settings.follow_ups_per_minute}[kind]
         second = int(self.clock())
         window = self._windows[f"taken:{kind}"]
         with self._store.locked() as slots:

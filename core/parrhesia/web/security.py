@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
-from flask import Flask, Request, Response, abort, current_app, has_request_context, request
+from flask import Flask, Request, Response, abort, current_app, g, has_request_context, request, session
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
@@ -20,7 +20,7 @@ from werkzeug.exceptions import BadRequest
 
 __all__ = [
     "SECURITY_HEADERS", "DESK_CONTENT_SECURITY_POLICY", "ParrhesiaRequest", "StorableForm", "csrf", "csrf_exempt",
-    "init_app", "storable_text",
+    "init_app", "renew_csrf_token", "storable_text",
 ]
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -74,6 +74,22 @@ SECURITY_HEADERS: dict[str, str] = {
 csrf = CSRFProtect()
 
 _View = TypeVar("_View", bound=Callable[..., object])
+
+
+def renew_csrf_token() -> None:
+    """Give the session a new CSRF secret, after a single-use form was spent.
+
+    A form's token is the session's secret signed with the current second, so two pages
+    rendered in the same second would carry the same token and, once one was spent,
+    the other would be refused as sent already. Flask-WTF keeps the secret in the
+    session (and the signed token of this request in ``g``) under WTF_CSRF_FIELD_NAME;
+    without them, the next page signs a new one. The session's other pages rendered
+    before then are refused as expired (400, "please reload the page"), as a page
+    already sent would be.
+    """
+    name = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session.pop(name, None)
+    g.pop(name, None)
 
 
 def csrf_exempt(view: _View) -> _View:

@@ -169,7 +169,8 @@ def _escalation_history(report: Report) -> list[tuple[str, str, str]]:
 @csrf_exempt  # checked by the streaming parser before any content is read
 def follow_up() -> Response | tuple[str, int]:
     report, report_key = _logged_in()
-    submission = receive(report.id, report.public_key)
+    # Under the instance's ceiling, counted before any content is read (503 beyond it).
+    submission = receive(report.id, report.public_key, before_content=lambda _fields: work.ceiling("follow-up"))
     if not submission.parts:
         return _report_page(report, report_key, error=_("Write a message or attach at least one file."), status=400)
     db = get_session()

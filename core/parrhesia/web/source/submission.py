@@ -28,7 +28,7 @@ from parrhesia.instance import current_instance
 from parrhesia.offload import blocking
 from parrhesia.storage.db import get_session
 from parrhesia.upload import Submission, SubmissionRejected, receive_submission
-from parrhesia.web.security import csrf_exempt
+from parrhesia.web.security import csrf_exempt, renew_csrf_token
 from parrhesia.web.source import bp, work
 from parrhesia.web.source import session as source_session
 from parrhesia.web.source.forms import LogoutForm
@@ -149,6 +149,7 @@ def receive(
     if not spent:
         submission.discard()
         raise SubmissionRejected(_("This page was sent already. Nothing more was stored; open the form again to write."))
+    renew_csrf_token()  # the next page's token differs, even in the same second
     return submission
 
 

@@ -61,6 +61,11 @@ class OverCeiling(_RetryAfter, ServiceUnavailable):
                 "This site is receiving more reports than it can take at this moment. Nothing was sent or stored. "
                 "What you wrote is still in the form: go back with your browser's Back button and send it again "
                 "in %(seconds)s seconds.", seconds=seconds)
+        elif kind == "follow-up":
+            text = _(
+                "This site is receiving more messages than it can take at this moment. Nothing was sent or stored. "
+                "What you wrote is still in the form: go back with your browser's Back button and send it again "
+                "in %(seconds)s seconds.", seconds=seconds)
         else:
             text = _("Too many people are logging in at this moment. Try again in %(seconds)s seconds.", seconds=seconds)
         super().__init__(text)
@@ -73,7 +78,8 @@ class InvalidChallenge(BadRequest):
 
 
 def install(app: Flask, instance: Instance) -> None:
-    """One meter per serving process (its rates and counts are this process's)."""
+    """The app's meter: the instance's, shared with the other serving processes when
+    the server made it so before forking (flood.share_between_processes)."""
     app.extensions[FLOOD_METER] = FloodMeter(instance.config.flood, challenge_key(instance.secret_key))
     app.add_template_global(work_form, "work_form")
 
