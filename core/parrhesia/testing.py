@@ -56,6 +56,7 @@ __all__ = [
     "RegisteredRecipient",
     "SubmittedReport",
     "add_test_recipient",
+    "install_key_manifest",
     "csrf_token",
     "work_fields",
     "decide",
@@ -395,6 +396,25 @@ class RegisteredRecipient:
 def recipient(app: Flask) -> RegisteredRecipient:
     """A recipient of the first test body, with a fresh key and an API token."""
     return add_test_recipient(app, TEST_BODIES[0]["id"])
+
+
+def install_key_manifest(app: Flask, *, key: PrivateKey | None = None) -> tuple[PrivateKey, bytes]:
+    """Draft, sign (with ``key``, a fresh manifest key by default) and install the test
+    instance's key manifest, as ``parrhesia keys manifest draft/sign/install`` do;
+    returns the manifest key file's key and the signed manifest."""
+    from parrhesia.crypto.manifest import manifest_signing_key, sign_manifest
+    from parrhesia.crypto.receipt import encode_verify_key
+    from parrhesia.domain import key_manifest
+
+    instance = app.extensions["parrhesia.instance"]
+    secret = key or PrivateKey.generate()
+    signer = manifest_signing_key(secret)
+    with Session(instance.engine) as db:
+        draft = key_manifest.draft(db, instance.config, encode_verify_key(bytes(signer.verify_key)),
+                                   on=instance.config.today())
+        signed = sign_manifest(draft, signer)
+        key_manifest.install(db, instance.config, signed, on=instance.config.today())
+    return secret, signed
 
 
 def add_test_recipient(

@@ -34,6 +34,7 @@ __all__ = [
     "decode_verify_key",
     "encode_verify_key",
     "key_matches",
+    "names_key",
     "sign_receipt",
     "signing_key_from_seed",
     "verify_receipt",
@@ -120,13 +121,22 @@ def decode_verify_key(text: str) -> bytes:
     return decode_prefixed_key(text, VERIFY_KEY_PREFIX, _SEED_BYTES, "an instance's receipt key")
 
 
+def names_key(given: str, public_key: bytes) -> bool:
+    """Whether ``given`` (a ``prh1vk_`` key, or its fingerprint with spaces and case
+    aside) names ``public_key``; a damaged key text names nothing."""
+    given = given.strip()
+    if given.startswith(VERIFY_KEY_PREFIX):
+        try:
+            return decode_verify_key(given) == bytes(public_key)
+        except ValueError:
+            return False
+    return "".join(given.split()).upper() == "".join(fingerprint(bytes(public_key)).split())
+
+
 def key_matches(receipt: VerifiedReceipt, given: str) -> bool:
     """Whether ``given`` (a ``prh1vk_`` key or its fingerprint, spaces and case aside)
     names the key that signed ``receipt``."""
-    given = given.strip()
-    if given.startswith(VERIFY_KEY_PREFIX):
-        return decode_verify_key(given) == receipt.public_key
-    return "".join(given.split()).upper() == "".join(receipt.fingerprint.split())
+    return names_key(given, receipt.public_key)
 
 
 def clean_text(text: str) -> str:

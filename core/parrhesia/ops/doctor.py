@@ -186,6 +186,30 @@ def check_receipt_key(config: InstanceConfig) -> Check:
                  "and shown on the landing page must be this one")
 
 
+def check_key_manifest(config: InstanceConfig, engine: Engine, today: date) -> Check:
+    """The signed key manifest: installed, its signature sound, listing the keys held now."""
+    from sqlalchemy.orm import Session
+
+    from parrhesia.crypto.manifest import ManifestError
+    from parrhesia.domain import key_manifest
+
+    title = "signed key manifest"
+    try:
+        installed = key_manifest.installed(config)
+    except ManifestError as problem:
+        return Check(Status.FAIL, title, f"{config.path / key_manifest.MANIFEST_FILE} does not verify ({problem}): "
+                     "install a freshly signed one (`parrhesia keys manifest --help`)")
+    if installed is None:
+        return Check(Status.WARN, title, "none installed: sources can only compare fingerprints with what each body "
+                     "publishes; `parrhesia keys manifest --help` says how to sign one offline")
+    with Session(engine) as db:
+        stale = key_manifest.differences(installed.facts, key_manifest.current_facts(db, config, on=today))
+    if stale:
+        return Check(Status.WARN, title, f"signed on {installed.facts.issued}, but {'; '.join(stale)}: draft, sign "
+                     "and install a new one")
+    return Check(Status.OK, title, f"signed on {installed.facts.issued} by {installed.manifest_fingerprint}, current")
+
+
 def check_notification_queue(engine: Engine, today: date) -> Check:
     from parrhesia.storage.models import QueuedNotification
 
@@ -376,6 +400,7 @@ def run_checks(instance_path: Path, *, now: datetime | None = None) -> Iterator[
         else:
             yield Check(Status.WARN, "every body in the directory can read", "not checked: the plugins do not load")
         database_checks.append(("recipient of last resort can read", lambda: check_last_resort(engine, config.last_resort)))
+        database_checks.append(("signed key manifest", lambda: check_key_manifest(config, engine, today)))
         for title, check in database_checks:
             if not current:
                 yield Check(Status.WARN, title, "not checked: the database schema is not current")

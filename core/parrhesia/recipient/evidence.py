@@ -51,6 +51,7 @@ from parrhesia.crypto.evidence import (
     verify_key_from_pem,
     verify_key_pem,
 )
+from parrhesia.crypto.receipt import names_key
 from parrhesia.private_files import open_private, write_private_file
 from parrhesia.recipient.client import (
     _SUFFIX,
@@ -567,22 +568,12 @@ def _check_vouched(evidence: dict[str, Any], found: Verification, pinned: str | 
         found.problems.append("the instance vouched for other audit entries or another chain head than these")
     if not signature_is_valid(key, statement, signature):
         found.problems.append("the instance's signature over the audit entries and the chain head is not valid")
-    if pinned is not None and not _names_key(pinned, key):
+    if pinned is not None and not names_key(pinned, key):
         found.problems.append(f"the instance key {encode_verify_key(key)} is not the one you gave ({pinned.strip()})")
     found.notes.append(VOUCHED_MEANS)
     if pinned is None:
         found.notes.append(f"Compare the instance key {encode_verify_key(key)} (fingerprint {fingerprint(key)}) with "
                            "the one the instance publishes, or give it with --instance-key.")
-
-
-def _names_key(given: str, key: bytes) -> bool:
-    given = given.strip()
-    if given.startswith("prh1vk_"):
-        try:
-            return decode_verify_key(given) == key
-        except ValueError:
-            return False
-    return "".join(given.split()).upper() == "".join(fingerprint(key).split())
 
 
 def excluded_line(part: Mapping[str, Any]) -> str:
