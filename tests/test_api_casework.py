@@ -35,7 +35,7 @@ from parrhesia.crypto import (
 from parrhesia.domain import custody
 from parrhesia.recipient.client import DeskError, KnownKeys
 from parrhesia.storage.models import AuditEntry, BodyKeyGrant, Part, Recipient, Report, ReportClock, SealedKey
-from parrhesia.testing import RegisteredRecipient, SubmittedReport, add_test_recipient, log_in
+from parrhesia.testing import RegisteredRecipient, SubmittedReport, add_test_recipient, install_key_manifest, log_in
 
 ESCALATION_BODY = "audit-office"  # the recipient of last resort: on every escalation chain
 OTHER_BODY = "prosecutor"  # neither on the route nor on the chain
@@ -948,3 +948,35 @@ def test_another_status_restarts_the_clocks_a_junk_mark_stopped(
         assert (clock.state, clock.due_on) == ("running", due + timedelta(days=3))
     status_entry = _audit(app, report.id, "status")[-1]
     assert "fb" in json.loads(status_entry.detail)["clocks_restarted"]
+
+
+def test_desk_transfer_trusts_the_key_manifest_once_and_refuses_a_key_it_does_not_list(
+    app: Flask, server: str, tmp_path: Path, known_keys: Path, recipient: RegisteredRecipient,
+    prosecutor: RegisteredRecipient, report: SubmittedReport,
+) -> None:
+    from parrhesia.crypto.manifest import manifest_signing_key, read_manifest, sign_manifest, unsigned_manifest
+    from parrhesia.domain import key_manifest
+
+    secret, signed = install_key_manifest(app)
+    manifest_fp = read_manifest(signed).manifest_fingerprint
+    body_fp = _body_fingerprint(app, OTHER_BODY)
+    transfer = ["--report", report.id, "--to", OTHER_BODY, "--reason", "A crime", *recipient.key_file_args(tmp_path)]
+    new = desk(server, recipient, "transfer", *transfer, "--trust", body_fp)
+    assert new.exit_code == 1 and f"manifest key {manifest_fp}, which is new to this machine" in new.output, new.output
+    assert _audit(app, report.id, "transfer") == []
+
+    # A manifest that leaves the prosecutor's key out, signed by the trusted manifest key.
+    facts = read_manifest(signed).facts
+    partial = type(facts)(facts.instance, facts.issued, facts.instance_signing_key,
+                          tuple(b for b in facts.bodies if b.body_id != OTHER_BODY), facts.recipients)
+    signer = manifest_signing_key(secret)
+    path = app.extensions["parrhesia.instance"].config.path / key_manifest.MANIFEST_FILE
+    path.write_bytes(sign_manifest(unsigned_manifest(partial, bytes(signer.verify_key)), signer))
+    unlisted = desk(server, recipient, "transfer", *transfer, "--trust", body_fp, "--trust", manifest_fp)
+    assert unlisted.exit_code == 1 and "is not the one its signed key manifest" in unlisted.output, unlisted.output
+    assert _audit(app, report.id, "transfer") == []
+    assert _trusted(known_keys)["manifest-key"] == manifest_fp
+
+    path.write_bytes(signed)
+    moved = desk(server, recipient, "transfer", *transfer, "--trust", body_fp)
+    assert moved.exit_code == 0 and f"transferred to {OTHER_BODY}" in moved.output, moved.output

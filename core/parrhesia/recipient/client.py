@@ -51,7 +51,14 @@ from parrhesia.crypto import (
     open_report_key,
     seal_report_key,
 )
-from parrhesia.recipient.known_keys import DeskError, KeyState, KnownKeys, ListedKey, default_known_keys_path
+from parrhesia.recipient.known_keys import (
+    DeskError,
+    KeyState,
+    KnownKeys,
+    ListedKey,
+    default_known_keys_path,
+    require_listed,
+)
 
 __all__ = [
     "DeskError", "DeskClient", "KeyState", "KnownKeys", "ListedKey", "PullResult", "Keyring", "default_known_keys_path",
@@ -206,6 +213,21 @@ class DeskClient:
 
     def intake(self, payload: dict[str, Any]) -> dict[str, Any]:
         return self._post("/intake", payload)
+
+    def key_manifest(self) -> bytes | None:
+        """The instance's signed key manifest (``/keys/manifest.txt``), or None if it serves none."""
+        request = urllib.request.Request(self.server + "/keys/manifest.txt")  # noqa: S310
+        try:
+            # B310 is a false positive: the scheme was checked to be http(s) in __init__.
+            with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:  # nosec B310
+                data: bytes = response.read(1024 * 1024)
+                return data
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise DeskError(_explain(exc)) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise DeskError(f"Cannot reach {self.server}: {getattr(exc, 'reason', exc)}") from None
 
     def transfer(self, report_id: str, body_id: str, reason: str, sealed: tuple[int, bytes] | None) -> dict[str, Any]:
         payload: dict[str, Any] = {"body": body_id, "reason": reason}
@@ -499,6 +521,7 @@ def transfer(
     if not body_key:
         raise DeskError(f"Body {body_id} has no key on this instance yet: nobody there could read the report.")
     public_key = decode_public_key(body_key["public_key"])
+    require_listed(known.check_manifest(client.server, client.key_manifest(), trust), body_id, public_key)
     known.check_body_key(client.server, body_id, fingerprint(public_key), trust)
     sealed = (int(body_key["generation"]), seal_report_key(report_key, public_key))
     return client.transfer(report["id"], body_id, reason, sealed)
@@ -538,8 +561,10 @@ def intake(
     body_keys = list(route["body_keys"])
     sealed_keys: list[tuple[str, int, bytes]] = []
     untrusted: list[str] = []
+    manifest = known.check_manifest(client.server, client.key_manifest(), trust)
     for entry in body_keys:
         public_key = decode_public_key(entry["public_key"])
+        require_listed(manifest, str(entry["body"]), public_key)
         if entry["body"] == own_body:
             ring = open_keyring(client, key, known)
             if bytes(ring.keys[ring.current].public_key) != public_key:

@@ -18,13 +18,26 @@ from pathlib import Path
 from typing import Any
 
 from parrhesia.crypto import decode_public_key, fingerprint
+from parrhesia.crypto.manifest import ManifestError, VerifiedManifest, read_manifest
 from parrhesia.private_files import replace_private_json
 
-__all__ = ["DeskError", "KeyState", "ListedKey", "KnownKeys", "default_known_keys_path"]
+__all__ = ["DeskError", "KeyState", "ListedKey", "KnownKeys", "default_known_keys_path", "require_listed"]
 
 
 class DeskError(Exception):
     """A problem talking to the server, or with what it sent, explained in one sentence."""
+
+
+_MANIFEST_KEY = "manifest-key"  # the fingerprint of the manifest key trusted for a server
+
+
+def require_listed(manifest: VerifiedManifest | None, body_id: str, public_key: bytes) -> None:
+    """DeskError unless the manifest (if the server serves one) lists this key for the body."""
+    if manifest is not None and not manifest.facts.vouches_for(body_id, public_key):
+        raise DeskError(
+            f"The key the server lists for body {body_id} ({fingerprint(public_key)}) is not the one its signed key "
+            f"manifest of {manifest.facts.issued} lists. Nothing was sealed or sent; tell the instance's operators."
+        )
 
 
 def default_known_keys_path() -> Path:
@@ -165,6 +178,31 @@ class KnownKeys:
                 "fingerprint with that body over another channel, then repeat with --trust FINGERPRINT."
             )
         self.pin_body_key(server, body_id, body_fingerprint)
+
+    def check_manifest(self, server: str, data: bytes | None, trust: Iterable[str] = ()) -> VerifiedManifest | None:
+        """The server's signed key manifest (None if it serves none), once its manifest
+        key is trusted here; DeskError, trusting nothing, if it does not verify or its
+        key is new (and not confirmed in ``trust``) or differs from the one trusted."""
+        if data is None:
+            return None
+        try:
+            manifest = read_manifest(data)
+        except ManifestError as problem:
+            raise DeskError(f"The instance's key manifest does not verify ({problem}). Nothing was sealed or sent; "
+                            "tell its operators.") from None
+        pinned = self._servers.get(server, {}).get(_MANIFEST_KEY)
+        if pinned == manifest.manifest_fingerprint:
+            return manifest
+        if _plain(manifest.manifest_fingerprint) not in {_plain(text) for text in trust}:
+            what = f"differs from the one trusted before ({pinned})" if pinned else "is new to this machine"
+            raise DeskError(
+                f"The instance's key manifest is signed by the manifest key {manifest.manifest_fingerprint}, which "
+                f"{what}. Nothing was sealed or sent. Compare it with the fingerprint the instance's operators "
+                "publish, then repeat with --trust FINGERPRINT."
+            )
+        self._servers.setdefault(server, {})[_MANIFEST_KEY] = manifest.manifest_fingerprint
+        self._save()
+        return manifest
 
     def pinned_body_key(self, server: str, body_id: str) -> str | None:
         return self._servers.get(server, {}).get(f"body:{body_id}")
