@@ -63,26 +63,28 @@ class ManifestError(ValueError):
     """Not a key manifest, or not signed by the key it names; the message says which."""
 
 
+class _Listed:
+    """A listed key, with its fingerprint (§2)."""
+
+    public_key: bytes
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_key)
+
+
 @dataclass(frozen=True, order=True)
-class ManifestBody:
+class ManifestBody(_Listed):
     body_id: str
     generation: int
     public_key: bytes = field(compare=False)
 
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.public_key)
-
 
 @dataclass(frozen=True, order=True)
-class ManifestRecipient:
+class ManifestRecipient(_Listed):
     recipient_id: int
     body_id: str
     public_key: bytes = field(compare=False)
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.public_key)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from parrhesia.crypto.evidence import signature_is_valid
 from parrhesia.crypto.receipt import decode_verify_key
 from parrhesia.private_files import replace_private_json
 from parrhesia.recipient.client import DeskClient
-from parrhesia.recipient.known_keys import DeskError
+from parrhesia.recipient.known_keys import DeskError, read_servers_file
 
 __all__ = ["AnchorCheck", "AuditHeads", "default_audit_heads_path", "look"]
 
@@ -97,14 +96,10 @@ class AuditHeads:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._servers: dict[str, dict[str, Any]] = {}
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        servers = read_servers_file(path, self.VERSION, "audit heads")
+        if servers is None:
             return
-        except (OSError, ValueError) as exc:
-            raise DeskError(f"Cannot read the audit heads in {path}: {exc}") from None
-        servers = data.get("servers") if isinstance(data, dict) and data.get("version") == self.VERSION else None
-        if not isinstance(servers, dict) or not all(isinstance(entry, dict) for entry in servers.values()):
+        if not all(isinstance(entry, dict) for entry in servers.values()):
             raise DeskError(f"{path} is not a file of audit heads this version of Parrhesia understands.")
         self._servers = servers
 

@@ -40,6 +40,21 @@ def require_listed(manifest: VerifiedManifest | None, body_id: str, public_key: 
         )
 
 
+def read_servers_file(path: Path, version: int, what: str) -> dict[str, Any] | None:
+    """The ``servers`` of a desk's JSON file of ``version`` (None if there is no file);
+    DeskError, naming ``what`` it holds, if it cannot be read or is of another version."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise DeskError(f"Cannot read {what} in {path}: {exc}") from None
+    servers = data.get("servers") if isinstance(data, dict) and data.get("version") == version else None
+    if not isinstance(servers, dict):
+        raise DeskError(f"{path} is not a file of {what} this version of Parrhesia understands.")
+    return servers
+
+
 def default_known_keys_path() -> Path:
     """``$XDG_CONFIG_HOME/parrhesia/known-keys.json`` (``~/.config`` by default)."""
     config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
@@ -90,14 +105,10 @@ class KnownKeys:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._servers: dict[str, dict[str, str]] = {}
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        servers = read_servers_file(path, self.VERSION, "trusted keys")
+        if servers is None:
             return
-        except (OSError, ValueError) as exc:
-            raise DeskError(f"Cannot read the trusted keys in {path}: {exc}") from None
-        servers = data.get("servers") if isinstance(data, dict) and data.get("version") == self.VERSION else None
-        if not isinstance(servers, dict) or not all(
+        if not all(
             isinstance(keys, dict) and all(isinstance(v, str) for v in keys.values()) for keys in servers.values()
         ):
             raise DeskError(f"{path} is not a file of trusted keys this version of Parrhesia understands.")
