@@ -5,6 +5,7 @@ package as exported, and each kind of tampering makes the check meant to find it
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -15,14 +16,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
+from nacl.public import PrivateKey
 from test_evidence import _flip, _resign, _resign_with, known_keys, package, report_id  # noqa: F401
 
 from parrhesia.crypto import fingerprint
 from parrhesia.crypto.audit_chain import entry_hash
-from parrhesia.crypto.evidence import decode_verify_key, encode_verify_key, evidence_signing_key
+from parrhesia.crypto.evidence import decode_verify_key, encode_verify_key, evidence_signing_key, verify_key_pem
 from parrhesia.instance import read_receipt_signing_key
 from parrhesia.recipient.evidence import SIGNATURE_FILE, TAG_MANIFEST
 from parrhesia.testing import RegisteredRecipient, add_test_recipient
@@ -173,6 +176,7 @@ def test_the_exporter_key_must_be_the_one_given(prosecutor: Prosecutor, app: Fla
 def test_the_instance_key_must_be_the_one_published(prosecutor: Prosecutor) -> None:
     prosecutor.instance_key = prosecutor.exporter_key
     assert prosecutor.failing_checks() == {"audit"}
+    assert "not by the instance key you gave" in prosecutor.run(prosecutor.doc.checks["audit"]).output
 
 
 def _change_an_audit_entry(folder: Path, recipient: RegisteredRecipient, *, recompute: bool) -> None:
@@ -187,10 +191,44 @@ def _change_an_audit_entry(folder: Path, recipient: RegisteredRecipient, *, reco
     _resign(folder, recipient)
 
 
+def _edit_record(folder: Path, recipient: RegisteredRecipient, edit: Callable[[dict[str, Any]], None]) -> None:
+    """What an exporter could do: edit evidence.json and sign the package again."""
+    evidence = json.loads((folder / "evidence.json").read_text())
+    edit(evidence)
+    (folder / "evidence.json").write_text(json.dumps(evidence, indent=1, sort_keys=True))
+    _resign(folder, recipient)
+
+
+def _forget_a_part(evidence: dict[str, Any]) -> None:
+    evidence["parts"] = [p for p in evidence["parts"] if p["file"] != "data/attachments/ledger.txt"]
+
+
+def _restate(evidence: dict[str, Any]) -> None:
+    vouched = evidence["audit"]["vouched"]
+    vouched["statement"] = vouched["statement"].replace(f"report: {evidence['report']['id']}", "report: another")
+
+
 def _replace_signature(folder: Path, app: Flask, recipient: RegisteredRecipient) -> None:
     colleague = add_test_recipient(app, recipient.body_id, "Colleague")
     signed = (folder / TAG_MANIFEST).read_bytes()
     (folder / SIGNATURE_FILE).write_bytes(evidence_signing_key(colleague.key).sign(signed).signature)
+
+
+def _replace_the_instances_signature(folder: Path, app: Flask, recipient: RegisteredRecipient) -> None:
+    """A statement signed by another key than the instance's, in a package the exporter signs again."""
+    evidence = json.loads((folder / "evidence.json").read_text())
+    vouched = evidence["audit"]["vouched"]
+    forged = evidence_signing_key(PrivateKey.generate()).sign(vouched["statement"].encode()).signature
+    vouched["signature"] = base64.b64encode(forged).decode()
+    (folder / "evidence.json").write_text(json.dumps(evidence, indent=1, sort_keys=True))
+    _resign(folder, recipient)
+
+
+def _swap_signer_pem(folder: Path, app: Flask, recipient: RegisteredRecipient) -> None:
+    """signer.pem replaced by another key, the package signed again with the exporter's own."""
+    other = bytes(evidence_signing_key(PrivateKey.generate()).verify_key)
+    (folder / "signer.pem").write_bytes(verify_key_pem(other))
+    _resign(folder, recipient)
 
 
 def _sign_again_as_another(folder: Path, app: Flask, recipient: RegisteredRecipient) -> None:
@@ -201,6 +239,9 @@ Tampering = Callable[[Path, Flask, RegisteredRecipient], None]
 TAMPERINGS: dict[str, tuple[Tampering, set[str]]] = {
     "one byte of a payload file changed": (
         lambda p, a, r: _flip(p / "data" / "attachments" / "contract.pdf", 10), {"payload"}),
+    "the record edited, not signed again": (
+        lambda p, a, r: (p / "evidence.json").write_text(
+            (p / "evidence.json").read_text().replace('"status": "', '"status": "X', 1)), {"tag manifest"}),
     "a file added to data/": (
         lambda p, a, r: (p / "data" / "attachments" / "extra.pdf").write_bytes(b"%PDF new"),
         {"nothing added or removed"}),
@@ -212,7 +253,14 @@ TAMPERINGS: dict[str, tuple[Tampering, set[str]]] = {
         lambda p, a, r: _change_an_audit_entry(p, r, recompute=False), {"audit"}),
     "an audit entry changed with its hash, and the package signed again": (
         lambda p, a, r: _change_an_audit_entry(p, r, recompute=True), {"audit"}),
+    "a part's record removed from evidence.json, and the package signed again": (
+        lambda p, a, r: _edit_record(p, r, _forget_a_part), {"record"}),
+    "the instance's statement reworded, and the package signed again": (
+        lambda p, a, r: _edit_record(p, r, _restate), {"audit"}),
+    "the instance's signature replaced, and the package signed again": (_replace_the_instances_signature, {"audit"}),
     "the recipient's signature replaced by another key's": (_replace_signature, {"exporter signature"}),
+    "signer.pem swapped, and the package signed again by the exporter": (
+        _swap_signer_pem, {"exporter signature", "record"}),
     "the package signed again by another key, signer.pem too": (
         _sign_again_as_another, {"exporter signature", "record"}),
 }
