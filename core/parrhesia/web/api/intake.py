@@ -29,15 +29,16 @@ from parrhesia.domain import custody, reports
 from parrhesia.domain.deadlines import report_day
 from parrhesia.domain.events import dispatch
 from parrhesia.domain.host import current_host
-from parrhesia.domain.routing import RouteDecision, RoutingError
+from parrhesia.domain.routing import RouteDecision
 from parrhesia.instance import current_instance
 from parrhesia.offload import blocking
 from parrhesia.storage.db import get_session
-from parrhesia.storage.models import Report
+from parrhesia.storage.models import Recipient, Report
+from parrhesia.web import routing
 from parrhesia.web.api.views import JSON_LIMIT, _b64, _base64, _json_body, _new_part_id, _recipient, _text, bp
 from parrhesia.web.source.submission import log_failures, notify_duty_at_once
 
-__all__ = ["INTAKE_LIMIT", "route", "source", "intake"]
+__all__ = ["INTAKE_LIMIT", "route", "source", "intake", "describe_route", "source_identity", "file_intake"]
 
 # The whole sealed report arrives as one JSON body read into memory: a message and a few
 # scanned documents. Larger files the person sends online, with the codename.
@@ -63,14 +64,10 @@ def _answers(data: dict[str, Any]) -> dict[str, tuple[str, ...]]:
 
 
 def _decide(answers: dict[str, tuple[str, ...]]) -> RouteDecision:
-    try:
-        return reports.decide_route(current_host(), get_session(), answers)
-    except RoutingError:
+    decision = routing.decide(answers)
+    if decision is None:
         abort(409, "This report cannot be routed safely on this instance; nothing was stored. Tell its operators.")
-
-
-def _jurisdiction(answers: dict[str, tuple[str, ...]]) -> str | None:
-    return next(iter(answers.get("jurisdiction", ())), None)
+    return decision
 
 
 @bp.post("/intake/route")
@@ -78,17 +75,21 @@ def route() -> dict[str, Any]:
     """Who will receive a report with these routing answers, who never will and why, the
     deadlines, and the current key of every body the report key must be sealed to."""
     answers = _answers(_json_body())
-    decision = _decide(answers)
+    return describe_route(answers, _decide(answers), _recipient())
+
+
+def describe_route(answers: dict[str, tuple[str, ...]], decision: RouteDecision, officer: Recipient) -> dict[str, Any]:
+    """The answer of ``POST /intake/route`` (the web desk's intake page holds the same)."""
     with force_locale("en"):
         described = decision.as_dict(current_host().directory)
     keys = custody.current_keys(get_session(), reports.sealed_to(decision))
     return {
         **described,
         "fields": {name: list(values) for name, values in answers.items()},
-        "day": report_day(current_instance().config, jurisdiction=_jurisdiction(answers)).isoformat(),
+        "day": report_day(current_instance().config, jurisdiction=routing.jurisdiction(answers)).isoformat(),
         "body_keys": [{"body": body_id, "generation": key.generation, "public_key": encode_public_key(key.public_key),
                        "fingerprint": fingerprint(key.public_key)} for body_id, key in sorted(keys.items())],
-        "your_body_receives": _recipient().body_id in decision.route,
+        "your_body_receives": officer.body_id in decision.route,
         # For the person's slip: where to continue online (the source host names of
         # [hosts]; none set: every host name serves the source pages).
         "instance": {"name": current_instance().config.name,
@@ -102,7 +103,11 @@ def source() -> dict[str, Any]:
 
     Derived with the instance pepper (Argon2id), as at a source's log-in; the codename
     is neither stored nor logged."""
-    data = _json_body()
+    return source_identity(_json_body())
+
+
+def source_identity(data: dict[str, Any]) -> dict[str, Any]:
+    """The answer of ``POST /intake/source`` for its JSON body (the web desk's too)."""
     try:
         codename = normalise_codename(_text(data, "codename"))
     except ValueError as problem:
@@ -116,8 +121,12 @@ def source() -> dict[str, Any]:
 def intake() -> tuple[dict[str, Any], int]:
     """Store a report sealed on the officer's machine: routed again here, its key sealed
     to exactly the bodies of this route and escalation chain that have a key."""
-    data = _json_body(INTAKE_LIMIT + JSON_LIMIT)
-    officer = _recipient()
+    return file_intake(_json_body(INTAKE_LIMIT + JSON_LIMIT), _recipient())
+
+
+def file_intake(data: dict[str, Any], officer: Recipient) -> tuple[dict[str, Any], int]:
+    """Store the report of ``POST /intake``'s JSON body, filed by ``officer`` (from the
+    API or the web desk): the same checks, the same routing, the same record."""
     answers = _answers(data)
     report_id = _text(data, "id")
     if not _REPORT_ID.match(report_id):
@@ -154,7 +163,7 @@ def intake() -> tuple[dict[str, Any], int]:
             report_public_key=public_key, lookup_id=_base64(data.get("lookup_id"), '"lookup_id"'),
             source_sealed=_base64(data.get("source_sealed_key"), '"source_sealed_key"'), body_sealed=body_sealed,
             decision=decision, fields=answers, parts=parts,
-            on=report_day(instance.config, jurisdiction=_jurisdiction(answers)), name_officer=name_officer,
+            on=report_day(instance.config, jurisdiction=routing.jurisdiction(answers)), name_officer=name_officer,
         )
     except custody.CustodyError as problem:
         abort(409, str(problem))

@@ -23,11 +23,11 @@ from parrhesia.domain.deadlines import report_day
 from parrhesia.domain.events import dispatch
 from parrhesia.domain.host import current_host
 from parrhesia.domain.notifications import flush
-from parrhesia.domain.routing import RouteDecision, RoutingError
 from parrhesia.instance import current_instance
 from parrhesia.offload import blocking
 from parrhesia.storage.db import get_session
 from parrhesia.upload import Submission, SubmissionRejected, receive_submission
+from parrhesia.web import routing
 from parrhesia.web.security import csrf_exempt, renew_csrf_token
 from parrhesia.web.source import bp, work
 from parrhesia.web.source import session as source_session
@@ -91,7 +91,7 @@ def submit() -> Response | tuple[str, int] | str:
     except BaseException:
         submission.discard()
         raise
-    decision = _decide(answers)
+    decision = routing.decide(answers)
     if decision is None:
         submission.discard()
         return _content_form(answers, status=500)
@@ -104,7 +104,7 @@ def submit() -> Response | tuple[str, int] | str:
         decision=decision,
         fields=answers,
         submission=submission,
-        on=report_day(instance.config, jurisdiction=_jurisdiction(answers)),
+        on=report_day(instance.config, jurisdiction=routing.jurisdiction(answers)),
     )
     work.meter().count("stored:submit")
     log_failures(decision.failures)
@@ -159,20 +159,6 @@ def _paid(fields: Mapping[str, Sequence[str]]) -> None:
     work.ceiling("submit")  # after spending: a replayed challenge takes no one's place
 
 
-def _jurisdiction(answers: Mapping[str, Sequence[str]]) -> str | None:
-    return next(iter(answers.get("jurisdiction", ())), None)
-
-
-def _decide(answers: dict[str, tuple[str, ...]]) -> RouteDecision | None:
-    """Route on the server, knowing which bodies can read reports here (the review
-    page and the submission decide alike)."""
-    try:
-        return reports.decide_route(current_host(), get_session(), answers)
-    except RoutingError:
-        log.error("no body outside the conflict can receive a report: check instance.last_resort")
-        return None
-
-
 def _routing_error(problem: InvalidAnswer, answers: Mapping[str, list[str]]) -> tuple[str, int]:
     message = _("Please check your answer to: %(question)s", question=problem.field.label)
     return render_template(
@@ -183,14 +169,14 @@ def _routing_error(problem: InvalidAnswer, answers: Mapping[str, list[str]]) -> 
 def _content_form(
     answers: dict[str, tuple[str, ...]], *, error: str | None = None, status: int = 200
 ) -> tuple[str, int]:
-    decision = _decide(answers)
+    decision = routing.decide(answers)
     if decision is None:
         error = _("This report cannot be routed safely on this instance. Nothing was stored. Please contact its operators.")
         return render_template("submit_route.html", fields=current_host().routing_fields, answers=answers, error=error), 500
     return render_template(
         "submit.html",
         answers=answers,
-        routing=routing_view(decision, report_day(current_instance().config, jurisdiction=_jurisdiction(answers))),
+        routing=routing_view(decision, report_day(current_instance().config, jurisdiction=routing.jurisdiction(answers))),
         content_fields=current_host().content_fields,
         limit_mb=limit_mb(),
         error=error,
