@@ -102,15 +102,15 @@ def evidence() -> None:
 
 
 @evidence.command("verify")
-@click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("folder", type=click.Path(exists=True, path_type=Path))
 @click.option("--key", "verify_key", metavar="VERIFYKEY",
               help="The exporter's evidence key (prh1vk_…), as they gave it to you; without it, only the key "
                    "the package names is checked.")
 @click.option("--instance-key", metavar="KEY", help="The instance's published signing key (prh1vk_…) or its "
               "fingerprint; without it, the key the package names is shown for you to compare.")
 def verify(folder: Path, verify_key: str | None, instance_key: str | None) -> None:
-    """Check an evidence package: every file's hash, the signature, the audit entries' chain and
-    the instance's signature over them.
+    """Check an evidence package (its folder, or the ZIP the web desk saves): every file's hash,
+    the signature, the audit entries' chain and the instance's signature over them.
 
     Exits with 1 and says what changed if any file was changed, added or removed.
     """

@@ -24,6 +24,8 @@ import json
 import logging
 import os
 import shutil
+import tempfile
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -363,9 +365,14 @@ def verify(path: Path, *, verify_key: str | None = None, instance_key: str | Non
     payload file, that the audit entries chain, and that the instance vouched for them
     and for the chain's head (with ``instance_key``, a ``prh1vk_`` key or its
     fingerprint, if given)."""
+    if path.is_file():
+        with _unzipped(path) as (folder, problems):
+            if folder is None:
+                return Verification(problems=problems)
+            return verify(folder, verify_key=verify_key, instance_key=instance_key)
     found = Verification()
     if not path.is_dir():
-        found.problems.append(f"{path} is not a folder.")
+        found.problems.append(f"{path} is not a folder or a ZIP file.")
         return found
     present = set(os.listdir(path))
     found.problems += [f"added: {name} (not part of an evidence package)" for name in sorted(present - TOP_LEVEL)]
@@ -385,6 +392,50 @@ def verify(path: Path, *, verify_key: str | None = None, instance_key: str | Non
     _check_audit(evidence, found)
     _check_vouched(evidence, found, instance_key)
     return found
+
+
+@contextmanager
+def _unzipped(path: Path) -> Iterator[tuple[Path | None, list[str]]]:
+    """A package saved as a ZIP (as the web desk saves it), unpacked into a private
+    temporary folder that is removed afterwards; (None, the problems) when the file is
+    not a ZIP or holds an entry that could not be part of a package (an absolute or
+    climbing path, a link, a name twice)."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as problem:
+        yield None, [f"{path} is not an evidence package (a folder or a ZIP file): {problem}"]
+        return
+    with archive, tempfile.TemporaryDirectory(prefix="parrhesia-evidence-") as scratch:
+        root = Path(scratch) / "package"
+        problems: list[str] = []
+        seen: set[str] = set()
+        for member in archive.infolist():
+            name = member.filename
+            parts = name.rstrip("/").split("/")
+            if name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts):
+                problems.append(f"the ZIP holds an entry outside the package: {name!r}")
+            elif (member.external_attr >> 16) & 0o170000 == 0o120000:
+                problems.append(f"the ZIP holds a link, which no package has: {name!r}")
+            elif name in seen:
+                problems.append(f"the ZIP holds {name!r} twice")
+            seen.add(name)
+        if problems:
+            yield None, problems
+            return
+        os.mkdir(root, 0o700)
+        try:
+            for member in archive.infolist():
+                target = root.joinpath(*member.filename.rstrip("/").split("/"))
+                if member.is_dir():
+                    target.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                with archive.open(member) as source, open_private(target) as copy:
+                    shutil.copyfileobj(source, copy, _CHUNK)
+        except (zipfile.BadZipFile, OSError, EOFError) as problem:  # a damaged entry (zipfile checks CRC-32)
+            yield None, [f"the ZIP is damaged: {problem}"]
+            return
+        yield root, []
 
 
 def _check_bag(path: Path, found: Verification) -> dict[str, str] | None:

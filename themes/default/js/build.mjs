@@ -1,4 +1,4 @@
-// Copies the pinned libsodium (installed by `npm ci` from package-lock.json, integrity
+// Copies the pinned libsodium and fflate (installed by `npm ci` from package-lock.json, integrity
 // checked) into ../static/vendor/, which is served to the desk and never committed.
 import { copyFileSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -9,9 +9,11 @@ const vendor = join(here, "..", "static", "vendor");
 const files = [
   ["libsodium-sumo/dist/modules-sumo/libsodium-sumo.js", "libsodium-sumo.js"],
   ["libsodium-wrappers-sumo/dist/modules-sumo/libsodium-wrappers.js", "libsodium-wrappers.js"],
+  // fflate writes the ZIP of an evidence package exported in the browser (desk/evidence.js).
+  ["fflate/umd/index.js", "fflate.js"],
 ];
 mkdirSync(vendor, { recursive: true });
 for (const [from, to] of files) {
   copyFileSync(join(here, "node_modules", from), join(vendor, to));
 }
-console.log(`libsodium copied to ${vendor}`);
+console.log(`libsodium and fflate copied to ${vendor}`);

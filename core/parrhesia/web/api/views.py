@@ -39,7 +39,7 @@ from parrhesia.instance import current_instance
 from parrhesia.storage.db import get_session
 from parrhesia.storage.models import Part, Recipient, Report
 from parrhesia.upload.sealed_part import NotAPart, is_whole_part
-from parrhesia.web import vouching
+from parrhesia.web import evidence_record
 from parrhesia.web.api.openapi import document as openapi_document
 from parrhesia.web.ciphertext import ciphertext_response
 from parrhesia.web.security import storable_text
@@ -204,23 +204,13 @@ def _describe(report: Report) -> dict[str, Any]:
                 "generation": found.generation if found else None}
 
     report_key = key("body")
+    described = evidence_record.facts(report)
     return {
-        "id": report.id,
-        "status": report.status,
-        "created_on": report.created_on.isoformat(),
-        "updated_on": report.updated_on.isoformat(),
-        "public_key": encode_public_key(report.public_key),
+        **described,
         # The report key sealed to the body key of this generation (see GET /keyring);
         # generation null: sealed to this recipient's own key (format v1).
         "sealed_key": report_key["sealed_key"],
         "generation": report_key["generation"],
-        "route": [b.body_id for b in report.bodies if b.role == "route"],
-        "escalation": [b.body_id for b in report.bodies if b.role == "escalation"],
-        "fallback_route": report.fallback_route,
-        # Taken in person or by telephone ("in-person", "telephone"; null: online), by which body.
-        "intake": report.intake,
-        "intake_body": report.intake_body,
-        "fields": {name: [f.value for f in report.fields if f.name == name] for name in sorted({f.name for f in report.fields})},
         "clocks": [
             {"id": c.clock_id, "label": c.label, "legal_source": c.legal_source, "due_on": c.due_on.isoformat(),
              "body": c.body_id, "state": c.state, "met_by": c.met_by, "pausable": c.pausable,
@@ -250,15 +240,7 @@ def openapi() -> dict[str, Any]:
 
 @bp.get("/me")
 def me() -> dict[str, Any]:
-    recipient = _recipient()
-    body = current_host().directory.get(recipient.body_id)
-    return {
-        "id": recipient.id,
-        "name": recipient.name,
-        "role": recipient.role,
-        "body": {"id": recipient.body_id, "name": body.name if body else recipient.body_id},
-        "public_key": encode_public_key(recipient.public_key),
-    }
+    return evidence_record.recipient_facts(_recipient())
 
 
 @bp.get("/bodies/<body_id>/recipients")
@@ -312,30 +294,7 @@ def report_audit(report_id: str) -> dict[str, Any]:
     """The report's record for an evidence package (read-only, not itself recorded): its
     audit entries with their hashes and the chain's head, every body's role with its
     reason (route, exclusions, recusals, transfers), its escalations and its clocks."""
-    report = _report_or_404(report_id)
-    recipient = _recipient()
-    entries, head = casework.audit_trail(get_session(), report, recipient)
-    return {
-        "report": report.id,
-        "entries": [
-            {"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "report_id": e.report_id,
-             "body_id": e.body_id, "detail": e.detail, "prev_hash": e.prev_hash, "hash": e.hash}
-            for e in entries
-        ],
-        "head": {"seq": head.seq, "hash": head.hash} if head else None,
-        "vouched": vouching.vouch_report(report.id, entries, head),
-        "bodies": [{"body": b.body_id, "role": b.role, "reason": b.reason, "rank": b.rank}
-                   for b in sorted(report.bodies, key=lambda b: (b.role, b.rank or 0, b.body_id))],
-        "escalations": [{"body": e.body_id, "trigger": e.trigger, "reason": e.reason, "on": e.on.isoformat()}
-                        for e in sorted(report.escalations, key=lambda e: (e.on, e.id))],
-        "clocks": [
-            {"id": c.clock_id, "label": c.label, "legal_source": c.legal_source, "body": c.body_id,
-             "due_on": c.due_on.isoformat(), "state": c.state, "met_by": c.met_by, "pausable": c.pausable,
-             "paused_on": c.paused_on.isoformat() if c.paused_on else None, "pause_reason": c.pause_reason,
-             "extendable_to_months": c.extendable_to_months, "extension_reason": c.extension_reason}
-            for c in casework.visible_clocks(report, recipient)
-        ],
-    }
+    return evidence_record.record(get_session(), _report_or_404(report_id), _recipient())
 
 
 # ---------------------------------------------------------------------------

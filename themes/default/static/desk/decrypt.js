@@ -26,6 +26,7 @@
   var replyForm = document.getElementById("reply-form");
   var reportData = null;
   var blobUrls = [];
+  var evidence = null;  // what evidence.js needs to build a package, once decrypted
 
   function say(text, isError) {
     statusLine.textContent = text;
@@ -160,6 +161,13 @@
           }
         }
       });
+      // The key this recipient signs an evidence package with (evidence.js), derived now,
+      // while their key is open; it signs nothing else.
+      if (window.ParrhesiaEvidence) {
+        if (evidence) { sodium.memzero(evidence.signingKey.privateKey); }
+        evidence = { sodium: sodium, signingKey: format.evidenceSigningKey(sodium, holder.privateKey),
+                     recipientPublicKey: holder.publicKey, parts: [] };
+      }
       sodium.memzero(holder.privateKey);
       if (ring) {
         Object.keys(ring).forEach(function (g) { sodium.memzero(ring[g].privateKey); });
@@ -170,19 +178,31 @@
       return data.parts.reduce(function (previous, part) {
         return previous.then(function () {
           var keypair = part.kind === "note" ? noteKeys[part.id] : reportKey;
+          // What the evidence package records of each part: its content, and the hash of
+          // the ciphertext it was decrypted from (or why it could not be).
+          var kept = { part: part, content: null, meta: null, ciphertext: null, problem: null };
+          if (evidence) { evidence.parts.push(kept); }
           if (!keypair || keypair instanceof Error) {
+            kept.problem = "cannot decrypt: the key of this part is not held";
             show(part, null, keypair || { code: "notyours" });
             return null;
           }
           return fetchBytes(part.url).then(function (blob) {
-            show(part, format.decryptPart(sodium, blob, keypair, data.id, part.id), null);
+            kept.ciphertext = { sha256: sodium.to_hex(sodium.crypto_hash_sha256(blob)), size: blob.length };
+            var result = format.decryptPart(sodium, blob, keypair, data.id, part.id);
+            kept.content = result.content;
+            kept.meta = result.meta;
+            show(part, result, null);
           }).catch(function (problem) {
+            kept.problem = kept.ciphertext ? "cannot decrypt: " + (problem && problem.message || problem)
+              : "cannot download: " + (problem && problem.message || problem);
             show(part, null, problem);
           });
         });
       }, Promise.resolve()).then(function () {
         sealForTransfer(data, reportKey);
         sodium.memzero(reportKey.privateKey);
+        if (evidence) { window.ParrhesiaEvidence.offer(evidence); }
         say(messages.done, false);
       });
     }).catch(function (problem) {
@@ -277,6 +297,10 @@
         mode.textContent = messages.sealed_here;
       }
     }
+    // Leaving the page forgets the evidence key (nor may the back-forward cache keep it).
+    window.addEventListener("pagehide", function () {
+      if (evidence) { sodium.memzero(evidence.signingKey.privateKey); evidence = null; }
+    });
     document.documentElement.setAttribute("data-desk-crypto", "ready");
   });
 })();

@@ -129,23 +129,41 @@
    * The wrappers' crypto_generichash_blake2b_salt_personal hashes an empty message
    * (it is a key derivation), so libsodium's own function is called directly.
    */
-  function blake2bPersonal(sodium, data, outLength, personal) {
+  function blake2bPersonal(sodium, data, outLength, personal, key) {
     var module = sodium.libsodium;
-    var sizes = [outLength, Math.max(1, data.length), 16, 16];
+    var keyLength = key ? key.length : 0;
+    var sizes = [outLength, Math.max(1, data.length), 16, 16, Math.max(1, keyLength)];
     var pointers = sizes.map(function (size) { return module._malloc(size); });
     try {
       module.HEAPU8.set(data, pointers[1]);
       module.HEAPU8.fill(0, pointers[2], pointers[2] + 16);
       module.HEAPU8.set(personal, pointers[3]);
+      if (key) { module.HEAPU8.set(key, pointers[4]); }
       // (out, outlen, in, inlen as two 32-bit halves, key, keylen, salt, personal)
       var status = module._crypto_generichash_blake2b_salt_personal(
-        pointers[0], outLength, pointers[1], data.length, 0, 0, 0, pointers[2], pointers[3]);
+        pointers[0], outLength, pointers[1], data.length, 0, key ? pointers[4] : 0, keyLength, pointers[2], pointers[3]);
       if (status !== 0) {
         throw new Error("BLAKE2b failed");
       }
       return module.HEAPU8.slice(pointers[0], pointers[0] + outLength);
     } finally {
+      if (key) { module.HEAPU8.fill(0, pointers[4], pointers[4] + keyLength); }
       pointers.forEach(function (pointer) { module._free(pointer); });
+    }
+  }
+
+  /**
+   * The Ed25519 key pair a recipient signs evidence packages with (section 10): its seed
+   * is BLAKE2b of nothing, keyed with the recipient's X25519 private key, personalised
+   * "prh-evidence-sig".
+   */
+  function evidenceSigningKey(sodium, x25519PrivateKey) {
+    var seed = blake2bPersonal(sodium, new Uint8Array(0), 32, new TextEncoder().encode("prh-evidence-sig"),
+      x25519PrivateKey);
+    try {
+      return sodium.crypto_sign_seed_keypair(seed);
+    } finally {
+      sodium.memzero(seed);
     }
   }
 
@@ -508,6 +526,7 @@
     paddedChunkCount: paddedChunkCount,
     associatedData: associatedData,
     fingerprint: fingerprint,
+    evidenceSigningKey: evidenceSigningKey,
     base64url: b64url,
     unwrapKeyFile: unwrapKeyFile,
     openSealedKey: openSealedKey,

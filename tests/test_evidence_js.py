@@ -1,0 +1,222 @@
+"""The web desk's evidence package (issue 11 item 3, the desk button): the package the
+report page builds in the browser (themes/default/static/desk/evidence.js, run here
+under node) is the one ``parrhesia desk export`` writes — the same record, the same
+files with the same hashes, the same signing key — and ``parrhesia evidence verify``
+checks it, in a folder or as the ZIP the browser saves. A ZIP that is damaged, or holds
+a path outside the package, is refused before anything in it is trusted."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from test_evidence import (  # noqa: F401 - fixtures
+    CONTRACT,
+    LEDGER,
+    _evidence,
+    _export,
+    known_keys,
+    package,
+    report_id,
+)
+
+from parrhesia.cli import main
+from parrhesia.crypto.evidence import encode_verify_key, evidence_signing_key
+from parrhesia.recipient.evidence import verify
+from parrhesia.testing import RegisteredRecipient
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECK = ROOT / "tests" / "js" / "evidence_check.js"
+NODE_MODULES = ROOT / "themes" / "default" / "js" / "node_modules"
+ORIGINALS = {"contract.pdf": CONTRACT, "ledger.txt": LEDGER}
+
+
+def _node(job: dict[str, Any]) -> dict[str, Any]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is needed to test the desk's evidence.js (Node 20 or later)")
+    if not (NODE_MODULES / "libsodium-wrappers-sumo").is_dir():
+        pytest.fail("themes/default/js/node_modules is missing: run `make` (npm ci) first")
+    done = subprocess.run(  # noqa: S603 - node, with a test script of this repository
+        [node, str(CHECK)], input=json.dumps(job), capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+    )
+    assert done.returncode == 0, done.stderr
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+def _job_from(cli_package: Path, recipient: RegisteredRecipient, exclusions: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the page holds for the same report: the server's record (as the CLI's package
+    recorded it), each part decrypted with its ciphertext's hash, the recipient's key."""
+    evidence = _evidence(cli_package)
+    parts = []
+    for entry in evidence["parts"]:
+        content = None
+        meta: dict[str, Any] = {"kind": entry["kind"]}
+        if entry["treatment"] == "included":
+            content = (cli_package / entry["file"]).read_bytes()
+            if entry["kind"] == "attachment":
+                meta["filename"] = entry["file"].rsplit("/", 1)[-1]
+        parts.append({"part": {k: entry[k] for k in ("kind", "author", "created_on")} | {"id": entry["part"]},
+                      "content": base64.b64encode(content).decode() if content is not None else None,
+                      "meta": meta, "ciphertext": entry["ciphertext"], "problem": None})
+    audit = evidence["audit"]
+    return {
+        "instance": evidence["instance"], "report": evidence["report"], "exported_at": evidence["exported_at"],
+        "record": {"bodies": evidence["routing"]["bodies"], "escalations": evidence["routing"]["escalations"],
+                   "clocks": evidence["clocks"], "entries": audit["entries"], "head": audit["head"],
+                   "vouched": audit["vouched"]},
+        "exporter": {"id": int(evidence["exporter"]["recipient"].split(":")[1]), "body": evidence["exporter"]["body"]},
+        "recipient_private_key": bytes(recipient.key).hex(),
+        "parts": parts, "exclusions": exclusions or {},
+    }
+
+
+def _write(files: list[list[str]], folder: Path) -> Path:
+    for name, content in files:
+        target = folder.joinpath(*name.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(base64.b64decode(content))
+    return folder
+
+
+def _zip(files: list[list[str]], path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in files:
+            archive.writestr(name, base64.b64decode(content))
+    return path
+
+
+def _verify(path: Path, *extra: str) -> Result:
+    return CliRunner().invoke(main, ["evidence", "verify", str(path), *extra])
+
+
+def test_the_browsers_package_is_the_command_lines_and_verifies(
+    package: Path, recipient: RegisteredRecipient, tmp_path: Path,  # noqa: F811
+) -> None:
+    built = _node(_job_from(package, recipient))
+    # The page signs with the key the command line derives from the same recipient key.
+    expected_key = encode_verify_key(bytes(evidence_signing_key(recipient.key).verify_key))
+    assert built["verify_key"] == expected_key
+    folder = _write(built["files"], tmp_path / "from-browser")
+    assert _evidence(folder) == _evidence(package)
+    for name in ("signer.pem", "bagit.txt"):
+        assert (folder / name).read_bytes() == (package / name).read_bytes(), name
+    assert sorted((folder / "manifest-sha256.txt").read_text().splitlines()) == sorted(
+        (package / "manifest-sha256.txt").read_text().splitlines())
+
+    found = verify(folder, verify_key=expected_key)
+    assert found.ok, found.problems
+    saved = _zip(built["files"], tmp_path / "evidence.zip")
+    checked = _verify(saved, "--key", expected_key)
+    assert checked.exit_code == 0, checked.output
+
+
+def test_what_the_page_leaves_out_or_redacts_is_recorded_as_the_command_line_records_it(
+    server: str, recipient: RegisteredRecipient, tmp_path: Path, report_id: str,  # noqa: F811
+) -> None:
+    redacted = tmp_path / "contract-redacted.pdf"
+    redacted.write_bytes(b"%PDF-1.4 contract [REDACTED]")
+    cli = tmp_path / "cli"
+    result = _export(server, recipient, tmp_path, report_id, cli,
+                     "--omit", "ledger.txt", "--reason", "ledger.txt=names third parties",
+                     "--redact", f"contract.pdf={redacted}", "--reason", "contract.pdf=an account number")
+    assert result.exit_code == 0, result.output
+    evidence = _evidence(cli)
+    by_treatment = {p["treatment"]: p["part"] for p in evidence["parts"] if p["kind"] == "attachment"}
+    job = _job_from(cli, recipient, {
+        by_treatment["omitted"]: {"reason": "names third parties", "copy": None},
+        by_treatment["redacted"]: {"reason": "an account number",
+                                   "copy": {"name": redacted.name, "content": base64.b64encode(redacted.read_bytes()).decode()}},
+    })
+    # The page has every part decrypted, the ones it leaves out too.
+    names = {by_treatment["omitted"]: "ledger.txt", by_treatment["redacted"]: "contract.pdf"}
+    for part in job["parts"]:
+        if part["part"]["id"] in names:
+            part["content"] = base64.b64encode(ORIGINALS[names[part["part"]["id"]]]).decode()
+            part["meta"]["filename"] = names[part["part"]["id"]]
+    built = _node(job)
+    folder = _write(built["files"], tmp_path / "from-browser")
+    assert _evidence(folder) == evidence
+    assert not any(name.startswith("data/attachments/") for name, _ in built["files"])
+    for _, content in built["files"]:
+        assert b"-ledger" not in base64.b64decode(content) and b"-contract" not in base64.b64decode(content)
+    checked = _verify(_zip(built["files"], tmp_path / "evidence.zip"))
+    assert checked.exit_code == 0, checked.output
+    assert "omitted: attachment" in checked.output and "names third parties" in checked.output
+    assert "redacted: attachment" in checked.output and "an account number" in checked.output
+
+    # Without a reason the page builds nothing.
+    job["exclusions"][by_treatment["omitted"]]["reason"] = "  "
+    node = shutil.which("node")
+    assert node is not None
+    refused = subprocess.run(  # noqa: S603 - node, with a test script of this repository
+        [node, str(CHECK)], input=json.dumps(job), capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+    )
+    assert refused.returncode != 0 and "reason" in refused.stderr
+
+
+def _zipped_package(folder: Path, path: Path, *, extra: dict[str, bytes] | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                archive.write(file, file.relative_to(folder).as_posix())
+        for name, content in (extra or {}).items():
+            archive.writestr(name, content)
+    return path
+
+
+def test_a_zipped_package_verifies_and_any_change_to_it_fails(package: Path, tmp_path: Path) -> None:  # noqa: F811
+    saved = _zipped_package(package, tmp_path / "evidence.zip")
+    assert _verify(saved).exit_code == 0
+
+    # One byte of a stored file changed: the ZIP's own check refuses it.
+    data = bytearray(saved.read_bytes())
+    offset = bytes(data).index(b"%PDF-1.4 contract")
+    data[offset + 2] ^= 0x01
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(bytes(data))
+    refused = _verify(damaged)
+    assert refused.exit_code == 1 and "damaged" in refused.output, refused.output
+
+    # The same change written as a new, valid ZIP: the package's hashes refuse it.
+    changed = tmp_path / "changed"
+    shutil.copytree(package, changed)
+    attachment = next((changed / "data" / "attachments").iterdir())
+    content = bytearray(attachment.read_bytes())
+    content[-1] ^= 0x01
+    attachment.write_bytes(bytes(content))
+    rezipped = _verify(_zipped_package(changed, tmp_path / "changed.zip"))
+    assert rezipped.exit_code == 1 and attachment.name in rezipped.output, rezipped.output
+
+    # A file added to the ZIP is named.
+    added = _verify(_zipped_package(package, tmp_path / "added.zip", extra={"data/attachments/extra.txt": b"x"}))
+    assert added.exit_code == 1 and "extra.txt" in added.output, added.output
+
+
+@pytest.mark.parametrize("name", ["../outside.txt", "/etc/evidence.txt", "data/../../x", "data\\x"])
+def test_a_zip_with_a_path_outside_the_package_is_refused_and_nothing_is_written(
+    package: Path, tmp_path: Path, name: str,  # noqa: F811
+) -> None:
+    (tmp_path / "hostile").mkdir()
+    saved = _zipped_package(package, tmp_path / "hostile" / "evidence.zip", extra={name: b"planted"})
+    refused = _verify(saved)
+    assert refused.exit_code == 1 and "outside the package" in refused.output, refused.output
+    assert not (tmp_path / "outside.txt").exists() and not (tmp_path / "x").exists()
+
+
+def test_a_file_that_is_not_a_zip_is_refused_clearly(tmp_path: Path) -> None:
+    bogus = tmp_path / "evidence.zip"
+    bogus.write_bytes(b"not a zip at all")
+    refused = _verify(bogus)
+    assert refused.exit_code == 1 and "not an evidence package" in refused.output, refused.output
