@@ -9,7 +9,7 @@ INSTANCE ?= demo-instance
 PORT     ?= 8080
 PLUGINS  := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: demo test bandit browser tor bench dist clean
+.PHONY: demo test bandit browser tor container bench dist clean
 
 # The desk's libsodium comes from npm at build time, pinned and integrity-checked by
 # themes/default/js/package-lock.json, and is copied to the (untracked) static/vendor/.
@@ -39,6 +39,16 @@ tor:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq tor >/dev/null; \
 	fi
 
+# The container test builds deploy/Containerfile with Debian's podman, on runc, and on
+# base images made with mmdebstrap when no registry gives the default ones
+# (tests/test_container.py).
+container:
+	@if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v mmdebstrap >/dev/null; then \
+		echo "Installing podman, runc and mmdebstrap for the container test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq podman runc mmdebstrap >/dev/null; \
+	fi
+
 bandit: $(STAMP)
 	$(BIN)/bandit -q -r core plugins -c pyproject.toml
 
@@ -47,7 +57,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check core plugins tests
 	$(BIN)/mypy
 
-test: $(STAMP) browser tor bandit lint
+test: $(STAMP) browser tor container bandit lint
 	$(BIN)/pytest
 
 # Benchmarks print figures; they are not tests. The ingest benchmark compares with age;
