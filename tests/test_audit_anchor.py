@@ -10,9 +10,6 @@ on its own and only a head kept outside the database exposes it.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from nacl.signing import SigningKey
+from node_support import answer_of
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -34,8 +32,6 @@ from parrhesia.testing import RegisteredRecipient, SubmittedReport
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = json.loads((ROOT / "tests" / "vectors" / "anchor.json").read_text(encoding="utf-8"))
-NODE_MODULES = ROOT / "themes" / "default" / "js" / "node_modules"
-CHECK = ROOT / "tests" / "js" / "anchor_check.js"
 
 
 def _engine(app: Flask) -> Any:
@@ -94,18 +90,7 @@ def test_what_is_not_a_statement_is_refused(case: dict[str, Any]) -> None:
 
 
 def _node(job: dict[str, Any]) -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is needed to test the desk's anchor.js (Node 20 or later)")
-    if not (NODE_MODULES / "libsodium-wrappers-sumo").is_dir():
-        pytest.fail("themes/default/js/node_modules is missing: run `make` (npm ci) first")
-    done = subprocess.run(  # noqa: S603 - node, with a test script of this repository
-        [node, str(CHECK)], input=json.dumps(job), capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-    )
-    assert done.returncode == 0, done.stderr
-    answer: dict[str, Any] = json.loads(done.stdout)
-    return answer
+    return answer_of("anchor_check.js", job)
 
 
 def test_the_browser_desk_reaches_the_same_verdicts_and_refuses_the_same_statements() -> None:

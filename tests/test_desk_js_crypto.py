@@ -10,14 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import nacl.pwhash.argon2id as argon2id
 import pytest
 from nacl.public import PrivateKey
+from node_support import answer_of
 
 from parrhesia.crypto import (
     CHUNK_CAPACITY,
@@ -36,31 +34,12 @@ from parrhesia.crypto import (
 )
 from parrhesia.crypto._encoding import b64url_encode
 
-ROOT = Path(__file__).resolve().parents[1]
-NODE_MODULES = ROOT / "themes" / "default" / "js" / "node_modules"
-CHECK = Path(__file__).with_name("js") / "partformat_check.js"
 REPORT_ID = "3f2a9c0d4e5b6a7f8091a2b3c4d5e6f7"
 PASSPHRASE = "correct horse battery staple, in the desk"
 
 
-def _node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is needed to test the desk's browser crypto (Node 20 or later)")
-    if not (NODE_MODULES / "libsodium-wrappers-sumo").is_dir():
-        pytest.fail("the pinned libsodium is not installed: run `make` (npm ci in themes/default/js)")
-    return node
-
-
 def _run_node(job: dict[str, Any]) -> dict[str, Any]:
-    env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
-    done = subprocess.run(  # noqa: S603 - node with our own script
-        [_node(), str(CHECK)], input=json.dumps(job), capture_output=True, text=True, env=env, timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    answer: dict[str, Any] = json.loads(done.stdout)
-    return answer
+    return answer_of("partformat_check.js", job)
 
 
 @pytest.fixture(scope="module")

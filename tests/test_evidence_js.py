@@ -8,16 +8,14 @@ a path outside the package, is refused before anything in it is trusted."""
 from __future__ import annotations
 
 import base64
-import json
-import os
 import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from node_support import answer_of, run_check
 from test_evidence import (  # noqa: F401 - fixtures
     CONTRACT,
     LEDGER,
@@ -33,25 +31,11 @@ from parrhesia.crypto.evidence import encode_verify_key, evidence_signing_key
 from parrhesia.recipient.evidence import verify
 from parrhesia.testing import RegisteredRecipient
 
-ROOT = Path(__file__).resolve().parents[1]
-CHECK = ROOT / "tests" / "js" / "evidence_check.js"
-NODE_MODULES = ROOT / "themes" / "default" / "js" / "node_modules"
 ORIGINALS = {"contract.pdf": CONTRACT, "ledger.txt": LEDGER}
 
 
 def _node(job: dict[str, Any]) -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is needed to test the desk's evidence.js (Node 20 or later)")
-    if not (NODE_MODULES / "libsodium-wrappers-sumo").is_dir():
-        pytest.fail("themes/default/js/node_modules is missing: run `make` (npm ci) first")
-    done = subprocess.run(  # noqa: S603 - node, with a test script of this repository
-        [node, str(CHECK)], input=json.dumps(job), capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-    )
-    assert done.returncode == 0, done.stderr
-    answer: dict[str, Any] = json.loads(done.stdout)
-    return answer
+    return answer_of("evidence_check.js", job)
 
 
 def _job_from(cli_package: Path, recipient: RegisteredRecipient, exclusions: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -157,12 +141,7 @@ def test_what_the_page_leaves_out_or_redacts_is_recorded_as_the_command_line_rec
 
     # Without a reason the page builds nothing.
     job["exclusions"][by_treatment["omitted"]]["reason"] = "  "
-    node = shutil.which("node")
-    assert node is not None
-    refused = subprocess.run(  # noqa: S603 - node, with a test script of this repository
-        [node, str(CHECK)], input=json.dumps(job), capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-    )
+    refused = run_check("evidence_check.js", job, ok=False)
     assert refused.returncode != 0 and "reason" in refused.stderr
 
 

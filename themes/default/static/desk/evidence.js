@@ -203,6 +203,17 @@
 
   /* ---------------------------------------------------------------- the page */
 
+  /* An input of the page with its label. */
+  function labelled(id, type, text) {
+    var label = document.createElement("label");
+    label.setAttribute("for", id);
+    label.textContent = text;
+    var input = document.createElement("input");
+    input.type = type;
+    input.id = id;
+    return { label: label, input: input };
+  }
+
   function offer(context) {
     var panel = document.getElementById("evidence");
     if (!panel || !window.fflate) { return; }
@@ -233,28 +244,18 @@
         option.textContent = o[1];
         select.appendChild(option);
       });
-      var reasonLabel = document.createElement("label");
-      reasonLabel.setAttribute("for", id + "-reason");
-      reasonLabel.textContent = messages.reason;
-      var reason = document.createElement("input");
-      reason.type = "text";
-      reason.id = id + "-reason";
-      var copyLabel = document.createElement("label");
-      copyLabel.setAttribute("for", id + "-copy");
-      copyLabel.textContent = messages.copy;
-      var copy = document.createElement("input");
-      copy.type = "file";
-      copy.id = id + "-copy";
+      var reason = labelled(id + "-reason", "text", messages.reason);
+      var copy = labelled(id + "-copy", "file", messages.copy);
       var extra = document.createElement("span");
       extra.hidden = true;
-      extra.append(reasonLabel, reason, copyLabel, copy);
+      extra.append(reason.label, reason.input, copy.label, copy.input);
       select.addEventListener("change", function () {
         extra.hidden = select.value === "included";
-        copy.hidden = copyLabel.hidden = select.value !== "redacted";
+        copy.input.hidden = copy.label.hidden = select.value !== "redacted";
       });
       row.append(label, select, extra);
       rows.appendChild(row);
-      choices[given.part.id] = { select: select, reason: reason, copy: copy };
+      choices[given.part.id] = { select: select, reason: reason.input, copy: copy.input };
     });
     panel.hidden = false;
 
