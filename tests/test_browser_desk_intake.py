@@ -34,6 +34,7 @@ from parrhesia.crypto import decrypt_bytes, derive_source_identity, wordlist
 from parrhesia.domain import custody
 from parrhesia.domain.accounts import utcnow
 from parrhesia.domain.reports import find_by_lookup
+from parrhesia.ops.demo import DEMO_PLUGINS, DEMO_SETTINGS
 from parrhesia.storage.models import BodyKey, Report, SealedKey
 from parrhesia.testing import RegisteredRecipient, add_test_recipient, csrf_token
 
@@ -313,3 +314,24 @@ def test_bad_input_to_the_intake_gets_a_clear_refusal_never_a_500(app: Flask, of
         assert answer.is_json and answer.get_json()["error"], (path, body)
     with Session(_engine(app)) as db:
         assert db.scalars(select(Report)).all() == []
+
+
+@pytest.mark.parametrize("instance_settings", [{"plugins": DEMO_PLUGINS, "bodies": [], "instance": DEMO_SETTINGS}])
+def test_an_officer_of_a_body_in_the_escalation_chain_unlocks_their_keyring_rather_than_confirming_a_fingerprint(
+    app: Flask, instance_settings: dict[str, Any],
+) -> None:
+    # In the demo's routing, a report implicating the Ministry of the Interior goes to the
+    # Ombudsman (the only body there with a reader), with the Public Prosecution Service
+    # in its escalation chain: the report key is sealed to that body's key too, which its
+    # own officer checks against the keyring unlocked in the page (the same rule as
+    # `parrhesia desk intake`).
+    officer = add_test_recipient(app, "example-prosecutor", "Prosecution officer")
+    page = _review(_desk(app, officer), channel="in-person", implicated="example-interior").get_data(as_text=True)
+    route = json.loads(re.search(r'data-route="([^"]+)"', page).group(1).replace("&#34;", '"'))  # type: ignore[union-attr]
+    assert "example-prosecutor" not in [b["id"] for b in route["route"]]
+    assert "example-prosecutor" in [b["id"] for b in route["escalation"]] and not route["your_body_receives"]
+    assert route["your_body_holds_key"] and "example-prosecutor" in [k["body"] for k in route["body_keys"]]
+    assert 'id="passphrase"' in page, "the page asks for no key, yet intake.js needs it to check the own body's key"
+    keyring = json.loads(re.search(r'data-keyring="([^"]*)"', page).group(1).replace("&#34;", '"'))  # type: ignore[union-attr]
+    assert keyring, "the page holds no keyring to check the own body's key against"
+    assert 'data-body="example-prosecutor"' not in page, "the officer was asked to confirm their own body's fingerprint"

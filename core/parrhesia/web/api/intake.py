@@ -90,6 +90,10 @@ def describe_route(answers: dict[str, tuple[str, ...]], decision: RouteDecision,
         "body_keys": [{"body": body_id, "generation": key.generation, "public_key": encode_public_key(key.public_key),
                        "fingerprint": fingerprint(key.public_key)} for body_id, key in sorted(keys.items())],
         "your_body_receives": officer.body_id in decision.route,
+        # The report key is sealed to the officer's own body (on the route or in its
+        # escalation chain): the officer's machine checks that body's key against the
+        # keyring it holds, not against a fingerprint confirmed out of band.
+        "your_body_holds_key": officer.body_id in keys,
         # For the person's slip: where to continue online (the source host names of
         # [hosts]; none set: every host name serves the source pages).
         "instance": {"name": current_instance().config.name,

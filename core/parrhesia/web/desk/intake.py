@@ -14,6 +14,7 @@ called with the desk's session instead of a token, so every rule stays in one pl
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from flask import render_template, request
@@ -27,10 +28,8 @@ from parrhesia.contract.intake import InvalidAnswer, clean_routing_answers
 from parrhesia.crypto import CODENAME_WORDS, wordlist
 from parrhesia.crypto._encoding import b64url_encode
 from parrhesia.domain import custody
-from parrhesia.domain.deadlines import report_day
 from parrhesia.domain.host import current_host
 from parrhesia.domain.reports import INTAKE_CHANNELS
-from parrhesia.instance import current_instance
 from parrhesia.web import routing
 from parrhesia.web.api import intake as api_intake
 from parrhesia.web.api.views import JSON_LIMIT, _json_body
@@ -85,7 +84,7 @@ def intake_review() -> tuple[str, int]:
     officer = _recipient()
     route = api_intake.describe_route(answers, decision, officer)
     own_body = officer.body_id
-    day = report_day(current_instance().config, jurisdiction=routing.jurisdiction(answers))
+    day = date.fromisoformat(route["day"])
     hosts = route["instance"]["source_hosts"]
     return render_template(
         "desk/intake_review.html",
@@ -97,7 +96,7 @@ def intake_review() -> tuple[str, int]:
                            if body == own_body), None),
         receivers=[_body_name(b) for b in decision.route],
         others=[(k, _body_name(k["body"])) for k in route["body_keys"] if k["body"] != own_body],
-        keyring=custody.keyring_data(_db(), officer, b64url_encode) if route["your_body_receives"] else [],
+        keyring=custody.keyring_data(_db(), officer, b64url_encode) if route["your_body_holds_key"] else [],
         stored_key=officer.wrapped_key is not None,
         addresses=[f"http://{host}" for host in hosts] if hosts else [request.host_url.rstrip("/")],
         day=day,
