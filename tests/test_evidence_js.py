@@ -199,3 +199,65 @@ def test_a_file_that_is_not_a_zip_is_refused_clearly(tmp_path: Path) -> None:
     bogus.write_bytes(b"not a zip at all")
     refused = _verify(bogus)
     assert refused.exit_code == 1 and "not an evidence package" in refused.output, refused.output
+
+
+def _crafted(path: Path, folder: Path, tweak: str) -> Path:
+    """The package zipped, with one entry made as no package's is."""
+    saved = _zipped_package(folder, path)
+    with zipfile.ZipFile(path, "a") as archive:
+        if tweak == "encrypted":
+            archive.writestr("data/attachments/locked.txt", b"secret")
+        elif tweak == "bzip2":
+            archive.writestr("data/attachments/packed.txt", b"x" * 100, compress_type=zipfile.ZIP_BZIP2)
+        elif tweak == "bomb":
+            archive.writestr("data/attachments/zeros.bin", bytes(50 * 1024 * 1024), compress_type=zipfile.ZIP_DEFLATED)
+    if tweak == "encrypted":  # zipfile writes no encrypted entry: set the flag in both headers
+        data = bytearray(path.read_bytes())
+        name = b"data/attachments/locked.txt"
+        for signature, flags_at, name_at in ((b"PK\x03\x04", 6, 30), (b"PK\x01\x02", 8, 46)):
+            at = data.index(signature)  # the first header of its kind
+            while data[at + name_at:at + name_at + len(name)] != name:
+                at = data.index(signature, at + 1)
+            data[at + flags_at] |= 0x1
+        path.write_bytes(bytes(data))
+    return saved
+
+
+@pytest.mark.parametrize(("tweak", "said"), [("encrypted", "encrypted entry"), ("bzip2", "compressed in a way"),
+                                             ("bomb", "more than a hundred times its size")])
+def test_a_zip_entry_no_package_has_is_refused_clearly_never_with_a_traceback(
+    package: Path, tmp_path: Path, tweak: str, said: str,  # noqa: F811
+) -> None:
+    refused = _verify(_crafted(tmp_path / "crafted.zip", package, tweak))
+    assert refused.exit_code == 1 and said in refused.output and "Traceback" not in refused.output, refused.output
+
+
+def test_a_zip_whose_deflated_data_is_corrupt_is_called_damaged(package: Path, tmp_path: Path) -> None:  # noqa: F811
+    saved = tmp_path / "deflated.zip"
+    with zipfile.ZipFile(saved, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(package.rglob("*")):
+            if file.is_file():
+                archive.write(file, file.relative_to(package).as_posix())
+    assert _verify(saved).exit_code == 0
+    data = bytearray(saved.read_bytes())
+    with zipfile.ZipFile(saved) as archive:
+        member = max(archive.infolist(), key=lambda m: m.compress_size)
+    start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra)
+    for offset in range(start + 2, start + min(member.compress_size, 40)):
+        data[offset] ^= 0xFF
+    saved.write_bytes(bytes(data))
+    refused = _verify(saved)
+    assert refused.exit_code == 1 and "damaged" in refused.output and "Traceback" not in refused.output, refused.output
+    assert str(tmp_path / "tmp") not in refused.output
+
+
+def test_a_browser_package_with_every_part_left_out_verifies(
+    package: Path, recipient: RegisteredRecipient, tmp_path: Path,  # noqa: F811
+) -> None:
+    job = _job_from(package, recipient)
+    job["exclusions"] = {p["part"]["id"]: {"reason": "not to be disclosed", "copy": None}
+                         for p in job["parts"] if p["content"] is not None}
+    built = _node(job)
+    assert not any(name.startswith("data/") for name, _ in built["files"])
+    checked = _verify(_zip(built["files"], tmp_path / "evidence.zip"))
+    assert checked.exit_code == 0, checked.output

@@ -26,6 +26,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -369,7 +370,10 @@ def verify(path: Path, *, verify_key: str | None = None, instance_key: str | Non
         with _unzipped(path) as (folder, problems):
             if folder is None:
                 return Verification(problems=problems)
-            return verify(folder, verify_key=verify_key, instance_key=instance_key)
+            found = verify(folder, verify_key=verify_key, instance_key=instance_key)
+            # Say where in the ZIP, not in a temporary folder that is gone by then.
+            found.problems = [problem.replace(str(folder), str(path)) for problem in found.problems]
+            return found
     found = Verification()
     if not path.is_dir():
         found.problems.append(f"{path} is not a folder or a ZIP file.")
@@ -394,35 +398,61 @@ def verify(path: Path, *, verify_key: str | None = None, instance_key: str | Non
     return found
 
 
+# A ZIP holds the package as saved, stored or deflated (ratios beyond this are a bomb,
+# not evidence), in at most this many entries.
+_ZIP_RATIO = 100
+_ZIP_ENTRIES = 100_000
+_ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+
+
+def _zip_problems(archive: zipfile.ZipFile, size: int) -> list[str]:
+    """Why the entries of ``archive`` (``size`` bytes) could not be a package, if they cannot."""
+    members = archive.infolist()
+    if len(members) > _ZIP_ENTRIES:
+        return [f"the ZIP holds {len(members)} entries, more than any package ({_ZIP_ENTRIES})"]
+    if sum(m.file_size for m in members) > _ZIP_RATIO * size + _CHUNK:
+        return ["the ZIP unpacks to more than a hundred times its size: refused unread (a ZIP bomb?)"]
+    problems: list[str] = []
+    seen: set[str] = set()
+    for member in members:
+        name = member.filename
+        parts = name.rstrip("/").split("/")
+        if name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts):
+            problems.append(f"the ZIP holds an entry outside the package: {name!r}")
+        elif (member.external_attr >> 16) & 0o170000 == 0o120000:
+            problems.append(f"the ZIP holds a link, which no package has: {name!r}")
+        elif member.flag_bits & 0x1:
+            problems.append(f"the ZIP holds an encrypted entry, which no package has: {name!r}")
+        elif member.compress_type not in _ZIP_METHODS:
+            problems.append(f"the ZIP holds {name!r} compressed in a way packages are not (method {member.compress_type})")
+        elif name in seen:
+            problems.append(f"the ZIP holds {name!r} twice")
+        seen.add(name)
+    return problems
+
+
 @contextmanager
 def _unzipped(path: Path) -> Iterator[tuple[Path | None, list[str]]]:
     """A package saved as a ZIP (as the web desk saves it), unpacked into a private
     temporary folder that is removed afterwards; (None, the problems) when the file is
-    not a ZIP or holds an entry that could not be part of a package (an absolute or
-    climbing path, a link, a name twice)."""
+    not a ZIP, holds an entry that could not be part of a package (an absolute or
+    climbing path, a link, an encrypted or oddly compressed entry, a name twice), would
+    unpack to far more than its size, or is damaged."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as problem:
         yield None, [f"{path} is not an evidence package (a folder or a ZIP file): {problem}"]
         return
     with archive, tempfile.TemporaryDirectory(prefix="parrhesia-evidence-") as scratch:
-        root = Path(scratch) / "package"
-        problems: list[str] = []
-        seen: set[str] = set()
-        for member in archive.infolist():
-            name = member.filename
-            parts = name.rstrip("/").split("/")
-            if name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts):
-                problems.append(f"the ZIP holds an entry outside the package: {name!r}")
-            elif (member.external_attr >> 16) & 0o170000 == 0o120000:
-                problems.append(f"the ZIP holds a link, which no package has: {name!r}")
-            elif name in seen:
-                problems.append(f"the ZIP holds {name!r} twice")
-            seen.add(name)
+        problems = _zip_problems(archive, path.stat().st_size)
         if problems:
             yield None, problems
             return
+        root = Path(scratch) / "package"
         os.mkdir(root, 0o700)
+        # A ZIP lists files, not folders: data/ of a package whose parts were all left out
+        # has no entry of its own.
+        os.mkdir(root / "data", 0o700)
         try:
             for member in archive.infolist():
                 target = root.joinpath(*member.filename.rstrip("/").split("/"))
@@ -431,9 +461,14 @@ def _unzipped(path: Path) -> Iterator[tuple[Path | None, list[str]]]:
                     continue
                 target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 with archive.open(member) as source, open_private(target) as copy:
-                    shutil.copyfileobj(source, copy, _CHUNK)
-        except (zipfile.BadZipFile, OSError, EOFError) as problem:  # a damaged entry (zipfile checks CRC-32)
-            yield None, [f"the ZIP is damaged: {problem}"]
+                    written = 0
+                    while chunk := source.read(_CHUNK):
+                        written += len(chunk)
+                        if written > member.file_size:  # more than its header says: not what was listed
+                            raise zipfile.BadZipFile(f"{member.filename!r} is longer than its entry says")
+                        copy.write(chunk)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, RuntimeError, NotImplementedError) as problem:
+            yield None, [f"the ZIP is damaged: {problem}"]  # zipfile checks each entry's CRC-32 as it reads
             return
         yield root, []
 
