@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from flask import Flask
 from node_support import answer_of, run_check
+from sqlalchemy.orm import Session
 from test_evidence import (  # noqa: F401 - fixtures
     CONTRACT,
     LEDGER,
@@ -27,9 +29,11 @@ from test_evidence import (  # noqa: F401 - fixtures
 )
 
 from parrhesia.cli import main
+from parrhesia.crypto import derive_source_identity
 from parrhesia.crypto.evidence import encode_verify_key, evidence_signing_key
+from parrhesia.domain.reports import find_by_lookup
 from parrhesia.recipient.evidence import verify
-from parrhesia.testing import RegisteredRecipient
+from parrhesia.testing import RegisteredRecipient, submit_report
 
 ORIGINALS = {"contract.pdf": CONTRACT, "ledger.txt": LEDGER}
 
@@ -58,7 +62,7 @@ def _job_from(cli_package: Path, recipient: RegisteredRecipient, exclusions: dic
         "instance": evidence["instance"], "report": evidence["report"], "exported_at": evidence["exported_at"],
         "record": {"bodies": evidence["routing"]["bodies"], "escalations": evidence["routing"]["escalations"],
                    "clocks": evidence["clocks"], "entries": audit["entries"], "head": audit["head"],
-                   "vouched": audit["vouched"]},
+                   "vouched": audit["vouched"], "clock_history": evidence["clock_history"]},
         "exporter": {"id": int(evidence["exporter"]["recipient"].split(":")[1]), "body": evidence["exporter"]["body"]},
         "recipient_private_key": bytes(recipient.key).hex(),
         "parts": parts, "exclusions": exclusions or {},
@@ -261,3 +265,31 @@ def test_a_browser_package_with_every_part_left_out_verifies(
     assert not any(name.startswith("data/") for name, _ in built["files"])
     checked = _verify(_zip(built["files"], tmp_path / "evidence.zip"))
     assert checked.exit_code == 0, checked.output
+
+
+def test_attachments_of_one_name_are_named_as_the_command_line_names_them_even_when_one_is_left_out(
+    app: Flask, server: str, recipient: RegisteredRecipient, tmp_path: Path,
+) -> None:
+    first, second = b"%PDF-1.4 first scan", b"%PDF-1.4 second scan"
+    response, codename = submit_report(app.test_client(), "two scans of one name",
+                                       files=[("scan.pdf", first), ("scan.pdf", second)])
+    assert response.status_code == 200 and codename
+    instance = app.extensions["parrhesia.instance"]
+    with Session(instance.engine) as db:
+        found = find_by_lookup(db, derive_source_identity(codename, instance.pepper, instance.codename_kdf).lookup_id)
+        assert found is not None
+        report = found.id
+    cli = tmp_path / "cli"
+    result = _export(server, recipient, tmp_path, report, cli, "--omit", "scan.pdf", "--reason", "scan.pdf=a name")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (cli / "data" / "attachments").iterdir()] == ["scan (2).pdf"]
+    evidence = _evidence(cli)
+    omitted = next(p["part"] for p in evidence["parts"] if p["treatment"] == "omitted")
+    job = _job_from(cli, recipient, {omitted: {"reason": "a name", "copy": None}})
+    for part in job["parts"]:
+        if part["part"]["id"] == omitted:
+            part["content"] = base64.b64encode(first).decode()
+        if part["part"]["kind"] == "attachment":
+            part["meta"]["filename"] = "scan.pdf"  # as the source named both
+    built = _node(job)
+    assert _evidence(_write(built["files"], tmp_path / "from-browser")) == evidence

@@ -174,7 +174,7 @@ def export(
                         "fallback_route", "fields")},
             "routing": {"bodies": record["bodies"], "escalations": record["escalations"]},
             "clocks": record["clocks"],
-            "clock_history": [e for e in record["entries"] if _about_clocks(e)],
+            "clock_history": record["clock_history"],  # chosen by the server (web/evidence_record.py)
             "audit": {"entries": record["entries"], "head": record["head"], "vouched": record.get("vouched")},
             "parts": parts,
             "exporter": {
@@ -269,12 +269,6 @@ def _apply_exclusions(parts: list[dict[str, Any]], exclusions: tuple[Exclusion, 
                 shutil.copyfileobj(source, copy, _CHUNK)
             part.update(treatment=REDACTED, file=f"data/{_REDACTED}/{target.name}", sha256=_sha256_file(target),
                         size=target.stat().st_size)
-
-
-def _about_clocks(entry: dict[str, Any]) -> bool:
-    action = str(entry.get("action", ""))
-    return action.startswith(("clock.", "clocks.")) or action in ("acknowledge", "escalation") or (
-        action == "reply" and '"feedback":true' in str(entry.get("detail", "")))
 
 
 def _remove_empty_folders(out: Path) -> None:

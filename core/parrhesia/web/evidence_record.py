@@ -47,13 +47,16 @@ def record(db: Session, report: Report, recipient: Recipient) -> dict[str, Any]:
     every body's role with its reason (route, exclusions, recusals, transfers), its
     escalations and the clocks ``recipient`` may see."""
     entries, head = casework.audit_trail(db, report, recipient)
+    listed = [
+        {"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "report_id": e.report_id,
+         "body_id": e.body_id, "detail": e.detail, "prev_hash": e.prev_hash, "hash": e.hash}
+        for e in entries
+    ]
     return {
         "report": report.id,
-        "entries": [
-            {"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "report_id": e.report_id,
-             "body_id": e.body_id, "detail": e.detail, "prev_hash": e.prev_hash, "hash": e.hash}
-            for e in entries
-        ],
+        "entries": listed,
+        # The entries that changed a clock, as the package's clock history lists them.
+        "clock_history": [entry for entry in listed if _about_clocks(entry)],
         "head": {"seq": head.seq, "hash": head.hash} if head else None,
         "vouched": vouching.vouch_report(report.id, entries, head),
         "bodies": [{"body": b.body_id, "role": b.role, "reason": b.reason, "rank": b.rank}
@@ -68,6 +71,12 @@ def record(db: Session, report: Report, recipient: Recipient) -> dict[str, Any]:
             for c in casework.visible_clocks(report, recipient)
         ],
     }
+
+
+def _about_clocks(entry: dict[str, Any]) -> bool:
+    action = str(entry["action"])
+    return action.startswith(("clock.", "clocks.")) or action in ("acknowledge", "escalation") or (
+        action == "reply" and '"feedback":true' in str(entry["detail"] or ""))
 
 
 def recipient_facts(recipient: Recipient) -> dict[str, Any]:

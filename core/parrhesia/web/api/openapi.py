@@ -177,6 +177,9 @@ def _schemas() -> dict[str, Any]:
                 "entries": {"type": "array", "items": _ref("AuditEntry"),
                             "description": "The report's audit entries in chain order (a protection request's only "
                                            "for the body handling it)."},
+                "clock_history": {"type": "array", "items": _ref("AuditEntry"),
+                                  "description": "Those of `entries` that changed a clock (acknowledgement, "
+                                                 "feedback, pauses, extensions, escalations), in chain order."},
                 "head": {"type": ["object", "null"], "description": "The newest entry of the whole chain.",
                          "properties": {"seq": {"type": "integer"}, "hash": {"type": "string"}}},
                 "vouched": {"type": ["object", "null"],

@@ -164,7 +164,7 @@
       // The key this recipient signs an evidence package with (evidence.js), derived now,
       // while their key is open; it signs nothing else.
       if (window.ParrhesiaEvidence) {
-        if (evidence) { sodium.memzero(evidence.signingKey.privateKey); }
+        if (evidence && evidence.signingKey) { sodium.memzero(evidence.signingKey.privateKey); }
         evidence = { sodium: sodium, signingKey: format.evidenceSigningKey(sodium, holder.privateKey),
                      recipientPublicKey: holder.publicKey, parts: [] };
       }
@@ -299,7 +299,11 @@
     }
     // Leaving the page forgets the evidence key (nor may the back-forward cache keep it).
     window.addEventListener("pagehide", function () {
-      if (evidence) { sodium.memzero(evidence.signingKey.privateKey); evidence = null; }
+      if (evidence) {
+        sodium.memzero(evidence.signingKey.privateKey);
+        evidence.signingKey = null;  // a page restored from the back-forward cache must unlock again
+        evidence = null;
+      }
     });
     document.documentElement.setAttribute("data-desk-crypto", "ready");
   });

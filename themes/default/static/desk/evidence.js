@@ -109,6 +109,13 @@
         return entry;
       }
       entry.ciphertext = given.ciphertext;
+      var number = ("00" + (index + 1)).slice(-3);
+      var wanted = part.kind === "attachment" ? (given.meta && given.meta.filename)
+        : number + "-" + part.kind + (SUFFIX[part.kind] || ".txt");
+      var name = freeName(taken, "data/" + folder, format.sanitiseFilename(wanted, part.id));
+      // Its name is taken even if it is left out, as on the command line (which removes
+      // the file after the later parts were named): the later parts are named alike.
+      taken["data/" + folder + "/" + name] = true;
       var excluded = exclusions[part.id];
       if (excluded) {
         if (!excluded.reason || !excluded.reason.trim()) { throw new Error("reason:" + part.id); }
@@ -121,11 +128,7 @@
         entry.treatment = "redacted";
         return place(entry, "redacted", copyName, excluded.copy.content);
       }
-      var number = ("00" + (index + 1)).slice(-3);
-      var wanted = part.kind === "attachment" ? (given.meta && given.meta.filename)
-        : number + "-" + part.kind + (SUFFIX[part.kind] || ".txt");
-      return place(entry, folder, freeName(taken, "data/" + folder, format.sanitiseFilename(wanted, part.id)),
-        given.content);
+      return place(entry, folder, name, given.content);
     });
 
     function place(entry, folder, name, content) {
@@ -157,7 +160,7 @@
       report: report,
       routing: { bodies: record.bodies, escalations: record.escalations },
       clocks: record.clocks,
-      clock_history: record.entries.filter(aboutClocks),
+      clock_history: record.clock_history,  // chosen by the server, as for desk export
       audit: { entries: record.entries, head: record.head, vouched: record.vouched || null },
       parts: entries,
       exporter: exporter,
@@ -193,12 +196,6 @@
       parts: entries,
       verifyKey: keyText(sodium, VERIFY_KEY_PREFIX, verifyKey)
     };
-  }
-
-  function aboutClocks(entry) {
-    var action = String(entry.action || "");
-    return action.indexOf("clock.") === 0 || action.indexOf("clocks.") === 0 || action === "acknowledge" ||
-      action === "escalation" || (action === "reply" && String(entry.detail || "").indexOf('"feedback":true') !== -1);
   }
 
   /* ---------------------------------------------------------------- the page */
@@ -278,6 +275,10 @@
     }
 
     button.onclick = function () {
+      if (!context.signingKey) {  // forgotten when the page was left (decrypt.js): unlock again
+        panel.hidden = true;
+        return;
+      }
       button.disabled = true;
       say(messages.building, false);
       var excluded = null;
