@@ -34,18 +34,21 @@ from parrhesia.web import routing
 from parrhesia.web.api import intake as api_intake
 from parrhesia.web.api.views import JSON_LIMIT, _json_body
 from parrhesia.web.desk import auth
-from parrhesia.web.desk.views import _body_name, _db, _recipient, bp
+from parrhesia.web.desk.views import _body_name, _db, _first_error, _recipient, bp
 from parrhesia.web.security import StorableForm
 from parrhesia.web.source.readers import routing_view
 
 __all__ = ["IntakeForm", "intake_form", "intake_review", "intake_wordlist", "intake_source", "intake_file"]
 
 
+_CHANNEL_LABELS = {"in-person": _l("In person"), "telephone": _l("By telephone")}  # one for each of INTAKE_CHANNELS
+
+
 class IntakeForm(StorableForm):
     """How the report is taken, and whether the person agrees to the officer being named."""
 
     channel = RadioField(_l("How the person reports"), validators=[InputRequired(message=_l("Choose how the person reports."))],
-                         choices=[("in-person", _l("In person")), ("telephone", _l("By telephone"))],
+                         choices=[(channel, _CHANNEL_LABELS[channel]) for channel in INTAKE_CHANNELS],
                          default="in-person", id="intake-channel")
     name_officer = BooleanField(_l("The person agrees that the report names me as the officer who took it "
                                    "(otherwise it names only my body)"), id="intake-name-officer")
@@ -70,8 +73,9 @@ def intake_review() -> tuple[str, int]:
     form = IntakeForm()
     raw = {name: values for name, values in request.form.to_dict(flat=False).items()
            if name not in ("csrf_token", "channel", "name_officer")}
-    if not form.validate() or form.channel.data not in INTAKE_CHANNELS:
-        return _page(form, raw, error=_("Choose how the person reports."), status=400)
+    if not form.validate():
+        # The form's own message (an expired or missing form token says so), the channel's otherwise.
+        return _page(form, raw, error=_first_error(form), status=400)
     try:
         answers = clean_routing_answers(current_host().routing_fields, raw)
     except InvalidAnswer as problem:
