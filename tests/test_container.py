@@ -7,9 +7,10 @@ with mmdebstrap from Debian's mirror: Debian 12 with its Python 3.11 in a venv o
 and Debian 12's Node.js and npm. The stand-ins trust the certificate authorities this
 machine trusts (its egress proxy's), as the default images would trust the public ones.
 Then: ``parrhesia init`` in a volume, the container started with the port published on
-127.0.0.1, the landing page loaded with the app's own security headers, no ``Server``
-header, a desk route refused without a log-in, and the process running as the
-unprivileged user, not root.
+127.0.0.1, the landing and submission pages loaded with the app's own security headers
+and no ``Server`` header naming gunicorn, the desk sending a visitor to its log-in, the
+API refusing a request without a token, the desk's built scripts (libsodium, fflate)
+served, and the image's process running as the unprivileged user, not root.
 
 The runtime is Debian's runc with podman's open-file and process limits lowered to
 what this VM allows (crun fails on both here); on a normal host neither is needed.
@@ -145,7 +146,7 @@ def _get(url: str) -> tuple[int, dict[str, str], str]:
 
 
 @pytest.mark.server
-def test_the_image_serves_the_source_pages_with_the_apps_headers_as_an_unprivileged_user(served: str) -> None:
+def test_the_image_serves_the_pages_with_the_apps_headers_and_its_desk_scripts(served: str) -> None:
     status, headers, page = _get(served + "/")
     assert status == 200 and "Container test" in page
     assert "default-src 'none'" in headers.get("Content-Security-Policy", ""), headers
@@ -155,10 +156,14 @@ def test_the_image_serves_the_source_pages_with_the_apps_headers_as_an_unprivile
     assert status == 200
     status, _, _ = _get(served + "/api/v1/reports")
     assert status == 401, "the API answered without a token"
-    status, _, _ = _get(served + "/static/vendor/libsodium-wrappers.js")
-    assert status == 200, "the desk's libsodium was not built into the image"
+    for script in ("libsodium-wrappers.js", "libsodium-sumo.js", "fflate.js"):
+        status, _, _ = _get(f"{served}/static/vendor/{script}")
+        assert status == 200, f"the desk's {script} was not built into the image"
+    status, _, page = _get(served + "/desk/")
+    assert status == 200 and 'name="login_name"' in page, "the desk did not send a visitor to its log-in"
 
 
+@pytest.mark.server
 def test_the_container_runs_as_the_parrhesia_user_not_root(image: str) -> None:
     who = _run(_tool("podman"), "run", "--rm", *LIMITS, image, "id", "-un")
     assert who.stdout.strip() == "parrhesia"
