@@ -34,10 +34,6 @@
 
   function sha256(sodium, bytes) { return sodium.to_hex(sodium.crypto_hash_sha256(bytes)); }
 
-  function keyText(sodium, prefix, bytes) {
-    return prefix + sodium.to_base64(bytes, sodium.base64_variants.URLSAFE_NO_PADDING);
-  }
-
   /* JSON with sorted keys and a one-space indent, as the command line writes evidence.json. */
   function sorted(value) {
     if (Array.isArray(value)) { return value.map(sorted); }
@@ -149,7 +145,7 @@
     var exporter = {
       recipient: "recipient:" + input.exporter.id,
       body: input.exporter.body,
-      public_key: keyText(sodium, PUBLIC_KEY_PREFIX, input.recipientPublicKey),
+      public_key: format.keyText(sodium, PUBLIC_KEY_PREFIX, input.recipientPublicKey),
       fingerprint: format.fingerprint(sodium, input.recipientPublicKey)
     };
     if (input.exporterName && input.exporterName.trim()) { exporter.name = input.exporterName.trim(); }
@@ -167,7 +163,7 @@
       exported_at: input.exportedAt,
       signature: {
         algorithm: "Ed25519",
-        verify_key: keyText(sodium, VERIFY_KEY_PREFIX, verifyKey),
+        verify_key: format.keyText(sodium, VERIFY_KEY_PREFIX, verifyKey),
         fingerprint: format.fingerprint(sodium, verifyKey),
         signed_file: TAG_MANIFEST,
         signature_file: SIGNATURE_FILE
@@ -194,7 +190,7 @@
     return {
       files: payload.concat(tags, [[TAG_MANIFEST, tagManifest], [SIGNATURE_FILE, signature]]),
       parts: entries,
-      verifyKey: keyText(sodium, VERIFY_KEY_PREFIX, verifyKey)
+      verifyKey: format.keyText(sodium, VERIFY_KEY_PREFIX, verifyKey)
     };
   }
 
@@ -290,7 +286,7 @@
         if (!response.ok) { throw Object.assign(new Error("server"), { code: "server" }); }
         return response.json();
       }).then(function (data) {
-        if (data.exporter.public_key !== keyText(sodium, PUBLIC_KEY_PREFIX, context.recipientPublicKey)) {
+        if (data.exporter.public_key !== format.keyText(sodium, PUBLIC_KEY_PREFIX, context.recipientPublicKey)) {
           throw Object.assign(new Error("not yours"), { code: "notyours" });
         }
         var built = build(sodium, {

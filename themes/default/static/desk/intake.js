@@ -54,7 +54,7 @@
   }
 
   function publicKeyText(bytes) {
-    return PUBLIC_KEY_PREFIX + sodium.to_base64(bytes, sodium.base64_variants.URLSAFE_NO_PADDING);
+    return format.keyText(sodium, PUBLIC_KEY_PREFIX, bytes);
   }
 
   function publicKeyBytes(text) {

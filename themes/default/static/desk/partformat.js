@@ -167,6 +167,11 @@
     }
   }
 
+  /** A key's text form (sections 1 and 9): prefix ("prh1pk_" or "prh1vk_") and unpadded base64url. */
+  function keyText(sodium, prefix, bytes) {
+    return prefix + sodium.to_base64(bytes, sodium.base64_variants.URLSAFE_NO_PADDING);
+  }
+
   /** The fingerprint of a public key (section 2): "1A2B 3C4D ..." (ten groups of four). */
   function fingerprint(sodium, publicKey) {
     var digest = blake2bPersonal(sodium, publicKey, 32, encoder.encode(FINGERPRINT_PERSON));
@@ -527,6 +532,7 @@
     associatedData: associatedData,
     fingerprint: fingerprint,
     evidenceSigningKey: evidenceSigningKey,
+    keyText: keyText,
     base64url: b64url,
     unwrapKeyFile: unwrapKeyFile,
     openSealedKey: openSealedKey,
